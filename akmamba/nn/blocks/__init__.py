@@ -1,0 +1,1 @@
+"""Building blocks: AKConv, Mamba-out (SS2D) and plain U-Net parts."""
