@@ -1,0 +1,216 @@
+"""Mamba-out: VMamba's original SS2D block ("v0"), the paper's skip-connection block (paper eq. 1-2).
+
+The paper calls it "Mamba-out"; it is *not* MambaOut (Yu & Wang 2024, a gated CNN without an SSM). It is the SS2D
+of VMamba v0 as used by VM-UNet and Mamba-UNet (model-spec.md §2): in_proj -> (x, z) -> depthwise 3x3 conv + SiLU
+-> selective scan along four directions (row-major, column-major and their reverses) -> sum of the four (eq. 2)
+-> LayerNorm -> * SiLU(z) -> out_proj.
+
+Shapes use B batch, H x W image, C = d_model, E = expand * C, N = d_state, R = dt_rank, K = 4 directions,
+L = H * W.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from akmamba.errors import ConfigError, ShapeError
+from akmamba.ops import selective_scan
+
+K_DIRECTIONS = 4
+
+
+def cross_scan(x: torch.Tensor) -> torch.Tensor:
+    """Unfold a map into the four scan orders.
+
+    Args:
+        x: ``(B, E, H, W)``.
+
+    Returns:
+        ``(B, 4, E, L)``: k=0 row-major, k=1 column-major, k=2 and k=3 their reverses along L.
+    """
+    rows = x.flatten(2)
+    cols = x.transpose(2, 3).flatten(2)
+    fwd = torch.stack([rows, cols], dim=1)  # (B, 2, E, L)
+    return torch.cat([fwd, fwd.flip(-1)], dim=1)
+
+
+def cross_merge(ys: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Fold the four scan outputs back to row-major order and sum them (paper eq. 2).
+
+    Args:
+        ys: ``(B, 4, E, L)`` in the order produced by :func:`cross_scan`.
+        height: H.
+        width: W.
+
+    Returns:
+        ``(B, E, L)`` in row-major order; ``cross_merge(cross_scan(x)) == 4 * x.flatten(2)``.
+    """
+    b, _, e, length = ys.shape
+    fwd = ys[:, 0:2] + ys[:, 2:4].flip(-1)  # (B, 2, E, L): undo the reversal first
+    col_major = fwd[:, 1].reshape(b, e, width, height).transpose(2, 3).reshape(b, e, length)
+    return fwd[:, 0] + col_major
+
+
+class SS2D(nn.Module):
+    """VMamba v0 SS2D on a channels-last map ``(B, H, W, C) -> (B, H, W, C)``.
+
+    Args:
+        d_model: C, the channel count of the skip feature.
+        d_state: N, the SSM state size (16 in v0).
+        d_conv: kernel of the depthwise 2-D conv (3, non-causal).
+        expand: E = expand * C.
+        dt_rank: R, or ``"auto"`` for ceil(C / 16).
+        dt_min: lower end of the initial softplus(dt_bias) range.
+        dt_max: upper end of that range.
+        dt_init_floor: floor applied to the initial dt.
+        dt_scale: scale of the dt projection's uniform init.
+        scan_backend: selective-scan backend name (``"auto"``, ``"torch"``, ``"mamba_ssm"``, ``"reference"``).
+
+    Parameter count: 6C^2 + 8C(R+2N) + 8CR + 8CN + 40C (model-spec.md §2.2).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 3,
+        expand: int = 2,
+        dt_rank: int | str = "auto",
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
+        dt_scale: float = 1.0,
+        scan_backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        for name, value in (("d_model", d_model), ("d_state", d_state), ("d_conv", d_conv), ("expand", expand)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"SS2D {name} must be a positive integer; got {value!r}.", parameter=name, expected=">= 1",
+                    got=value,
+                )
+        if d_conv % 2 == 0:
+            raise ConfigError(
+                f"SS2D d_conv must be odd so the depthwise conv keeps H x W; got {d_conv}.",
+                parameter="d_conv", expected="odd integer", got=d_conv,
+            )
+        if not 0 < dt_min < dt_max:
+            raise ConfigError(
+                f"SS2D needs 0 < dt_min < dt_max; got dt_min={dt_min}, dt_max={dt_max}.",
+                parameter="dt_min", expected="0 < dt_min < dt_max", got=(dt_min, dt_max),
+            )
+        if dt_rank == "auto":
+            dt_rank = math.ceil(d_model / 16)
+        if not isinstance(dt_rank, int) or dt_rank < 1:
+            raise ConfigError(
+                f"SS2D dt_rank must be 'auto' or a positive integer; got {dt_rank!r}.",
+                parameter="dt_rank", expected="'auto' or >= 1", got=dt_rank,
+            )
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_inner = expand * d_model
+        self.dt_rank = dt_rank
+        self.scan_backend = scan_backend
+        e, n, r, k = self.d_inner, d_state, dt_rank, K_DIRECTIONS
+
+        self.in_proj = nn.Linear(d_model, 2 * e, bias=False)
+        self.conv2d = nn.Conv2d(e, e, d_conv, padding=d_conv // 2, groups=e, bias=True)
+        self.x_proj_weight = nn.Parameter(torch.empty(k, r + 2 * n, e))
+        self.dt_projs_weight = nn.Parameter(torch.empty(k, e, r))
+        self.dt_projs_bias = nn.Parameter(torch.empty(k, e))
+        self.A_logs = nn.Parameter(torch.empty(k * e, n))
+        self.Ds = nn.Parameter(torch.empty(k * e))
+        self.out_norm = nn.LayerNorm(e, eps=1e-5)
+        self.out_proj = nn.Linear(e, d_model, bias=False)
+        self._init_parameters(dt_min, dt_max, dt_init_floor, dt_scale)
+
+    @torch.no_grad()
+    def _init_parameters(self, dt_min: float, dt_max: float, dt_floor: float, dt_scale: float) -> None:
+        e, n, r = self.d_inner, self.d_state, self.dt_rank
+        nn.init.trunc_normal_(self.in_proj.weight, std=0.02)
+        nn.init.trunc_normal_(self.out_proj.weight, std=0.02)
+        # x_proj: nn.Linear's default init, kept per direction (it escapes VM-UNet's trunc_normal re-init).
+        bound = 1.0 / math.sqrt(e)
+        self.x_proj_weight.uniform_(-bound, bound)
+        std = r**-0.5 * dt_scale
+        self.dt_projs_weight.uniform_(-std, std)
+        dt = torch.exp(torch.rand(K_DIRECTIONS, e) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_floor)
+        self.dt_projs_bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        self.A_logs.copy_(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(K_DIRECTIONS * e, 1))
+        self.Ds.fill_(1.0)
+        for p in (self.A_logs, self.Ds):
+            p._no_weight_decay = True  # type: ignore[attr-defined]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W, C)`` channels-last -> ``(B, H, W, C)``."""
+        if x.dim() != 4 or x.shape[-1] != self.d_model:
+            raise ShapeError(
+                f"SS2D expects a channels-last map (B, H, W, {self.d_model}); got {tuple(x.shape)}.",
+                parameter="x", expected=f"(B, H, W, {self.d_model})", got=tuple(x.shape),
+            )
+        b, h, w, _ = x.shape
+        x, z = self.in_proj(x).chunk(2, dim=-1)
+        x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))  # (B, E, H, W), paper eq. 1
+        y = self._forward_core(x)  # (B, E, L)
+        y = self.out_norm(y.transpose(1, 2).reshape(b, h, w, self.d_inner))
+        return self.out_proj(y * F.silu(z))
+
+    def _forward_core(self, x: torch.Tensor) -> torch.Tensor:
+        """Four-direction selective scan: ``(B, E, H, W) -> (B, E, L)`` (summed over directions)."""
+        b, e, h, w = x.shape
+        n, r, k, length = self.d_state, self.dt_rank, K_DIRECTIONS, h * w
+        xs = cross_scan(x)  # (B, K, E, L)
+        x_dbl = torch.einsum("bkel,kce->bkcl", xs, self.x_proj_weight)
+        dts, bs, cs = torch.split(x_dbl, [r, n, n], dim=2)
+        dts = torch.einsum("bkrl,ker->bkel", dts, self.dt_projs_weight)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            ys = selective_scan(
+                xs.float().reshape(b, k * e, length),
+                dts.float().reshape(b, k * e, length),
+                -torch.exp(self.A_logs.float()),
+                bs.float().contiguous(),
+                cs.float().contiguous(),
+                D=self.Ds.float(),
+                delta_bias=self.dt_projs_bias.float().reshape(-1),
+                delta_softplus=True,
+                backend=self.scan_backend,
+            )
+        return cross_merge(ys.reshape(b, k, e, length), h, w).to(x.dtype)
+
+
+class MambaOut(nn.Module):
+    """The skip-connection block on ``(B, C, H, W)`` maps: ``x + SS2D(LayerNorm(x))`` by default.
+
+    The paper describes a bare SS2D; with out_proj initialised at std 0.02 a bare block starts by almost erasing
+    the skip signal, so the default wraps it as VMamba's VSSBlock does (pre-LayerNorm, eps 1e-5, and a residual).
+    ``residual=False`` gives the bare block of the paper's text (model-spec.md §2.3, §4 item 6).
+
+    Args:
+        channels: C.
+        residual: pre-norm + residual wrapper (default) or the bare SS2D.
+        **ss2d_options: passed to :class:`SS2D` (d_state, expand, scan_backend, ...).
+    """
+
+    def __init__(self, channels: int, residual: bool = True, **ss2d_options: object) -> None:
+        super().__init__()
+        self.residual = residual
+        self.norm = nn.LayerNorm(channels, eps=1e-5) if residual else nn.Identity()
+        self.ss2d = SS2D(channels, **ss2d_options)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, C, H, W)``."""
+        if x.dim() != 4:
+            raise ShapeError(
+                f"MambaOut expects (B, C, H, W); got a tensor of shape {tuple(x.shape)}.",
+                parameter="x", expected="(B, C, H, W)", got=tuple(x.shape),
+            )
+        t = x.permute(0, 2, 3, 1)
+        y = self.ss2d(self.norm(t))
+        if self.residual:
+            y = y + t
+        return y.permute(0, 3, 1, 2).contiguous()
