@@ -1,4 +1,4 @@
-"""The ``akmamba`` command line: ``akmamba models``, ``akmamba backends`` (more subcommands come with the engine)."""
+"""The ``akmamba`` command line: ``models``, ``backends``, ``train``, ``predict``, ``evaluate``."""
 
 from __future__ import annotations
 
@@ -51,7 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backends", help="list selective-scan backends and why any is unavailable")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_backends)
+    p = sub.add_parser("train", help="train a model (see `akmamba train --help`)")
+    from akmamba.train.runner import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_cmd_train)
     return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from akmamba.train.runner import run
+
+    return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

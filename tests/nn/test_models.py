@@ -97,7 +97,7 @@ def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path) -> None:
         load_checkpoint(bad)
     truncated = tmp_path / "trunc.safetensors"
     truncated.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="trunc.safetensors"):
+    with pytest.raises(CheckpointError, match=r"trunc\.safetensors"):
         read_metadata(truncated)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.safetensors")

@@ -1,0 +1,1 @@
+"""Training data: normalisation, augmentation, patient-level splits and the torch Dataset."""

@@ -1,0 +1,106 @@
+"""A torch Dataset of (image, label) patches built from :mod:`akmamba.io` samples."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from akmamba.data.normalize import normalise, to_channels_first
+from akmamba.data.transforms import random_crop, random_flip_rotate, random_intensity
+from akmamba.errors import ShapeError
+from akmamba.io.dataset import DatasetDescription, Sample, load_sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedSample:
+    """One 2-D training case in memory: normalised image ``(C, H, W)``, labels ``(H, W)``, FOV ``(H, W)``."""
+
+    image: np.ndarray
+    label: np.ndarray
+    fov: np.ndarray | None
+    case_id: str
+    name: str
+
+
+def load_samples(
+    samples: Sequence[Sample], desc: DatasetDescription, in_channels: int, normalisation: str = "zscore"
+) -> list[LoadedSample]:
+    """Read, check and normalise labelled 2-D samples (volumes are not training inputs yet).
+
+    Raises:
+        ShapeError: a sample has no label or is a volume.
+        VolumeReadError, GeometryMismatchError, ConfigError: from :func:`akmamba.io.dataset.load_sample`.
+    """
+    out = []
+    for s in samples:
+        image, label, fov = load_sample(s, desc)
+        if label is None:
+            raise ShapeError(f"Training sample {str(s.image)!r} has no label file.", path=str(s.image),
+                             expected="a label file", got=None)
+        if image.is_volume:
+            raise ShapeError(f"Training uses 2-D images; {str(s.image)!r} is a volume of shape "
+                             f"{image.array.shape}.", path=str(s.image), expected="2-D image", got=image.array.shape)
+        x = normalise(to_channels_first(image.array, in_channels, path=str(s.image)), normalisation)
+        out.append(LoadedSample(x, np.ascontiguousarray(label, dtype=np.int64), fov, s.case_id, s.image.stem))
+    return out
+
+
+class PatchDataset(Dataset):
+    """Random augmented patches; item ``i`` of epoch ``e`` is reproducible from ``(seed, e, i)``.
+
+    Args:
+        samples: loaded cases.
+        patch_size: (height, width), or None for whole images (they must share one size).
+        length: items per epoch (default: one per sample).
+        seed: base seed.
+        augment: flips / 90-degree rotations / intensity jitter.
+        foreground_fraction: share of patches centred on a labelled pixel.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[LoadedSample],
+        patch_size: tuple[int, int] | None,
+        length: int | None = None,
+        seed: int = 0,
+        augment: bool = True,
+        foreground_fraction: float = 0.5,
+    ) -> None:
+        self.samples = list(samples)
+        self.patch_size = patch_size
+        self.length = length or len(self.samples)
+        self.seed = seed
+        self.augment = augment
+        self.foreground_fraction = foreground_fraction
+        self.epoch = 0
+        if patch_size is None and len({s.label.shape for s in self.samples}) > 1:
+            raise ShapeError(
+                "Whole-image training needs images of one size; set patch_size.",
+                parameter="patch_size", expected="images of one size", got=sorted({s.label.shape for s in samples}),
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random stream (call once per epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns image ``(C, h, w)`` float32 and label ``(h, w)`` int64."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        s = self.samples[index % len(self.samples)]
+        image, label = s.image, s.label
+        if self.patch_size is not None:
+            image, label = random_crop(image, label, self.patch_size, rng, self.foreground_fraction)
+        if self.augment:
+            image, label = random_flip_rotate(image, label, rng, rotate=self.patch_size is not None)
+            image = random_intensity(image, rng)
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(np.ascontiguousarray(label))

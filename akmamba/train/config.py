@@ -1,0 +1,136 @@
+"""``TrainConfig``: every training setting in one frozen, validated dataclass (JSON in, JSON out)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from akmamba.errors import ConfigError
+from akmamba.registry import suggest
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; defaults follow the paper (Adam, lr 5e-4, weight decay 1e-4, batch 8).
+
+    Attributes:
+        dataset: a shipped description name (``drive``, ``bladder``) or a dataset description JSON path.
+        data_root: the folder the description's paths are relative to.
+        out_dir: run folder (checkpoints, config, events).
+        model: registered architecture name.
+        model_options: options for ``build_model``.
+        epochs: 1..1000.
+        batch_size: patches per step (per process under torchrun).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay (L2, as in the paper).
+        patch_size: ``[h, w]`` training patch, or None for whole images.
+        samples_per_epoch: patches per epoch (default: one per training image).
+        folds: k for patient-level k-fold; 0 trains on every case with no validation.
+        fold: validation fold index.
+        val_every: validate every N epochs.
+        early_stopping: stop after this many validations without improvement (None: never).
+        seed: seed of weights, splits, patches and augmentation.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: mixed precision (bfloat16) on CUDA; ignored on CPU.
+        loss: ``dice_ce`` (MONAI DiceCELoss, softmax, background excluded from Dice).
+        normalisation: input normalisation (stored in the checkpoint).
+        augment: flips, 90-degree rotations and intensity jitter.
+        foreground_fraction: share of patches centred on a labelled pixel.
+        init_from: checkpoint to warm-start from (fine-tuning).
+        resume: continue from ``out_dir/last`` if present.
+        max_steps: stop after this many optimiser steps (smoke tests).
+        num_workers: DataLoader workers (0: in-process).
+        version: version string written into the best checkpoint's metadata.
+        parent_version: the version this run starts from (fine-tuning), recorded in metadata.
+    """
+
+    dataset: str
+    data_root: str
+    out_dir: str
+    model: str = "akmamba"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    patch_size: tuple[int, int] | None = None
+    samples_per_epoch: int | None = None
+    folds: int = 5
+    fold: int = 0
+    val_every: int = 1
+    early_stopping: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    loss: str = "dice_ce"
+    normalisation: str = "zscore"
+    augment: bool = True
+    foreground_fraction: float = 0.5
+    init_from: str | None = None
+    resume: bool = False
+    max_steps: int | None = None
+    num_workers: int = 0
+    version: str = "1"
+    parent_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.patch_size is not None:
+            ps = tuple(int(v) for v in self.patch_size)
+            if len(ps) != 2 or min(ps) < 8:
+                raise ConfigError(f"patch_size must be [height, width], each >= 8; got {self.patch_size!r}.",
+                                  parameter="patch_size", expected="[h, w] >= 8", got=self.patch_size)
+            object.__setattr__(self, "patch_size", ps)
+        checks = [
+            ("epochs", 1 <= self.epochs <= 1000, "1..1000"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("folds", self.folds == 0 or self.folds >= 2, "0 or >= 2"),
+            ("fold", self.folds == 0 or 0 <= self.fold < self.folds, f"0..{self.folds - 1}"),
+            ("val_every", self.val_every >= 1, ">= 1"),
+            ("loss", self.loss in ("dice_ce",), "'dice_ce'"),
+            ("foreground_fraction", 0 <= self.foreground_fraction <= 1, "0..1"),
+            ("num_workers", self.num_workers >= 0, ">= 0"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"Training option {name} must be {expected}; got {getattr(self, name)!r}.",
+                                  parameter=name, expected=expected, got=getattr(self, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = dataclasses.asdict(self)
+        d["patch_size"] = list(self.patch_size) if self.patch_size else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> TrainConfig:
+        """Build from a dict; unknown keys raise ConfigError with a did-you-mean guess."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        where = f" in {source!r}" if source else ""
+        for key in data:
+            if key not in names:
+                raise ConfigError(f"Unknown training option {key!r}{where}.{suggest(key, names)} "
+                                  f"Valid options: {', '.join(names)}.", path=source, parameter=key,
+                                  expected=names, got=key)
+        missing = [n for n in ("dataset", "data_root", "out_dir") if n not in data]
+        if missing:
+            raise ConfigError(f"Training config{where} lacks required option(s) {', '.join(missing)}.",
+                              path=source, parameter=missing[0], expected=missing, got=None)
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        """Read a JSON config file."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"Cannot read training config {str(p)!r}: {exc}", path=str(p)) from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"Training config {str(p)!r} must hold a JSON object; got {type(data).__name__}.",
+                              path=str(p), expected="object", got=type(data).__name__)
+        return cls.from_dict(data, source=str(p))

@@ -1,0 +1,284 @@
+"""The training loop: ``fit(cfg)`` yields one JSON-ready event dict per step, validation and checkpoint.
+
+It prints nothing; the CLI (``akmamba.train.runner``) renders the events as a progress bar or JSON lines, and
+the GUI reads the JSON lines from a child process. Under ``torchrun`` it trains with DistributedDataParallel
+(NCCL on CUDA, gloo on CPU); rank 0 validates and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from akmamba import __version__
+from akmamba.data.dataset import LoadedSample, PatchDataset, load_samples
+from akmamba.data.splits import kfold_by_case
+from akmamba.errors import ConfigError
+from akmamba.io.dataset import (
+    DatasetDescription,
+    Sample,
+    builtin_description,
+    builtin_names,
+    load_dataset_description,
+    pair_files,
+)
+from akmamba.io.readers import read_image
+from akmamba.metrics import evaluate_case, summarise
+from akmamba.nn import build_model, load_checkpoint, save_checkpoint
+from akmamba.reports.report import sha256_file
+from akmamba.train.config import TrainConfig
+from akmamba.train.state import load_optimizer, save_optimizer
+
+log = logging.getLogger(__name__)
+Event = dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; an unavailable explicit CUDA raises ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"Device {name!r} was requested but CUDA is not available here. Use --device cpu or auto.",
+                          parameter="device", expected="cpu or auto", got=name)
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise ConfigError(f"Unknown device {name!r}; use auto, cpu, cuda or cuda:N.", parameter="device",
+                          expected=["auto", "cpu", "cuda"], got=name)
+    return torch.device(name)
+
+
+def resolve_dataset(spec: str) -> DatasetDescription:
+    """A shipped description name (``drive``, ``bladder``) or a JSON path."""
+    if spec in builtin_names():
+        return builtin_description(spec)
+    if Path(spec).is_file():
+        return load_dataset_description(spec)
+    raise ConfigError(f"Dataset {spec!r} is neither a shipped description ({', '.join(builtin_names())}) nor a file.",
+                      parameter="dataset", expected=builtin_names(), got=spec)
+
+
+def _dist_setup(device: torch.device) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def split_samples(cfg: TrainConfig, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """Patient-level split of one fold (or everything for training when ``folds == 0``)."""
+    if cfg.folds == 0:
+        return samples, []
+    return kfold_by_case(samples, [s.case_id for s in samples], cfg.folds, cfg.fold, cfg.seed)
+
+
+def data_checksums(samples: list[Sample], root: Path) -> dict[str, str]:
+    """SHA-256 of every image, label and FOV file used, keyed by path relative to the data root."""
+    out = {}
+    for s in samples:
+        for p in (s.image, s.label, s.fov):
+            if p is not None:
+                key = os.path.relpath(p, root)
+                out[key] = sha256_file(p)
+    return out
+
+
+@torch.no_grad()
+def validate(model: nn.Module, samples: list[LoadedSample], label_names: dict[int, str], device: torch.device,
+             amp: bool) -> dict[str, Any]:
+    """Whole-image prediction on each validation case; returns ``{"rows": [...], "summary": {...}, "dice": m}``.
+
+    ``dice`` is the per-image mean Dice over cases, averaged over foreground labels (inside the FOV if given).
+    """
+    model.eval()
+    rows = []
+    for s in samples:
+        x = torch.from_numpy(s.image)[None].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            logits = model(x)
+        pred = logits.float().argmax(1)[0].cpu().numpy().astype(np.int64)
+        rows += evaluate_case(pred, s.label, label_names, fov=s.fov, case_id=s.name)
+    summary = summarise(rows)
+    dices = [summary[n]["per_image_mean"]["dice"] for n in label_names.values()]
+    model.train()
+    return {"rows": rows, "summary": summary, "dice": float(np.mean(dices))}
+
+
+def _build(cfg: TrainConfig, in_channels: int, num_classes: int) -> tuple[nn.Module, dict[str, Any] | None]:
+    if cfg.init_from:
+        model, meta = load_checkpoint(cfg.init_from, **{k: v for k, v in cfg.model_options.items()
+                                                        if k == "scan_backend"})
+        got = (model.akmamba_config["in_channels"], model.akmamba_config["num_classes"])
+        if got != (in_channels, num_classes):
+            raise ConfigError(f"Checkpoint {cfg.init_from!r} has (in_channels, num_classes) = {got}; the data needs "
+                              f"{(in_channels, num_classes)}.", path=cfg.init_from,
+                              expected=(in_channels, num_classes), got=got)
+        return model, meta
+    return build_model(cfg.model, in_channels, num_classes, **cfg.model_options), None
+
+
+def fit(cfg: TrainConfig) -> Iterator[Event]:
+    """Train one model; yields events (``start``, ``step``, ``epoch``, ``validation``, ``checkpoint``, ``done``).
+
+    Every event has ``event`` and ``time``; step events carry ``epoch``, ``step``, ``loss``, ``eta_s``.
+    The best checkpoint (by validation Dice; the last epoch when there is no validation) is
+    ``out_dir/best.safetensors``; ``out_dir/last.safetensors`` plus ``last_optim.*`` allow ``resume``.
+    """
+    device = resolve_device(cfg.device)
+    rank, world, device = _dist_setup(device)
+    _seed_everything(cfg.seed)
+    out = Path(cfg.out_dir)
+    desc = resolve_dataset(cfg.dataset)
+    root = Path(cfg.data_root)
+    all_samples = pair_files(desc, root)
+    train_s, val_s = split_samples(cfg, all_samples)
+    in_channels = 3 if read_image(train_s[0].image).channels >= 3 else 1
+    num_classes = max(c.index for c in desc.label_table) + 1
+    label_names = {c.index: c.name for c in desc.label_table if c.index > 0}
+    model, parent_meta = _build(cfg, in_channels, num_classes)
+    model.to(device)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    train_data = load_samples(train_s, desc, in_channels, cfg.normalisation)
+    val_data = load_samples(val_s, desc, in_channels, cfg.normalisation) if rank == 0 else []
+    dataset = PatchDataset(train_data, cfg.patch_size, cfg.samples_per_epoch, cfg.seed, cfg.augment,
+                           cfg.foreground_fraction)
+    shard = Subset(dataset, range(rank, len(dataset), world))
+    loader = DataLoader(shard, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                        drop_last=len(shard) > cfg.batch_size, generator=torch.Generator().manual_seed(cfg.seed + rank))
+    from monai.losses import DiceCELoss
+
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    amp = cfg.amp and device.type == "cuda"
+    start_epoch, step, best, since_best = 0, 0, -math.inf, 0
+    if cfg.resume and (out / "last.safetensors").is_file():
+        resumed, _ = load_checkpoint(out / "last.safetensors")
+        model.load_state_dict(resumed.state_dict())
+        rec = load_optimizer(optimizer, out / "last_optim.safetensors")
+        start_epoch, step, best, since_best = rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"]
+    checksums = data_checksums(train_s + val_s, root) if rank == 0 else {}
+    base_meta = {
+        "label_table": [{"name": c.name, "index": c.index, "value_in_file": c.value_in_file, "color": list(c.color)}
+                        for c in desc.label_table],
+        "dataset": desc.name,
+        "modality": desc.modality,
+        "normalisation": cfg.normalisation,
+        "train_config": cfg.to_dict(),
+        "data_sha256": checksums,
+        "train_cases": sorted({s.case_id for s in train_s}),
+        "val_cases": sorted({s.case_id for s in val_s}),
+        "version": cfg.version,
+        "parent_version": cfg.parent_version or (parent_meta or {}).get("version"),
+        "world_size": world,
+    }
+    steps_per_epoch = max(1, len(loader))
+    total_steps = (cfg.epochs - start_epoch) * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps - step)
+    t0 = time.perf_counter()
+    done_steps = 0
+    done_images = 0
+
+    def emit(kind: str, **fields: Any) -> Event:
+        return {"event": kind, "time": time.time(), **fields}
+
+    if rank == 0:
+        yield emit("start", device=str(device), world_size=world, model=cfg.model, train_cases=len(base_meta[
+            "train_cases"]), val_cases=len(base_meta["val_cases"]), train_images=len(train_s),
+            steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, in_channels=in_channels, num_classes=num_classes,
+            parameters=sum(p.numel() for p in model.parameters()))
+    model.train()
+    stop = False
+    for epoch in range(start_epoch, cfg.epochs):
+        dataset.set_epoch(epoch)
+        epoch_loss, n = 0.0, 0
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = net(x)
+            loss = loss_fn(logits.float(), y[:, None])
+            loss.backward()
+            optimizer.step()
+            step += 1
+            done_steps += 1
+            done_images += x.shape[0] * world
+            epoch_loss += loss.item()
+            n += 1
+            rate = (time.perf_counter() - t0) / done_steps
+            if rank == 0:
+                yield emit("step", epoch=epoch, step=step, loss=loss.item(), images=x.shape[0] * world,
+                           eta_s=rate * max(0, total_steps - done_steps))
+            if cfg.max_steps and step >= cfg.max_steps:
+                stop = True
+                break
+        if rank == 0:
+            yield emit("epoch", epoch=epoch, step=step, loss=epoch_loss / max(n, 1),
+                       elapsed_s=time.perf_counter() - t0)
+        last_epoch = stop or epoch == cfg.epochs - 1
+        if rank == 0:
+            improved = False
+            metrics: dict[str, Any] = {}
+            if val_data and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
+                res = validate(model, val_data, label_names, device, amp)
+                metrics = {"val_dice": res["dice"], "val_summary": res["summary"]}
+                improved = res["dice"] > best
+                since_best = 0 if improved else since_best + 1
+                best = max(best, res["dice"])
+                yield emit("validation", epoch=epoch, step=step, dice=res["dice"], best_dice=best,
+                           summary=res["summary"])
+            elif not val_data and last_epoch:
+                improved = True
+            meta = {**base_meta, "epoch": epoch, "step": step, "metrics": metrics}
+            if improved:
+                save_checkpoint(model, out / "best.safetensors", metadata=meta)
+                yield emit("checkpoint", path=str(out / "best.safetensors"), epoch=epoch, which="best",
+                           val_dice=metrics.get("val_dice"))
+            save_checkpoint(model, out / "last.safetensors", metadata=meta)
+            save_optimizer(optimizer, out / "last_optim.safetensors",
+                           {"epoch": epoch, "step": step, "best": best, "since_best": since_best})
+            if cfg.early_stopping is not None and since_best >= cfg.early_stopping:
+                stop = True
+                yield emit("early_stop", epoch=epoch, best_dice=best)
+        if world > 1:
+            flag = torch.tensor([int(stop)], device=device)
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        if stop:
+            break
+    if rank == 0:
+        elapsed = time.perf_counter() - t0
+        yield emit("done", best_dice=None if best == -math.inf else best, steps=step, elapsed_s=elapsed,
+                   images_per_s=done_images / max(elapsed, 1e-9),
+                   checkpoint=str(out / "best.safetensors"), version=__version__)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()

@@ -1,0 +1,114 @@
+"""``akmamba train``: run :func:`akmamba.train.fit` from a JSON config and/or flags.
+
+Output: a progress line on stderr, or with ``--jsonl`` one JSON event per line on stdout (for the GUI). Events are
+also appended to ``OUT_DIR/events.jsonl``. Under ``torchrun`` only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from akmamba.errors import AkmambaError
+from akmamba.train.config import TrainConfig
+
+_FLAGS: list[tuple[str, str, type, str]] = [
+    ("--dataset", "dataset", str, "shipped description (drive, bladder) or a description JSON"),
+    ("--data-root", "data_root", str, "folder the description's paths are relative to"),
+    ("--out", "out_dir", str, "run folder"),
+    ("--model", "model", str, "architecture (see `akmamba models`)"),
+    ("--epochs", "epochs", int, "epochs (1..1000)"),
+    ("--batch-size", "batch_size", int, "batch size per process"),
+    ("--lr", "lr", float, "learning rate"),
+    ("--weight-decay", "weight_decay", float, "weight decay"),
+    ("--folds", "folds", int, "k of patient-level k-fold (0: train on everything)"),
+    ("--fold", "fold", int, "validation fold"),
+    ("--val-every", "val_every", int, "validate every N epochs"),
+    ("--early-stopping", "early_stopping", int, "patience in validations"),
+    ("--samples-per-epoch", "samples_per_epoch", int, "patches per epoch"),
+    ("--seed", "seed", int, "random seed"),
+    ("--device", "device", str, "auto, cpu, cuda or cuda:N"),
+    ("--max-steps", "max_steps", int, "stop after N optimiser steps"),
+    ("--init-from", "init_from", str, "checkpoint to warm-start from"),
+    ("--num-workers", "num_workers", int, "DataLoader workers"),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the training flags to ``parser``."""
+    parser.add_argument("--config", type=Path, help="JSON training config; flags override its values")
+    for flag, dest, typ, help_ in _FLAGS:
+        parser.add_argument(flag, dest=dest, type=typ, default=None, help=help_)
+    parser.add_argument("--patch-size", dest="patch_size", type=int, nargs=2, metavar=("H", "W"), default=None)
+    parser.add_argument("--model-options", dest="model_options", type=json.loads, default=None,
+                        help='JSON object, e.g. \'{"base_channels": 16}\'')
+    parser.add_argument("--no-amp", dest="amp", action="store_false", default=None)
+    parser.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    parser.add_argument("--resume", action="store_true", default=None)
+    parser.add_argument("--jsonl", action="store_true", help="one JSON event per line on stdout")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Merge ``--config`` with the flags given."""
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        data = TrainConfig.from_json(args.config).to_dict()
+    names = [d for _, d, _, _ in _FLAGS] + ["patch_size", "model_options", "amp", "augment", "resume"]
+    data.update({k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
+    return TrainConfig.from_dict(data, source=str(args.config) if args.config else None)
+
+
+def _progress(event: dict[str, Any], stream: TextIO) -> None:
+    kind = event["event"]
+    if kind == "step":
+        eta = event["eta_s"]
+        stream.write(f"\repoch {event['epoch'] + 1} step {event['step']} loss {event['loss']:.4f} "
+                     f"ETA {int(eta // 60)}m{int(eta % 60):02d}s   ")
+    elif kind == "validation":
+        stream.write(f"\nvalidation after epoch {event['epoch'] + 1}: Dice {event['dice']:.4f} "
+                     f"(best {event['best_dice']:.4f})\n")
+    elif kind == "start":
+        stream.write(f"training {event['model']} on {event['device']} ({event['train_images']} training images, "
+                     f"{event['val_cases']} validation cases, {event['parameters'] / 1e6:.2f} M parameters)\n")
+    elif kind == "done":
+        stream.write(f"\ndone in {event['elapsed_s']:.1f} s; best checkpoint {event['checkpoint']}\n")
+    stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train with parsed arguments; returns the exit code."""
+    from akmamba.train.engine import fit
+
+    try:
+        cfg = config_from_args(args)
+        events_file = None
+        for event in fit(cfg):
+            if events_file is None:
+                Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+                events_file = (Path(cfg.out_dir) / "events.jsonl").open("a")
+            line = json.dumps(event, default=str)
+            events_file.write(line + "\n")
+            events_file.flush()
+            if args.jsonl:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            else:
+                _progress(event, sys.stderr)
+    except AkmambaError as exc:
+        if args.jsonl:
+            sys.stdout.write(json.dumps({"event": "error", "message": str(exc), "type": type(exc).__name__}) + "\n")
+        sys.stderr.write(f"akmamba train: {exc}\n")
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m akmamba.train``."""
+    parser = argparse.ArgumentParser(prog="akmamba train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
