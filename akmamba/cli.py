@@ -7,21 +7,44 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from akmamba import __version__
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from akmamba.infer.models import default_model_dirs, list_shipped_models
     from akmamba.nn import list_models, model_options
 
-    rows = [{"name": n, "options": model_options(n)} for n in list_models()]
+    rows: list[dict[str, Any]] = [
+        {"name": n, "kind": "architecture", "options": model_options(n)} for n in list_models()
+    ]
+    shipped = list_shipped_models(args.models_dir)
     if args.json:
+        rows += [{"name": e.name, "kind": "installed", "path": str(e.path), **e.summary,
+                  **({"error": e.error} if e.error else {})} for e in shipped]
         print(json.dumps(rows, indent=2, default=list))
         return 0
     print("Architectures (akmamba.nn.build_model):")
     for row in rows:
         opts = ", ".join(f"{k}={v!r}" for k, v in row["options"].items())
         print(f"  {row['name']:<16} {opts}")
+    print()
+    if not shipped:
+        where = ", ".join(str(d) for d in default_model_dirs(args.models_dir))
+        print(f"Installed models: none. No trained model is installed yet (searched {where}).")
+        print("  Use a checkpoint path with `akmamba predict --model PATH`, or copy a .safetensors file there.")
+        return 0
+    print("Installed models (use the name with `akmamba predict --model NAME`):")
+    for e in shipped:
+        if e.error:
+            print(f"  {e.name:<24} unreadable: {e.error}")
+            continue
+        s = e.summary
+        labels = ", ".join(str(n) for n in s.get("labels") or []) or "?"
+        print(f"  {e.name:<24} {s.get('architecture')}, version {s.get('version') or '?'}, labels: {labels}, "
+              f"{s.get('size_mb')} MB  ({e.path})")
     return 0
 
 
@@ -47,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("models", help="list the registered network architectures and their options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--models-dir", type=Path, default=None, help="extra folder searched for installed models")
     p.set_defaults(func=_cmd_models)
     p = sub.add_parser("backends", help="list selective-scan backends and why any is unavailable")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -56,11 +80,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("predict", help="segment images/volumes with a checkpoint or installed model")
+    from akmamba.infer import predict_cli
+
+    predict_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_predict)
+    p = sub.add_parser("evaluate", help="compare predicted label maps with ground truth; write reports")
+    from akmamba.infer import evaluate_cli
+
+    evaluate_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from akmamba.train.runner import run
+
+    return run(args)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from akmamba.infer.predict_cli import run
+
+    return run(args)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from akmamba.infer.evaluate_cli import run
 
     return run(args)
 

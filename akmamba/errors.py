@@ -72,6 +72,14 @@ class GeometryMismatchError(AkmambaError, ValueError):
     """Image and label (or two volumes) disagree in size, spacing, origin or direction."""
 
 
+class CancelledError(AkmambaError):
+    """A long computation (inference, evaluation) was stopped on request; nothing was returned or written."""
+
+
+class JournalError(AkmambaError, OSError):
+    """An edit journal cannot be written, or is corrupt or belongs to another image and cannot be replayed."""
+
+
 class AkmambaWarning(UserWarning):
     """Base class of akmamba's warnings."""
 

@@ -97,7 +97,7 @@ def _proc_status_kib(field: str) -> int | None:
     status = Path("/proc/self/status")
     if not status.exists():
         return None
-    for line in status.read_text().splitlines():
+    for line in status.read_text(encoding="utf-8").splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return None
@@ -230,7 +230,7 @@ def bench_cuda(reference: bool, repeats: int) -> list[str]:
 def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+    for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ class TrainConfig:
         """Read a JSON config file."""
         p = Path(path)
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"Cannot read training config {str(p)!r}: {exc}", path=str(p)) from exc
         if not isinstance(data, dict):

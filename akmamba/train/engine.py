@@ -162,7 +162,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     model.to(device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2), encoding="utf-8")
     train_data = load_samples(train_s, desc, in_channels, cfg.normalisation)
     val_data = load_samples(val_s, desc, in_channels, cfg.normalisation) if rank == 0 else []
     dataset = PatchDataset(train_data, cfg.patch_size, cfg.samples_per_epoch, cfg.seed, cfg.augment,

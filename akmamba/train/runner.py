@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         for event in fit(cfg):
             if events_file is None:
                 Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-                events_file = (Path(cfg.out_dir) / "events.jsonl").open("a")
+                events_file = (Path(cfg.out_dir) / "events.jsonl").open("a", encoding="utf-8")
             line = json.dumps(event, default=str)
             events_file.write(line + "\n")
             events_file.flush()

@@ -41,14 +41,14 @@ def save_optimizer(optimizer: torch.optim.Optimizer, path: Path, record: dict[st
     meta = {"record": record, "param_groups": sd["param_groups"], "scalars": scalars}
     _atomic(path, lambda tmp: save_file(tensors, tmp))
     json_path = path.with_suffix(".json")
-    _atomic(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+    _atomic(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8"))
 
 
 def load_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> dict[str, Any]:
     """Restore an optimiser saved by :func:`save_optimizer`; returns the saved record."""
     json_path = path.with_suffix(".json")
     try:
-        meta = json.loads(json_path.read_text())
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
         tensors = load_file(str(path))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"Cannot read resume state {str(path)!r}: {exc}. Start without --resume.",

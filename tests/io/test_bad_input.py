@@ -63,7 +63,7 @@ def test_truncated_nifti_and_garbage(tmp_path: Path) -> None:
     (tmp_path / "junk.nii.gz").write_bytes(gzip.compress(b"not a nifti header at all"))
     with pytest.raises(VolumeReadError, match="nibabel"):
         read_image(tmp_path / "junk.nii.gz")
-    (tmp_path / "junk.mha").write_text("ObjectType = Image\nNDims = 3\n")
+    (tmp_path / "junk.mha").write_text("ObjectType = Image\nNDims = 3\n", encoding="utf-8")
     with pytest.raises(VolumeReadError, match="SimpleITK"):
         read_image(tmp_path / "junk.mha")
 

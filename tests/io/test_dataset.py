@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def drive_dict() -> dict[str, Any]:
-    return json.loads((REPO / "resources" / "datasets" / "drive.json").read_text())
+    return json.loads((REPO / "resources" / "datasets" / "drive.json").read_text(encoding="utf-8"))
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
@@ -39,7 +39,7 @@ def make_drive_like(root: Path, ids: tuple[int, ...] = (21, 3), label_value: int
 
 def _load(tmp_path: Path, data: dict[str, Any]) -> Any:
     path = tmp_path / "desc.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
     return load_dataset_description(path)
 
 
@@ -127,7 +127,7 @@ def test_description_validation_names_key_and_file(tmp_path: Path, edit: Any, me
 
 
 def test_bad_json(tmp_path: Path) -> None:
-    (tmp_path / "d.json").write_text("{ not json")
+    (tmp_path / "d.json").write_text("{ not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_dataset_description(tmp_path / "d.json")
 
@@ -153,5 +153,5 @@ def test_builtins_and_round_trip(tmp_path: Path) -> None:
 
 def test_yaml_description(tmp_path: Path) -> None:
     yaml = pytest.importorskip("yaml")
-    (tmp_path / "d.yaml").write_text(yaml.safe_dump(drive_dict()))
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(drive_dict()), encoding="utf-8")
     assert load_dataset_description(tmp_path / "d.yaml").name == "DRIVE"

@@ -42,7 +42,7 @@ def test_json_round_trip(tmp_path: Path) -> None:
     report = make_report()
     path = tmp_path / "r.json"
     report.to_json(path)
-    raw = json.loads(path.read_text())
+    raw = json.loads(path.read_text(encoding="utf-8"))
     assert {"summary", "cases", "model", "data", "software"} <= set(raw)
     assert raw["model"]["checksum"] == CHECKSUM
     assert len(raw["cases"]) == 3
@@ -55,7 +55,7 @@ def test_nan_written_as_null_and_read_back(tmp_path: Path) -> None:
     rows = evaluate_case(gt, gt, ["vessel"], probs=np.full((3, 3), 0.2))
     report = Report.from_rows("single", rows, MODEL)
     report.to_json(tmp_path / "r.json")
-    text = (tmp_path / "r.json").read_text()
+    text = (tmp_path / "r.json").read_text(encoding="utf-8")
     assert "NaN" not in text
     assert '"auc": null' in text
     back = read_json_report(tmp_path / "r.json")
@@ -83,7 +83,7 @@ def test_html_is_self_contained(tmp_path: Path) -> None:
     report = make_report(multi_label=True)
     path = tmp_path / "r.html"
     write_report(report, path)
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     assert "<svg" in text
     assert text.count("data:image/png;base64,") == 3
@@ -111,7 +111,7 @@ def test_unknown_suffix_lists_valid_ones(tmp_path: Path) -> None:
 def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = make_report()
     path = tmp_path / "r.json"
-    path.write_text("old")
+    path.write_text("old", encoding="utf-8")
 
     def fail(src: str, dst: str) -> None:
         raise OSError("disk full")
@@ -119,7 +119,7 @@ def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         report.to_json(path)
-    assert path.read_text() == "old"
+    assert path.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # temp file removed
     monkeypatch.undo()
     report.to_json(path)
@@ -129,10 +129,10 @@ def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_read_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
+    bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(UnsupportedFormatError, match="not valid JSON"):
         read_json_report(bad)
-    bad.write_text('{"title": "x"}')
+    bad.write_text('{"title": "x"}', encoding="utf-8")
     with pytest.raises(UnsupportedFormatError, match=r"keys \['model', 'summary', 'cases'\] are missing"):
         read_json_report(bad)
     with pytest.raises(FileNotFoundError):

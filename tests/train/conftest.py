@@ -38,7 +38,7 @@ def make_disc_dataset(root: Path, cases: int = 3, per_case: int = 2, size: int =
         ],
     }
     path = root / "discs.json"
-    path.write_text(json.dumps(desc))
+    path.write_text(json.dumps(desc), encoding="utf-8")
     return path
 
 

@@ -81,7 +81,7 @@ def test_train_jsonl_events_checkpoint_and_resume(disc_dataset, tmp_path) -> Non
 def test_bad_config_gives_message_not_traceback(tmp_path) -> None:
     cfg = tmp_path / "run.json"
     cfg.write_text(json.dumps({"dataset": "drive", "data_root": str(tmp_path), "out_dir": str(tmp_path / "o"),
-                               "batchsize": 4}))
+                               "batchsize": 4}), encoding="utf-8")
     res = _cli(["train", "--config", str(cfg)])
     assert res.returncode == 2
     assert "Did you mean 'batch_size'" in res.stderr

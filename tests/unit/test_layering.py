@@ -24,8 +24,13 @@ def test_every_akmamba_module_imports_without_qt() -> None:
         sys.meta_path.insert(0, Block())
         import akmamba
         names = [m.name for m in pkgutil.walk_packages(akmamba.__path__, "akmamba.") if not m.name.endswith("__main__")]
+        optional = {"triton", "mamba_ssm", "selective_scan_cuda"}  # GPU extras, absent on CPU machines
         for name in names:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name.split(".")[0] not in optional:
+                    raise
         print(len(names))
         """
     )
@@ -37,7 +42,7 @@ def test_every_akmamba_module_imports_without_qt() -> None:
 def test_no_gui_import_statements_in_library() -> None:
     offenders = []
     for path in (ROOT / "akmamba").rglob("*.py"):
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             s = line.strip()
             if s.startswith(("import ", "from ")) and any(
                 s.split()[1].split(".")[0] == mod for mod in ("PySide6", "pyqtgraph", "app")

@@ -1,0 +1,164 @@
+"""Shipped (installed) models, addressed by name: the file stem of a ``.safetensors`` checkpoint.
+
+Folders searched, first match wins:
+
+1. a folder passed by the caller (``models_dir=``, ``--models-dir``);
+2. ``$AKMAMBA_MODELS_DIR`` when set (an optional override, meant for tests and shared installs);
+3. ``<repository>/resources/models`` (models shipped with the source tree) and ``akmamba/resources/models``
+   (a packaged copy, if a wheel ever carries one);
+4. the user's models folder, ``~/.local/share/akmamba/models`` (``$XDG_DATA_HOME/akmamba/models``).
+
+A checkpoint ``resources/models/akmamba-drive.safetensors`` is the model ``akmamba-drive``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from akmamba.errors import AkmambaError, CheckpointError
+from akmamba.registry import suggest
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".safetensors"
+ENV_VAR = "AKMAMBA_MODELS_DIR"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One installed checkpoint.
+
+    Attributes:
+        name: the file stem, e.g. ``"akmamba-drive"``.
+        path: the ``.safetensors`` file.
+        summary: ``architecture``, ``version``, ``labels``, ``dataset``, ``created``, ``size_mb`` from its
+            metadata (read without loading the weights); empty when unreadable.
+        error: why the metadata could not be read, else None.
+    """
+
+    name: str
+    path: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def user_models_dir() -> Path:
+    """The per-user models folder, ``~/.local/share/akmamba/models``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "akmamba" / "models"
+
+
+def default_model_dirs(models_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The folders searched for named models, in order (see the module docstring).
+
+    Args:
+        models_dir: an extra folder searched first.
+    """
+    package = Path(__file__).resolve().parents[1]
+    dirs = [Path(models_dir)] if models_dir is not None else []
+    if os.environ.get(ENV_VAR):
+        dirs.append(Path(os.environ[ENV_VAR]))
+    dirs += [package.parent / "resources" / "models", package / "resources" / "models", user_models_dir()]
+    unique: list[Path] = []
+    for d in dirs:
+        if d not in unique:
+            unique.append(d)
+    return unique
+
+
+def list_shipped_models(
+    models_dir: str | os.PathLike[str] | None = None, *, dirs: Sequence[str | os.PathLike[str]] | None = None
+) -> list[ModelEntry]:
+    """Every installed checkpoint, one entry per name (the first folder holding a name wins).
+
+    Args:
+        models_dir: an extra folder searched first.
+        dirs: search exactly these folders instead of :func:`default_model_dirs`.
+
+    Returns:
+        Entries sorted by name. A file whose metadata cannot be read is listed with ``error`` set.
+    """
+    folders = [Path(d) for d in dirs] if dirs is not None else default_model_dirs(models_dir)
+    entries: dict[str, ModelEntry] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            name = path.name[: -len(SUFFIX)]
+            if name in entries:
+                log.info("model %s in %s is shadowed by %s", name, path, entries[name].path)
+                continue
+            entries[name] = _entry(name, path)
+    return [entries[k] for k in sorted(entries)]
+
+
+def _entry(name: str, path: Path) -> ModelEntry:
+    from akmamba.nn.checkpoint import read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except AkmambaError as exc:
+        return ModelEntry(name, path, {}, exc.message)
+    labels = [row.get("name") for row in meta.get("label_table") or [] if row.get("index", 0) != 0]
+    summary = {
+        "architecture": (meta.get("model") or {}).get("name"),
+        "version": meta.get("version"),
+        "labels": labels,
+        "dataset": meta.get("dataset"),
+        "created": meta.get("created"),
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+    }
+    return ModelEntry(name, path, summary)
+
+
+def resolve_model(
+    name_or_path: str | os.PathLike[str],
+    models_dir: str | os.PathLike[str] | None = None,
+    *,
+    dirs: Sequence[str | os.PathLike[str]] | None = None,
+) -> Path:
+    """The checkpoint file for a path or an installed model name.
+
+    Args:
+        name_or_path: an existing file, or a name from :func:`list_shipped_models` (``.safetensors`` optional).
+        models_dir: an extra folder searched first.
+        dirs: search exactly these folders instead of :func:`default_model_dirs`.
+
+    Returns:
+        The path of the checkpoint.
+
+    Raises:
+        CheckpointError: a path that does not exist, or an unknown name (the message lists the installed names
+            with a did-you-mean guess, or says that none is installed and where it looked).
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if path.is_file():
+        return path
+    if os.sep in text or "/" in text:
+        raise CheckpointError(f"Checkpoint {text!r} does not exist. Check the path, or pass an installed model "
+                              "name (see `akmamba models`).", path=text, expected="an existing file", got=text)
+    name = text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
+    folders = [Path(d) for d in dirs] if dirs is not None else default_model_dirs(models_dir)
+    entries = list_shipped_models(dirs=folders)
+    for entry in entries:
+        if entry.name == name:
+            return entry.path
+    names = [e.name for e in entries]
+    where = ", ".join(repr(str(f)) for f in folders)
+    if not names:
+        raise CheckpointError(
+            f"Model {name!r} is neither a checkpoint file nor an installed model: no models are installed "
+            f"(searched {where}). Pass a .safetensors path, or copy a checkpoint into one of those folders.",
+            parameter="model", expected="an installed model name or a checkpoint path", got=name,
+        )
+    raise CheckpointError(
+        f"Model {name!r} is neither a checkpoint file nor an installed model.{suggest(name, names)} "
+        f"Installed: {', '.join(names)}. Pass one of them or a .safetensors path.",
+        parameter="model", expected=names, got=name,
+    )

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from akmamba.cli import main
+from akmamba.io import Image, read_image, write_image
+
+RNG = np.random.default_rng(2)
+
+
+def _predict(checkpoint: Path, out: Path, *inputs: Path) -> None:
+    assert main(["predict", "--model", str(checkpoint), "--out", str(out), "--device", "cpu", "--probs",
+                 *(str(p) for p in inputs)]) == 0
+
+
+def _noisy_copy(labels: np.ndarray, flip: float = 0.1) -> np.ndarray:
+    out = labels.copy()
+    mask = RNG.random(labels.shape) < flip
+    out[mask] = 1 - out[mask]
+    return out
+
+
+def test_evaluate_by_stem(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
+    images, pred, gt = tmp_path / "images", tmp_path / "pred", tmp_path / "gt"
+    images.mkdir()
+    gt.mkdir()
+    PILImage.fromarray(RNG.integers(0, 255, (40, 50), dtype=np.uint8)).save(images / "a.png")
+    PILImage.fromarray(RNG.integers(0, 255, (30, 36, 3), dtype=np.uint8)).save(images / "b.png")
+    vol = Image(array=RNG.integers(0, 500, (3, 16, 20)).astype(np.int16), kind="volume", spacing=(2.0, 1.0, 1.0))
+    write_image(vol, images / "v.nii.gz")
+    _predict(tiny_checkpoint, pred, images / "a.png", images / "b.png", images / "v.nii.gz")
+    capsys.readouterr()
+
+    a = np.asarray(PILImage.open(pred / "a.png"))
+    PILImage.fromarray((_noisy_copy(a) * 255).astype(np.uint8)).save(gt / "a.png")  # binary 0/255 ground truth
+    b = np.asarray(PILImage.open(pred / "b.png"))
+    PILImage.fromarray(_noisy_copy(b).astype(np.uint8)).save(gt / "b.png")  # class indices 0/1
+    v = read_image(pred / "v.nii.gz")
+    write_image(v.with_array(_noisy_copy(v.array)), gt / "v.nii.gz")
+    PILImage.fromarray(np.zeros((8, 8), np.uint8)).save(gt / "orphan.png")
+
+    reports = [tmp_path / "r" / "report.json", tmp_path / "r" / "report.csv", tmp_path / "r" / "report.html"]
+    argv = ["evaluate", "--pred", str(pred), "--gt", str(gt)]
+    for r in reports:
+        argv += ["--out", str(r)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "orphan.png" in captured.err
+    assert "1 ground-truth files have no prediction" in captured.err
+    assert "vessel" in captured.out
+
+    report = json.loads(reports[0].read_text(encoding="utf-8"))
+    vessel = report["summary"]["vessel"]
+    assert {"per_image_mean", "pooled"} <= set(vessel)
+    assert 0.0 <= vessel["per_image_mean"]["dice"] <= 1.0
+    assert 0.0 <= vessel["pooled"]["dice"] <= 1.0
+    assert sorted(c["case"] for c in report["cases"]) == ["a", "b", "v"]
+    assert all("auc" in c for c in report["cases"])  # probabilities were found next to the predictions
+    assert report["model"]["name"] == "tiny-vessels"
+    assert len(report["model"]["checksum"]) == 64
+    assert report["unpaired"]["gt_without_pred"] == [str(gt / "orphan.png")]
+    assert str(gt / "a.png") in report["data"]
+    assert report["software"]["akmamba"]
+
+    csv_lines = reports[1].read_text(encoding="utf-8").splitlines()
+    assert "dice" in csv_lines[0].split(",")
+    assert len(csv_lines) == 4
+    html = reports[2].read_text(encoding="utf-8")
+    assert "<svg" in html
+    assert "data:image/png;base64," in html
+    assert report["model"]["checksum"] in html
+    assert "tiny-vessels" in html
+
+
+def test_evaluate_known_values(tmp_path: Path, capsys) -> None:
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    left, top = np.zeros((10, 10), np.uint8), np.zeros((10, 10), np.uint8)
+    left[:, :5], top[:5, :] = 1, 1
+    PILImage.fromarray(left).save(pred / "a.png")
+    PILImage.fromarray(top * 255).save(gt / "a.png")
+    PILImage.fromarray(left).save(pred / "b.png")
+    PILImage.fromarray(left).save(gt / "b.png")
+    PILImage.fromarray(left).save(pred / "extra.png")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--cldice", "--out", str(out)]) == 0
+    assert "extra.png" in capsys.readouterr().err
+    report = json.loads(out.read_text(encoding="utf-8"))
+    fg = report["summary"]["foreground"]  # no description, no model.json: one binary label
+    assert fg["per_image_mean"]["dice"] == pytest.approx(0.75)  # mean of 0.5 and 1.0
+    assert fg["pooled"]["dice"] == pytest.approx(2 * 75 / (2 * 75 + 25 + 25))
+    assert "cldice" in fg["per_image_mean"]
+    assert report["unpaired"]["pred_without_gt"] == [str(pred / "extra.png")]
+
+
+def test_evaluate_with_fov_folder(tmp_path: Path) -> None:
+    pred, gt, fov = tmp_path / "pred", tmp_path / "gt", tmp_path / "fov"
+    for d in (pred, gt, fov):
+        d.mkdir()
+    left, top, mask = (np.zeros((10, 10), np.uint8) for _ in range(3))
+    left[:, :5], top[:5, :], mask[:5, :] = 1, 1, 255
+    PILImage.fromarray(left).save(pred / "a.png")
+    PILImage.fromarray(top).save(gt / "a.png")
+    PILImage.fromarray(mask).save(fov / "a_mask.png")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--fov", str(fov), "--out", str(out)]) == 0
+    case = json.loads(out.read_text(encoding="utf-8"))["cases"][0]
+    assert case["n_pixels"] == 50
+    assert case["dice"] == pytest.approx(2 * 25 / (2 * 25 + 25))
+
+
+def test_evaluate_failures_give_exit_2(tmp_path: Path, capsys) -> None:
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    PILImage.fromarray(np.zeros((10, 10), np.uint8)).save(pred / "a.png")
+    PILImage.fromarray(np.zeros((12, 10), np.uint8)).save(gt / "a.png")
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(tmp_path / "r.json")]) == 2
+    assert "shape" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(tmp_path / "r.txt")]) == 2
+    assert "r.txt" in capsys.readouterr().err
+
+
+def _drive_like(root: Path, ids: tuple[int, ...]) -> None:
+    for sub in ("images", "1st_manual", "mask"):
+        (root / sub).mkdir(parents=True)
+    yy, xx = np.mgrid[:48, :44]
+    fov = ((yy - 24) ** 2 + (xx - 22) ** 2 < 20**2).astype(np.uint8) * 255
+    for i in ids:
+        rgb = RNG.integers(0, 255, (48, 44, 3), dtype=np.uint8)
+        PILImage.fromarray(rgb).save(root / "images" / f"{i}_training.tif")
+        vessels = ((RNG.random((48, 44)) < 0.2) * 255).astype(np.uint8)
+        PILImage.fromarray(vessels).save(root / "1st_manual" / f"{i}_manual1.gif")
+        PILImage.fromarray(fov).save(root / "mask" / f"{i}_training_mask.gif")
+
+
+def test_evaluate_with_drive_description(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
+    root, pred = tmp_path / "DRIVE" / "training", tmp_path / "pred"
+    _drive_like(root, (21, 22, 23))
+    _predict(tiny_checkpoint, pred, root / "images" / "21_training.tif", root / "images" / "22_training.tif")
+    capsys.readouterr()
+    out = tmp_path / "drive.json"
+    assert main(["evaluate", "--dataset", "drive", "--gt", str(root), "--pred", str(pred), "--out", str(out)]) == 0
+    assert "23_manual1.gif" in capsys.readouterr().err  # ground truth without prediction is reported
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert sorted(c["case"] for c in report["cases"]) == ["21_training", "22_training"]
+    fov_pixels = int((np.asarray(PILImage.open(root / "mask" / "21_training_mask.gif")) > 0).sum())
+    assert report["cases"][0]["n_pixels"] == fov_pixels  # metrics inside the FOV only
+    assert set(report["summary"]) >= {"vessel"}
+    assert report["unpaired"]["gt_without_pred"] == [str(root / "1st_manual" / "23_manual1.gif")]
+
+
+@pytest.mark.parametrize("name", ["DRIVE"])
+def test_evaluate_on_shared_drive_if_present(shared_data: Path, tmp_path: Path, name: str) -> None:
+    root = shared_data / name / "training"
+    if not (root / "1st_manual").is_dir():
+        pytest.skip(f"{root} has no 1st_manual folder")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    gt = np.asarray(PILImage.open(root / "1st_manual" / "21_manual1.gif").convert("L"))
+    PILImage.fromarray((gt > 0).astype(np.uint8)).save(pred / "21_training.png")  # a perfect prediction
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--dataset", "drive", "--gt", str(root), "--pred", str(pred), "--out", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["summary"]["vessel"]["pooled"]["dice"] == pytest.approx(1.0)

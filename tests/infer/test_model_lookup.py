@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from akmamba.cli import main
+from akmamba.errors import CheckpointError
+from akmamba.infer import models
+from akmamba.infer.models import list_shipped_models, resolve_model
+
+
+def test_list_and_resolve(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    (tiny_checkpoint.parent / "broken.safetensors").write_bytes(b"not a checkpoint")
+    entries = list_shipped_models(dirs=[tiny_checkpoint.parent])
+    assert [e.name for e in entries] == ["broken", "tiny-vessels"]
+    assert entries[0].error
+    assert entries[1].error is None
+    assert entries[1].summary["architecture"] == "unet"
+    assert entries[1].summary["labels"] == ["vessel"]
+    assert resolve_model("tiny-vessels", dirs=[tiny_checkpoint.parent]) == tiny_checkpoint
+    assert resolve_model(tiny_checkpoint) == tiny_checkpoint
+
+
+def test_unknown_name_suggests(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="Did you mean 'tiny-vessels'"):
+        resolve_model("tiny-vessel", dirs=[tiny_checkpoint.parent])
+    with pytest.raises(CheckpointError, match="no models are installed"):
+        resolve_model("akmamba-drive", dirs=[tmp_path / "empty"])
+    with pytest.raises(CheckpointError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing.safetensors"))
+
+
+def test_env_override(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AKMAMBA_MODELS_DIR", str(tiny_checkpoint.parent))
+    assert "tiny-vessels" in [e.name for e in list_shipped_models()]
+
+
+def test_models_command_without_and_with_models(tiny_checkpoint: Path, tmp_path: Path, capsys,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AKMAMBA_MODELS_DIR", raising=False)
+    monkeypatch.setattr(models, "default_model_dirs", lambda d=None: [Path(d)] if d else [tmp_path / "none"])
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "Installed models: none" in out
+    assert "unet" in out
+    assert main(["models", "--models-dir", str(tiny_checkpoint.parent), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    installed = [r for r in rows if r["kind"] == "installed"]
+    assert [r["name"] for r in installed] == ["tiny-vessels"]
+    assert {"akmamba", "unet"} <= {r["name"] for r in rows if r["kind"] == "architecture"}
