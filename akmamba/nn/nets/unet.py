@@ -33,7 +33,9 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> i
     return value
 
 
-def _check_levels(name: str, levels: Sequence[int], depth: int) -> tuple[int, ...]:
+def _check_levels(name: str, levels: Sequence[int] | None, depth: int) -> tuple[int, ...]:
+    if levels is None:
+        return tuple(range(depth + 1))
     try:
         out = tuple(sorted({int(v) for v in levels}))
     except (TypeError, ValueError) as exc:
@@ -56,10 +58,10 @@ def _build(
     depth: int,
     akconv: bool,
     num_points: int,
-    akconv_levels: Sequence[int],
+    akconv_levels: Sequence[int] | None,
     akconv_centered: bool,
     akconv_faithful_border: bool,
-    mambaout_levels: Sequence[int],
+    mambaout_levels: Sequence[int] | None,
     mambaout_residual: bool,
     d_state: int,
     scan_backend: str,
@@ -128,7 +130,7 @@ def build_unet_akconv(
     base_channels: int = 32,
     depth: int = 4,
     num_points: int = 5,
-    akconv_levels: Sequence[int] = (0, 1, 2, 3, 4),
+    akconv_levels: Sequence[int] | None = None,
     akconv_centered: bool = True,
     akconv_faithful_border: bool = False,
 ) -> nn.Module:
@@ -140,7 +142,8 @@ def build_unet_akconv(
         base_channels: width of level 0.
         depth: number of down-samplings.
         num_points: AKConv sampling points N.
-        akconv_levels: levels whose conv units are AKConv (others stay Conv3x3); level 0 is full resolution.
+        akconv_levels: levels whose conv units are AKConv (others stay Conv3x3); level 0 is full
+            resolution; None = every level.
         akconv_centered: centre the initial sampling shape (fix) instead of the original top-left anchoring.
         akconv_faithful_border: reproduce the original double weighting of the last row/column.
     """
@@ -157,7 +160,7 @@ def build_unet_mambaout(
     *,
     base_channels: int = 32,
     depth: int = 4,
-    mambaout_levels: Sequence[int] = (0, 1, 2, 3),
+    mambaout_levels: Sequence[int] | None = None,
     mambaout_residual: bool = True,
     d_state: int = 16,
     scan_backend: str = "auto",
@@ -169,7 +172,8 @@ def build_unet_mambaout(
         num_classes: logits channels.
         base_channels: width of level 0.
         depth: number of down-samplings.
-        mambaout_levels: skip levels (0 = full resolution .. depth-1) that carry Mamba-out.
+        mambaout_levels: skip levels (0 = full resolution .. depth-1) that carry Mamba-out; None = every
+            skip.
         mambaout_residual: pre-norm + residual wrapper (default) or the bare block of the paper's text.
         d_state: SSM state size N.
         scan_backend: selective-scan backend (``auto``, ``torch``, ``mamba_ssm``, ``reference``).
@@ -188,10 +192,10 @@ def build_akmamba(
     base_channels: int = 32,
     depth: int = 4,
     num_points: int = 5,
-    akconv_levels: Sequence[int] = (0, 1, 2, 3, 4),
+    akconv_levels: Sequence[int] | None = None,
     akconv_centered: bool = True,
     akconv_faithful_border: bool = False,
-    mambaout_levels: Sequence[int] = (0, 1, 2, 3),
+    mambaout_levels: Sequence[int] | None = None,
     mambaout_residual: bool = True,
     d_state: int = 16,
     scan_backend: str = "auto",
@@ -204,10 +208,10 @@ def build_akmamba(
         base_channels: width of level 0.
         depth: number of down-samplings.
         num_points: AKConv sampling points N.
-        akconv_levels: levels whose conv units are AKConv.
+        akconv_levels: levels whose conv units are AKConv; None = every level.
         akconv_centered: centre the initial sampling shape (fix; default) or the original top-left anchoring.
         akconv_faithful_border: reproduce the original double weighting of the last row/column.
-        mambaout_levels: skip levels that carry Mamba-out (0 = full resolution).
+        mambaout_levels: skip levels that carry Mamba-out (0 = full resolution); None = every skip.
         mambaout_residual: pre-norm + residual wrapper (default) or the bare block.
         d_state: SSM state size N.
         scan_backend: selective-scan backend.
