@@ -186,6 +186,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         start_epoch, step, best, since_best = rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"]
     checksums = data_checksums(train_s + val_s, root) if rank == 0 else {}
     base_meta = {
+        "name": f"{cfg.model}-{desc.name.lower()}",
         "label_table": [{"name": c.name, "index": c.index, "value_in_file": c.value_in_file, "color": list(c.color)}
                         for c in desc.label_table],
         "dataset": desc.name,
