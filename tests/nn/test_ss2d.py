@@ -124,3 +124,14 @@ def test_bad_input_and_options() -> None:
         SS2D(8, d_conv=4)
     with pytest.raises(ConfigError, match="d_state"):
         SS2D(8, d_state=0)
+
+
+def test_bfloat16_autocast_close_to_float32() -> None:
+    torch.manual_seed(5)
+    m = MambaOut(16, scan_backend="torch")
+    x = torch.randn(1, 16, 9, 7)
+    ref = m(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(x)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y.float(), ref, atol=5e-2, rtol=5e-2)

@@ -168,13 +168,16 @@ class SS2D(nn.Module):
         x_dbl = torch.einsum("bkel,kce->bkcl", xs, self.x_proj_weight)
         dts, bs, cs = torch.split(x_dbl, [r, n, n], dim=2)
         dts = torch.einsum("bkrl,ker->bkel", dts, self.dt_projs_weight)
+        # Sequence tensors stay in the working dtype (bfloat16 under autocast: they were computed in it, so
+        # upcasting adds no precision, only memory traffic); every backend keeps its state and A, D, delta_bias
+        # in float32 (model-spec §3.3 pitfall 1).
         with torch.autocast(device_type=x.device.type, enabled=False):
             ys = selective_scan(
-                xs.float().reshape(b, k * e, length),
-                dts.float().reshape(b, k * e, length),
+                xs.reshape(b, k * e, length),
+                dts.to(xs.dtype).reshape(b, k * e, length),
                 -torch.exp(self.A_logs.float()),
-                bs.float().contiguous(),
-                cs.float().contiguous(),
+                bs.to(xs.dtype).contiguous(),
+                cs.to(xs.dtype).contiguous(),
                 D=self.Ds.float(),
                 delta_bias=self.dt_projs_bias.float().reshape(-1),
                 delta_softplus=True,
