@@ -1,0 +1,33 @@
+"""Work-around for a reference-count bug of PySide6 6.12.0 on Python 3.11.
+
+With shiboken6 6.12.0, every call of a C++ ``void`` method (``widget.setEnabled(True)``, ``painter.drawImage``,
+a ``paint`` override returning None, ...) releases one reference to ``None`` that it never took, and every
+``Signal.emit`` does the same to ``True``/``False``. From Python 3.12 these objects are immortal, so nothing
+happens; on 3.11 their count reaches zero after a few thousand calls and the interpreter aborts with
+"Fatal Python error: none_dealloc: deallocating None" (or ``bool_dealloc``) - a viewer session would die within
+minutes of painting. Reproduce: ``sys.getrefcount(None)`` drops by one per ``QWidget().setEnabled(True)``.
+
+:func:`protect_singletons` adds 2**40 references to ``None``, ``True``, ``False``, ``Ellipsis`` and
+``NotImplemented`` once at start-up (years of calls at any realistic rate), which is what 3.12's immortal objects
+do. It is a no-op on Python >= 3.12. Remove it once PySide6 is fixed or Python 3.11 is dropped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+_EXTRA_REFERENCES = 1 << 40
+_done = False
+
+
+def protect_singletons() -> bool:
+    """Make the interpreter's singletons effectively immortal on Python < 3.12; True when applied."""
+    global _done
+    if _done or sys.version_info >= (3, 12):
+        return False
+    for obj in (None, True, False, Ellipsis, NotImplemented):
+        # ob_refcnt is the first field of every PyObject in CPython 3.11 (not the limited API's concern here).
+        ctypes.c_ssize_t.from_address(id(obj)).value += _EXTRA_REFERENCES
+    _done = True
+    return True

@@ -1,0 +1,96 @@
+"""A folder opened as a case list, with a review status per case kept in ``akmamba_cases.json`` in that folder
+(Qt-free; the cases panel shows it)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from akmamba.demo import LABEL_SUFFIX
+from akmamba.io import supported_suffixes
+from akmamba.io.readers import file_suffix
+
+NOT_STARTED, IN_PROGRESS, CORRECTED, FLAGGED = "not started", "in progress", "corrected", "flagged"
+STATUSES = (NOT_STARTED, IN_PROGRESS, CORRECTED, FLAGGED)
+STATUS_FILE = "akmamba_cases.json"
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def discover_cases(folder: Path) -> list[Path]:
+    """Image files in ``folder`` that akmamba.io reads, without label maps (``*_labels.*``), in natural order."""
+    suffixes = set(supported_suffixes())
+    found = []
+    for path in folder.iterdir():
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        suffix = file_suffix(path)
+        stem = path.name[: -len(suffix)] if suffix else path.name
+        if suffix in suffixes and not stem.endswith(LABEL_SUFFIX):
+            found.append(path)
+    return sorted(found, key=_natural_key)
+
+
+class CaseList:
+    """The cases of one folder, a current index and their statuses.
+
+    Args:
+        folder: the folder; its images become cases.
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.paths = discover_cases(self.folder)
+        self.index = 0
+        self._status: dict[str, str] = {}
+        status_file = self.folder / STATUS_FILE
+        if status_file.is_file():
+            try:
+                data = json.loads(status_file.read_text(encoding="utf-8"))
+                self._status = {k: v for k, v in dict(data.get("status", {})).items() if v in STATUSES}
+            except (OSError, ValueError, AttributeError):
+                self._status = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def status(self, path: Path) -> str:
+        """The review status of a case (``"not started"`` by default)."""
+        return self._status.get(path.name, NOT_STARTED)
+
+    def set_status(self, path: Path, status: str) -> None:
+        """Set and persist a case status.
+
+        Raises:
+            ValueError: unknown status.
+            OSError: the status file cannot be written (the status is still kept for this session).
+        """
+        if status not in STATUSES:
+            raise ValueError(f"Case status must be one of {', '.join(STATUSES)}; got {status!r}.")
+        self._status[path.name] = status
+        tmp = self.folder / f".{STATUS_FILE}.tmp"
+        tmp.write_text(json.dumps({"status": self._status}, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.folder / STATUS_FILE)
+
+    def index_of(self, path: Path) -> int:
+        """Index of ``path`` in the list, or -1."""
+        resolved = Path(path).resolve()
+        for i, p in enumerate(self.paths):
+            if p.resolve() == resolved:
+                return i
+        return -1
+
+    def step(self, delta: int) -> Path | None:
+        """Move the current index by ``delta`` (clamped) and return that case, or None when it did not move."""
+        new = min(max(self.index + delta, 0), len(self.paths) - 1)
+        if not self.paths or new == self.index:
+            return None
+        self.index = new
+        return self.paths[new]

@@ -1,0 +1,172 @@
+"""Segmentation panel: model (installed or a checkpoint file), device, run/cancel with progress, the model's
+name/version/checksum, and the probability threshold with Accept/Discard for the pending result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+_BROWSE = "__browse__"
+
+
+class ModelPanel(QtWidgets.QWidget):
+    """Signals: ``run_requested(str model_path, str device)``, ``cancel_requested()``,
+    ``threshold_changed(float)``, ``accept_requested()``, ``discard_requested()``, ``device_changed(str)``."""
+
+    run_requested = QtCore.Signal(str, str)
+    cancel_requested = QtCore.Signal()
+    threshold_changed = QtCore.Signal(float)
+    accept_requested = QtCore.Signal()
+    discard_requested = QtCore.Signal()
+    device_changed = QtCore.Signal(str)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        form = QtWidgets.QFormLayout(self)
+        self.model_combo = QtWidgets.QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo.addItem("Choose a checkpoint file...", _BROWSE)
+        self.model_combo.activated.connect(self._on_model_activated)
+        form.addRow("Model", self.model_combo)
+        self.device_combo = QtWidgets.QComboBox()
+        for text, value in DEVICES:
+            self.device_combo.addItem(text, value)
+        self.device_combo.currentIndexChanged.connect(lambda _i: self.device_changed.emit(self.device()))
+        form.addRow("Device", self.device_combo)
+        buttons = QtWidgets.QHBoxLayout()
+        self.run_button = QtWidgets.QPushButton("Segment")
+        self.run_button.setToolTip("Run the model on the open image (Ctrl+R)")
+        self.run_button.clicked.connect(self._on_run_clicked)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        form.addRow(buttons)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setValue(0)  # a reset bar (value -1) hides its text
+        self.progress.setFormat("Idle")
+        form.addRow(self.progress)
+        self.info_label = QtWidgets.QLabel("No result yet")
+        self.info_label.setWordWrap(True)
+        self.info_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(self.info_label)
+        row = QtWidgets.QHBoxLayout()
+        self.threshold_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(1, 99)
+        self.threshold_slider.setValue(50)
+        self.threshold_slider.setToolTip("Probability threshold of the model's mask (live preview)")
+        self.threshold_slider.valueChanged.connect(self._on_threshold_moved)
+        self.threshold_label = QtWidgets.QLabel("0.50")
+        row.addWidget(self.threshold_slider, 1)
+        row.addWidget(self.threshold_label)
+        form.addRow("Threshold", row)
+        accept_row = QtWidgets.QHBoxLayout()
+        self.accept_button = QtWidgets.QPushButton("Accept")
+        self.accept_button.setToolTip("Make the thresholded result the editable label map (undoable)")
+        self.accept_button.clicked.connect(self.accept_requested.emit)
+        self.discard_button = QtWidgets.QPushButton("Discard")
+        self.discard_button.clicked.connect(self.discard_requested.emit)
+        accept_row.addWidget(self.accept_button)
+        accept_row.addWidget(self.discard_button)
+        form.addRow(accept_row)
+        self.set_running(False)
+        self.set_pending(False)
+
+    # ------------------------------------------------------------------ models
+
+    def set_models(self, entries: list[Any]) -> None:
+        """List installed models (``akmamba.infer.ModelEntry``) before the "checkpoint file" entry."""
+        keep = self.model_path()
+        self.model_combo.clear()
+        for entry in entries:
+            summary = entry.summary or {}
+            text = entry.name if entry.error is None else f"{entry.name} (unreadable)"
+            self.model_combo.addItem(text, str(entry.path))
+            tip = entry.error or ", ".join(f"{k}: {v}" for k, v in summary.items() if v)
+            self.model_combo.setItemData(self.model_combo.count() - 1, tip, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.addItem("Choose a checkpoint file...", _BROWSE)
+        if keep:
+            self.add_checkpoint(Path(keep))
+
+    def add_checkpoint(self, path: Path) -> None:
+        """Add (or select) a checkpoint file and make it current."""
+        i = self.model_combo.findData(str(path))
+        if i < 0:
+            self.model_combo.insertItem(self.model_combo.count() - 1, path.name, str(path))
+            i = self.model_combo.findData(str(path))
+            self.model_combo.setItemData(i, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setCurrentIndex(i)
+
+    def model_path(self) -> str:
+        """The chosen checkpoint path ("" when none)."""
+        data = self.model_combo.currentData()
+        return "" if data in (None, _BROWSE) else str(data)
+
+    def device(self) -> str:
+        """``"auto"``, ``"cpu"`` or ``"cuda"``."""
+        return str(self.device_combo.currentData())
+
+    def set_device(self, device: str) -> None:
+        """Select a device without emitting."""
+        i = self.device_combo.findData(device)
+        self.device_combo.blockSignals(True)
+        self.device_combo.setCurrentIndex(max(i, 0))
+        self.device_combo.blockSignals(False)
+
+    def _on_model_activated(self, index: int) -> None:
+        if self.model_combo.itemData(index) != _BROWSE:
+            return
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a model checkpoint", "",
+                                                        "Checkpoints (*.safetensors);;All files (*)")
+        if path:
+            self.add_checkpoint(Path(path))
+        else:
+            self.model_combo.setCurrentIndex(0)
+
+    def _on_run_clicked(self) -> None:
+        self.run_requested.emit(self.model_path(), self.device())
+
+    # ------------------------------------------------------------------ state
+
+    def set_running(self, running: bool) -> None:
+        """Switch between idle and running (progress, Cancel enabled)."""
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.progress.setValue(0)
+            self.progress.setFormat("Segmenting... %p %")
+        else:
+            self.progress.setFormat("Done" if self.progress.value() == self.progress.maximum() else "Idle")
+
+    def set_progress(self, fraction: float) -> None:
+        """Progress 0..1."""
+        self.progress.setValue(round(fraction * 1000))
+
+    def set_pending(self, pending: bool) -> None:
+        """Enable the threshold and Accept/Discard while a result awaits review."""
+        for widget in (self.threshold_slider, self.accept_button, self.discard_button):
+            widget.setEnabled(pending)
+
+    def set_info(self, info: dict[str, str] | None, note: str = "") -> None:
+        """Show the model name, version and checksum of the last result."""
+        if not info:
+            self.info_label.setText(note or "No result yet")
+            return
+        sha = info.get("sha256", "unknown")
+        self.info_label.setText(f"<b>{info.get('name', '?')}</b> v{info.get('version', '?')}<br>"
+                                f"sha256 {sha[:12]}...<br>{note}")
+        self.info_label.setToolTip(f"sha256: {sha}")
+
+    def threshold(self) -> float:
+        """The slider's probability threshold."""
+        return self.threshold_slider.value() / 100.0
+
+    def _on_threshold_moved(self, value: int) -> None:
+        self.threshold_label.setText(f"{value / 100:.2f}")
+        self.threshold_changed.emit(value / 100.0)

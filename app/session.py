@@ -1,0 +1,336 @@
+"""The open case: image, editable label map (with journal), label table, pending model prediction, slice.
+
+``load_case`` runs in a worker (file reading); everything else runs in the GUI thread. LabelMap events become Qt
+signals here, so views redraw just the dirty rectangle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore
+
+from akmamba import __version__
+from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
+from akmamba.demo import LABEL_SUFFIX
+from akmamba.display import data_range, green_channel, initial_preset, labels_from_probs, preset_levels, presets_for
+from akmamba.io import Image, builtin_description, check_pair, read_image, write_labels
+from app.errors import message_for
+from app.recovery import JournalStore, Leftover
+
+log = logging.getLogger(__name__)
+
+_LABEL_SUFFIXES = (".png", ".nii.gz", ".nii", ".mha", ".nrrd", ".tif", ".tiff")
+
+
+def split_name(path: Path) -> tuple[str, str]:
+    """``("case", ".nii.gz")`` for ``case.nii.gz``; a folder (DICOM series) has suffix ``""``."""
+    name = path.name
+    if name.lower().endswith(".nii.gz"):
+        return name[:-7], name[-7:]
+    return path.stem if path.suffix else name, path.suffix
+
+
+def label_path_for(image_path: Path, image: Image) -> Path:
+    """Where labels are saved by default: next to the image as ``<stem>_labels`` + an index PNG for 2-D images,
+    the source's own volume format for NIfTI/MHA/NRRD, ``.nii.gz`` otherwise (DICOM)."""
+    stem, suffix = split_name(image_path)
+    if not image.is_volume:
+        suffix = ".png"
+    elif suffix.lower() not in (".nii.gz", ".nii", ".mha", ".nrrd"):
+        suffix = ".nii.gz"
+    return image_path.parent / f"{stem}{LABEL_SUFFIX}{suffix}"
+
+
+def find_label_file(image_path: Path) -> Path | None:
+    """An existing ``<stem>_labels.*`` file next to the image, if any."""
+    stem, _ = split_name(image_path)
+    for suffix in _LABEL_SUFFIXES:
+        candidate = image_path.parent / f"{stem}{LABEL_SUFFIX}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_label_rows(image: Image) -> list[dict[str, Any]]:
+    """The shipped label table that fits: fundus (vessel) for colour images, bladder otherwise."""
+    desc = builtin_description("drive" if image.channels == 3 else "bladder")
+    return [{"name": c.name, "index": c.index, "color": list(c.color)} for c in desc.label_table]
+
+
+def as_label_array(array: np.ndarray) -> np.ndarray:
+    """A writable uint8 (or uint16) copy of integer labels."""
+    arr = np.asarray(array)
+    if arr.size and (arr.min() < 0 or arr.max() > 65535):
+        raise ValueError(f"Label values {arr.min()}..{arr.max()} are outside 0..65535.")
+    dtype = np.uint8 if not arr.size or arr.max() <= 255 else np.uint16
+    return np.array(arr, dtype=dtype, copy=True)
+
+
+@dataclass
+class LoadedCase:
+    """What :func:`load_case` prepared off the UI thread: the image, its labels and label table, the display
+    window, and (unless a leftover journal waits for a restore decision) the journalled label map."""
+
+    path: Path
+    image: Image
+    labels: np.ndarray | None
+    label_path: Path
+    label_rows: list[dict[str, Any]]
+    levels: tuple[float, float] = (0.0, 1.0)
+    span: float = 1.0
+    label_map: LabelMap | None = None
+    leftover: Leftover | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_case(path: Path, journals: JournalStore | None = None) -> LoadedCase:
+    """Read an image and the label map and table saved next to it, compute its display window and, with
+    ``journals``, build the label map and start its journal (runs in a worker thread)."""
+    image = read_image(path)
+    warnings: list[str] = []
+    labels, rows = None, default_label_rows(image)
+    label_file = find_label_file(path)
+    if label_file is not None:
+        try:
+            label_image = read_image(label_file)
+            check_pair(image, label_image)
+            labels = as_label_array(label_image.array)
+        except (OSError, ValueError) as exc:
+            warnings.append(message_for(exc, f"Labels {label_file.name!r} were not loaded"))
+        table_file = label_file.parent / f"{split_name(path)[0]}{LABEL_SUFFIX}.json"
+        if table_file.is_file():
+            try:
+                rows = list(json.loads(table_file.read_text(encoding="utf-8"))["label_table"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                warnings.append(f"Label table {table_file.name!r} is unreadable ({exc}); the default is used.")
+    presets = presets_for(image.array, image.is_volume)
+    lo, hi = data_range(image.array)
+    loaded = LoadedCase(path, image, labels, label_path_for(path, image), rows,
+                        preset_levels(image.array, presets[initial_preset(presets)]), hi - lo, warnings=warnings)
+    if journals is not None:
+        loaded.leftover = journals.leftover_for(path)
+        array = labels if labels is not None else np.zeros(image.spatial_shape, np.uint8)
+        loaded.label_map = LabelMap(array)
+        if loaded.leftover is None:  # a leftover keeps its file name; its journal starts after the decision
+            journals.start(loaded.label_map, path)
+    return loaded
+
+
+def table_from_rows(rows: list[dict[str, Any]], opacity: float = 0.5) -> LabelTable:
+    """A LabelTable (display colours) from label-table rows ``{"name", "index", "color"}``."""
+    infos = {int(r["index"]): LabelInfo(int(r["index"]), str(r.get("name", "")), tuple(r.get("color", (255, 0, 0))))
+             for r in rows if int(r.get("index", 0)) > 0}
+    return LabelTable(infos, opacity)
+
+
+class Session(QtCore.QObject):
+    """State of the open case, shared by the view and the panels."""
+
+    case_changed = QtCore.Signal()
+    labels_changed = QtCore.Signal(object)  # BBox, or None for "everything"
+    history_changed = QtCore.Signal()
+    prediction_changed = QtCore.Signal()
+    table_changed = QtCore.Signal()
+    slice_changed = QtCore.Signal(int)
+    dirty_changed = QtCore.Signal(bool)
+    edited = QtCore.Signal()
+
+    def __init__(self, journals: JournalStore, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.journals = journals
+        self.path: Path | None = None
+        self.image: Image | None = None
+        self.label_map: LabelMap | None = None
+        self.label_path: Path | None = None
+        self.label_rows: list[dict[str, Any]] = []
+        self.table = LabelTable()
+        self.z = 0
+        self.pending: Any = None  # akmamba.infer.Prediction awaiting Accept
+        self.threshold = 0.5
+        self.model_info: dict[str, str] | None = None
+        self.dirty = False
+        self.busy = False  # a case is being loaded: edits wait
+        self.display_levels: tuple[float, float] = (0.0, 1.0)  # initial window, computed by load_case
+        self.display_span = 1.0
+
+    # ------------------------------------------------------------------ case
+
+    @property
+    def has_case(self) -> bool:
+        """Whether an image is open."""
+        return self.image is not None and self.label_map is not None
+
+    @property
+    def n_slices(self) -> int:
+        """Slices of a volume, 1 for a 2-D image."""
+        return int(self.image.array.shape[0]) if self.image is not None and self.image.is_volume else 1
+
+    @property
+    def slice_index(self) -> int | None:
+        """The edited plane for LabelMap calls (None for 2-D)."""
+        return self.z if self.image is not None and self.image.is_volume else None
+
+    def set_case(self, loaded: LoadedCase, restore_journal: Path | None = None) -> int:
+        """Make ``loaded`` the open case (closing the previous one); returns the edits restored."""
+        self.close_case()
+        self.path, self.image, self.label_path = loaded.path, loaded.image, loaded.label_path
+        self.display_levels, self.display_span = loaded.levels, loaded.span
+        self.label_rows = list(loaded.label_rows)
+        self.table = table_from_rows(self.label_rows, self.table.opacity if self.table.labels else 0.5)
+        restored = 0
+        if restore_journal is not None:
+            self.journals.finish(loaded.label_map)
+            self.label_map = self.journals.restore(restore_journal, loaded.path)
+            restored = self.label_map.history.n_undo
+        else:
+            if loaded.label_map is None:
+                labels = loaded.labels if loaded.labels is not None else np.zeros(loaded.image.spatial_shape, np.uint8)
+                loaded.label_map = LabelMap(labels)
+            self.label_map = loaded.label_map
+            if self.label_map.journal is None:
+                self.journals.start(self.label_map, loaded.path)
+        self.label_map.label_table = self.table
+        self.label_map.events.changed.connect(self._on_label_map_changed)
+        self.label_map.events.history.connect(self.history_changed.emit)
+        self.z = self.n_slices // 2
+        self._set_dirty(restored > 0)
+        self.case_changed.emit()
+        return restored
+
+    def close_case(self) -> None:
+        """Forget the open case and delete its journal (call after saving or when discarding)."""
+        if self.label_map is not None:
+            self.label_map.events.changed.disconnect(self._on_label_map_changed)
+            self.journals.finish(self.label_map)
+        self.path = self.image = self.label_map = self.label_path = self.pending = self.model_info = None
+        self._set_dirty(False)
+
+    def _on_label_map_changed(self, bbox: BBox) -> None:
+        if not self.dirty:
+            self._set_dirty(True)
+            self.edited.emit()
+        self.labels_changed.emit(bbox)
+
+    def _set_dirty(self, dirty: bool) -> None:
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.dirty_changed.emit(dirty)
+
+    def set_slice(self, z: int) -> None:
+        """Show and edit slice ``z`` (clamped)."""
+        z = int(min(max(z, 0), self.n_slices - 1))
+        if z != self.z:
+            if self.label_map is not None:
+                self.label_map.end_stroke()
+            self.z = z
+            self.slice_changed.emit(z)
+
+    # ------------------------------------------------------------------ planes for the view
+
+    def image_plane(self, green: bool = False) -> np.ndarray | None:
+        """The displayed image plane: slice ``z`` of a volume, or the 2-D image (its green channel if asked)."""
+        if self.image is None:
+            return None
+        arr = self.image.array[self.z] if self.image.is_volume else self.image.array
+        return green_channel(arr) if green and arr.ndim == 3 else arr
+
+    def overlay_plane(self) -> np.ndarray | None:
+        """Labels of the displayed plane: the thresholded pending prediction, else a live view of the map."""
+        if self.label_map is None:
+            return None
+        if self.pending is not None and self.pending.probs is not None:
+            probs = self.pending.probs[:, self.z] if self.pending.probs.ndim == 4 else self.pending.probs
+            return labels_from_probs(probs, self.threshold)
+        arr = self.label_map.array
+        plane = arr[self.z] if arr.ndim == 3 else arr
+        return plane if plane.dtype == np.uint8 else plane.astype(np.uint8)
+
+    def lut(self) -> np.ndarray:
+        """The overlay colour table (256 x RGBA) for the current label table, opacity and visibility."""
+        return make_lut(self.table)
+
+    # ------------------------------------------------------------------ label table display
+
+    def set_opacity(self, opacity: float) -> None:
+        """Global overlay opacity 0..1."""
+        self.table.opacity = float(min(max(opacity, 0.0), 1.0))
+        self.table_changed.emit()
+
+    def set_label_visible(self, value: int, visible: bool) -> None:
+        """Show or hide one label."""
+        self.table = self.table.with_label(value, visible=visible)
+        if self.label_map is not None:
+            self.label_map.label_table = self.table
+        self.table_changed.emit()
+
+    def label_names(self) -> dict[int, str]:
+        """``{value: name}`` of the foreground labels."""
+        return {info.value: info.name or f"label {info.value}" for info in self.table}
+
+    # ------------------------------------------------------------------ prediction
+
+    def set_prediction(self, prediction: Any, label_rows: list[dict[str, Any]] | None = None) -> None:
+        """Hold a model result for review (threshold slider) until :meth:`accept_prediction`."""
+        self.pending = prediction
+        if label_rows:
+            self.label_rows = label_rows
+            self.table = table_from_rows(label_rows, self.table.opacity)
+            if self.label_map is not None:
+                self.label_map.label_table = self.table
+            self.table_changed.emit()
+        self.prediction_changed.emit()
+
+    def set_threshold(self, threshold: float) -> None:
+        """Probability threshold of the pending prediction (updates the preview)."""
+        self.threshold = float(threshold)
+        self.prediction_changed.emit()
+
+    def accept_prediction(self) -> None:
+        """Write the thresholded prediction into the label map as one undoable edit (source ``"model"``)."""
+        if self.pending is None or self.label_map is None:
+            return
+        if self.pending.probs is not None:
+            values = labels_from_probs(self.pending.probs, self.threshold)
+        else:
+            values = self.pending.labels
+        prediction, self.pending = self.pending, None
+        self.model_info = {**prediction.model_info, "threshold": f"{self.threshold:.2f}", "device": prediction.device}
+        self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="model")
+        self.prediction_changed.emit()
+
+    def discard_prediction(self) -> None:
+        """Drop the pending prediction."""
+        self.pending = None
+        self.prediction_changed.emit()
+
+    # ------------------------------------------------------------------ files
+
+    def import_labels(self, path: Path) -> None:
+        """Load a label file over the current labels as one undoable edit (checked against the image)."""
+        if self.image is None or self.label_map is None:
+            return
+        label_image = read_image(path)
+        check_pair(self.image, label_image)
+        values = as_label_array(label_image.array)
+        self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="import")
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the labels (atomic, verified by akmamba.io) and a JSON sidecar with label table and provenance."""
+        if self.image is None or self.label_map is None or self.label_path is None:
+            raise ValueError("No case is open, so there is nothing to save.")
+        self.label_map.end_stroke()
+        target = Path(path) if path is not None else self.label_path
+        written = write_labels(self.label_map.array, like=self.image, path=target, overwrite=True)
+        stem, _ = split_name(written)
+        sidecar = {"label_table": self.label_rows, "image": str(self.path), "model": self.model_info,
+                   "viewer_version": __version__, "undo_items": self.label_map.history.n_undo}
+        (written.parent / f"{stem}.json").write_text(json.dumps(sidecar, indent=1), encoding="utf-8")
+        self.journals.mark_saved(self.label_map)
+        self._set_dirty(False)
+        return written

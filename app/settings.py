@@ -1,0 +1,71 @@
+"""UI preferences in QSettings: window geometry, recent files, last folder, device choice (never model config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore
+
+ORGANISATION = "akmamba"
+APPLICATION = "akmamba-viewer"
+MAX_RECENT = 10
+
+
+class Settings:
+    """Typed access to the viewer's QSettings.
+
+    Args:
+        path: an INI file to use instead of the user's settings (tests pass one under ``tmp_path``).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            self._q = QtCore.QSettings(ORGANISATION, APPLICATION)
+        else:
+            self._q = QtCore.QSettings(str(path), QtCore.QSettings.Format.IniFormat)
+
+    def recent_files(self) -> list[str]:
+        """Most recent first; entries that no longer exist are dropped."""
+        value = self._q.value("recent_files", [])
+        items = [value] if isinstance(value, str) else [str(v) for v in (value or [])]  # type: ignore[attr-defined]
+        return [p for p in items if Path(p).exists()][:MAX_RECENT]
+
+    def add_recent_file(self, path: str | Path) -> None:
+        """Put ``path`` first in the recent list (no duplicates, at most ``MAX_RECENT``)."""
+        text = str(Path(path).resolve())
+        items = [p for p in self.recent_files() if p != text]
+        self._q.setValue("recent_files", [text, *items][:MAX_RECENT])
+
+    def clear_recent_files(self) -> None:
+        """Forget the recent list."""
+        self._q.setValue("recent_files", [])
+
+    def last_folder(self) -> str:
+        """The folder of the last file dialog ("" when none)."""
+        return str(self._q.value("last_folder", "") or "")
+
+    def set_last_folder(self, folder: str | Path) -> None:
+        """Remember the folder of the last file dialog."""
+        self._q.setValue("last_folder", str(folder))
+
+    def device(self) -> str:
+        """``"auto"``, ``"cpu"`` or ``"cuda"``."""
+        value = str(self._q.value("device", "auto") or "auto")
+        return value if value in ("auto", "cpu", "cuda") else "auto"
+
+    def set_device(self, device: str) -> None:
+        """Remember the inference device choice."""
+        self._q.setValue("device", device)
+
+    def geometry(self) -> QtCore.QByteArray | None:
+        """Saved window geometry, if any."""
+        value = self._q.value("geometry")
+        return value if isinstance(value, QtCore.QByteArray) else None
+
+    def set_geometry(self, data: QtCore.QByteArray) -> None:
+        """Save the window geometry."""
+        self._q.setValue("geometry", data)
+
+    def sync(self) -> None:
+        """Write pending changes to disk."""
+        self._q.sync()

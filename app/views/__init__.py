@@ -1,0 +1,1 @@
+"""Views: the slice view (image + label overlay) and its mouse/keyboard editing controller."""

@@ -1,0 +1,64 @@
+"""Segmentation and start-up probe slots of the main window (a mixin of :class:`app.main_window.MainWindow`):
+run the chosen model in a worker, show the result's provenance, accept it, and report device and backends."""
+
+# mypy: disable-error-code="attr-defined"
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6 import QtWidgets
+
+from app.segmentation import SegmentResult, probe_job
+from app.workers import FunctionWorker
+
+
+class SegmentMixin(QtWidgets.QMainWindow):
+    """Model runs, results and the compute facts in the status bar."""
+
+    def segment(self, model_path: str = "", device: str = "") -> None:
+        """Run the chosen model on the open image in a worker (cancels a run in flight)."""
+        if not self.session.has_case:
+            self._show_message("Open an image before segmenting.")
+            return
+        model_path = model_path or self.model_panel.model_path()
+        device = device or self.model_panel.device()
+        image = self.session.image
+        self.segmenter.start(model_path, device, image.array, image.is_volume)
+
+    def _on_segmented(self, result: SegmentResult) -> None:
+        image = self.session.image
+        if image is None or tuple(result.prediction.labels.shape) != image.spatial_shape:
+            self._show_message("A segmentation result for another image was ignored.")
+            return
+        self.session.threshold = self.model_panel.threshold()
+        self.session.set_prediction(result.prediction, result.label_rows)
+        self.labels_panel.set_table(self.session.table, self.controller.label)
+        info = result.prediction.model_info
+        self.model_panel.set_info(info, f"on {result.device}; review the threshold, then Accept")
+        self.device_label.setText(f"Device: {result.device} ({self.model_panel.device()})")
+        self._show_message(f"Segmented with {info.get('name')} v{info.get('version')} "
+                           f"(sha256 {info.get('sha256', '')[:12]}) on {result.device}")
+
+    def accept_prediction(self) -> None:
+        """Make the thresholded model result the editable label map (one undoable edit)."""
+        self.session.accept_prediction()
+        info = self.session.model_info or {}
+        self.model_panel.set_info(info, f"accepted at threshold {info.get('threshold', '?')}")
+
+    def _on_device_changed(self, device: str) -> None:
+        self.settings.set_device(device)
+        self.device_label.setText(f"Device: {device} (chosen; used at the next run)")
+
+    def _on_check_backends(self) -> None:
+        worker = FunctionWorker(probe_job)
+        worker.signals.returned.connect(self._on_probed)
+        worker.signals.errored.connect(lambda exc: self.show_error(exc, "Checking compute backends"))
+        self.workers.start(worker)
+
+    def _on_probed(self, facts: dict[str, Any]) -> None:
+        infos = facts["backends"]
+        usable = [b.name for b in infos if b.available]
+        self.backend_label.setText(f"Scan backends: {', '.join(usable)}")
+        self.backend_label.setToolTip("\n".join(f"{b.name}: {b.reason}" for b in infos))
+        self.device_label.setText(f"Device: {self.model_panel.device()} (auto = {facts['auto_device']})")
+        self.model_panel.set_models(facts["models"])
