@@ -25,7 +25,7 @@ from akmamba.io import Image, write_image, write_labels
 
 FUNDUS_LABEL_TABLE: tuple[dict[str, Any], ...] = (
     {"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
-    {"name": "vessel", "index": 1, "value_in_file": 1, "color": [255, 0, 0]},
+    {"name": "vessel", "index": 1, "value_in_file": 1, "color": [0, 220, 255]},
 )
 BLADDER_LABEL_TABLE: tuple[dict[str, Any], ...] = (
     {"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},

@@ -13,7 +13,7 @@ time, so one description serves every copy of the data. Example (``resources/dat
       "case_id": {"regex": "^(\\\\d+)_training$"},
       "label_table": [
         {"name": "background", "value_in_file": 0,   "index": 0, "color": [0, 0, 0]},
-        {"name": "vessel",     "value_in_file": 255, "index": 1, "color": [255, 0, 0]}
+        {"name": "vessel",     "value_in_file": 255, "index": 1, "color": [0, 220, 255]}
       ]
     }
 
