@@ -9,7 +9,8 @@ minutes of painting. Reproduce: ``sys.getrefcount(None)`` drops by one per ``QWi
 
 :func:`protect_singletons` adds 2**40 references to ``None``, ``True``, ``False``, ``Ellipsis`` and
 ``NotImplemented`` once at start-up (years of calls at any realistic rate), which is what 3.12's immortal objects
-do. It is a no-op on Python >= 3.12. Remove it once PySide6 is fixed or Python 3.11 is dropped.
+do. It is a no-op on Python >= 3.12 and with other PySide6 releases; pyproject.toml excludes 6.12.0 on 3.11,
+so this only guards an environment where it was installed anyway. Remove it once PySide6 is fixed or Python 3.11 is dropped.
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ _EXTRA_REFERENCES = 1 << 40
 _done = False
 
 
+def _buggy_pyside() -> bool:
+    """True for the PySide6 release known to over-release singletons (pyproject excludes it on 3.11)."""
+    import PySide6
+
+    return PySide6.__version__.startswith("6.12.0")
+
+
 def protect_singletons() -> bool:
     """Make the interpreter's singletons effectively immortal on Python < 3.12; True when applied."""
     global _done
-    if _done or sys.version_info >= (3, 12):
+    if _done or sys.version_info >= (3, 12) or not _buggy_pyside():
         return False
     for obj in (None, True, False, Ellipsis, NotImplemented):
         # ob_refcnt is the first field of every PyObject in CPython 3.11 (not the limited API's concern here).

@@ -160,19 +160,18 @@ def bench_cpu(reference: bool, repeats: int) -> list[str]:
         "| backend | forward (no_grad) s | forward+backward s | saved for backward MiB | peak RSS growth MiB |",
         "|---|---|---|---|---|",
     ]
+    usable = {i.name for i in available_backends("cpu") if i.available}
+    forward_only = {name for name in usable if SCAN_BACKENDS.get(name).forward_only} | {"reference"}
     for name, fn in scan_functions().items():
-        if name == "mamba_ssm" or (name == "reference" and not reference):
+        if name not in usable or (name == "reference" and not reference):
             continue
         with torch.no_grad():
             fwd = cpu_median(lambda fn=fn: forward(fn, inputs), repeats)
-        both = (
-            "—"
-            if name == "reference"
-            else f"{cpu_median(lambda fn=fn: forward_backward(fn, inputs), repeats):.3f}"
-        )
-        saved = saved_bytes(fn, inputs) / MIB
-        rss = peak_rss_growth(name, backward=name != "reference") / MIB
-        rss_note = " (forward only)" if name == "reference" else ""
+        fo = name in forward_only
+        both = "—" if fo else f"{cpu_median(lambda fn=fn: forward_backward(fn, inputs), repeats):.3f}"
+        saved = 0.0 if fo else saved_bytes(fn, inputs) / MIB
+        rss = peak_rss_growth(name, backward=not fo) / MIB
+        rss_note = " (forward only)" if fo else ""
         lines.append(f"| {name} | {fwd:.3f} | {both} | {saved:.0f} | {rss:.0f}{rss_note} |")
         print(lines[-1], file=sys.stderr, flush=True)
     return lines
@@ -221,6 +220,13 @@ def bench_cuda(reference: bool, repeats: int) -> list[str]:
         if "mamba_ssm" in results and "torch" in results:
             (tf, tb), (mf, mb) = results["torch"], results["mamba_ssm"]
             lines.append(f"| {label} | ratio torch / mamba_ssm | {tf / mf:.1f}x | {tb / mb:.1f}x | |")
+        if "mamba_ssm" in results and "triton" in results:
+            (tf, tb), (mf, mb) = results["triton"], results["mamba_ssm"]
+            lines.append(f"| {label} | ratio triton / mamba_ssm | {tf / mf:.2f}x | {tb / mb:.2f}x | |")
+        if "triton" in results:  # bytes of u, delta, B, C read and y written (no z here), fp32
+            nbytes = 4 * cfg["batch"] * cfg["length"] * (3 * cfg["dim"] + 2 * cfg["groups"] * cfg["dstate"])
+            tbps = nbytes / (results["triton"][0] * 1e-3) / 1e12
+            lines.append(f"| {label} | triton forward bandwidth | {tbps:.2f} TB/s = {tbps / 4.3:.0%} of 4.3 | | |")
     unavailable = [f"{i.name}: {i.reason}" for i in available_backends("cuda") if not i.available]
     if unavailable:
         lines += ["", "Not run: " + "; ".join(unavailable)]

@@ -3,13 +3,20 @@
 Backends, by priority for ``backend="auto"``:
 
 - ``mamba_ssm`` (100): mamba_ssm's CUDA kernel; CUDA tensors only, imported lazily.
-- ``torch`` (50): the two-level chunked scan in plain PyTorch (CPU and CUDA); the CPU path.
+- ``numba`` (60): a fused Numba kernel for CPU inference (forward only; ``pip install numba``), imported lazily.
+- ``torch`` (50): the two-level chunked scan in plain PyTorch (CPU and CUDA); the CPU path for training.
 - ``reference`` (0): the per-token loop that specifies the semantics; slow.
 
 More backends (a Triton kernel, say) join with :func:`register_scan_backend`. ``auto`` picks the available backend
 of highest priority for the inputs' device and dtype and logs the choice once per (device type, backend).
 An explicit backend that cannot run raises :class:`~akmamba.errors.BackendUnavailableError`; nothing falls back
 silently.
+
+Gradient policy: a backend registered with ``forward_only=True`` (``numba``) computes no gradients. When autograd
+would need them (``torch.is_grad_enabled()`` and any input ``requires_grad``), ``auto`` skips it (so on CPU,
+``auto`` is ``numba`` when Numba imports and no gradient is needed, i.e. under ``torch.no_grad()`` /
+``torch.inference_mode()`` or with plain tensors, and ``torch`` otherwise), and an explicit request for it raises
+BackendUnavailableError rather than return outputs with silently wrong gradients.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class ScanBackend:
         description: one line for users.
         available: ``device -> (ok, reason)``; ``device=None`` asks about this machine.
         dtypes: the input dtypes it accepts.
+        forward_only: gives no gradients; skipped by ``auto`` and refused when explicit, if gradients are needed.
     """
 
     name: str
@@ -71,6 +79,7 @@ class ScanBackend:
     description: str
     available: Callable[[torch.device | None], tuple[bool, str]]
     dtypes: frozenset[torch.dtype] = frozenset(INPUT_DTYPES)
+    forward_only: bool = False
 
     def check(self, device: torch.device | None, dtype: torch.dtype | None = None) -> tuple[bool, str]:
         """``available(device)`` plus the dtype test."""
@@ -124,6 +133,8 @@ register_scan_backend(
         _always("pure PyTorch; slow, meant for tests"),
     )
 )
+from akmamba.ops.selective_scan import numba_scan as _numba_scan  # noqa: E402,F401  (registers 'numba')
+from akmamba.ops.selective_scan import triton_scan as _triton_scan  # noqa: E402,F401  (registers 'triton')
 
 _AUTO_LOGGED: set[tuple[str, str]] = set()
 
@@ -143,8 +154,8 @@ def available_backends(device: torch.device | str | None = None) -> list[Backend
     return sorted(infos, key=lambda info: -info.priority)
 
 
-def _choose(backend: str, device: torch.device, dtype: torch.dtype) -> ScanBackend:
-    """Resolve ``backend`` for inputs on ``device`` with dtype ``dtype``."""
+def _choose(backend: str, device: torch.device, dtype: torch.dtype, needs_grad: bool = False) -> ScanBackend:
+    """Resolve ``backend`` for inputs on ``device`` with dtype ``dtype`` (``needs_grad``: autograd will record)."""
     look_up_option(backend, ["auto", *SCAN_BACKENDS.names()], "backend")
     if backend != "auto":
         chosen = SCAN_BACKENDS.get(backend)
@@ -157,10 +168,20 @@ def _choose(backend: str, device: torch.device, dtype: torch.dtype) -> ScanBacke
                 got=backend,
                 hint=reason,
             )
+        if needs_grad and chosen.forward_only:
+            raise BackendUnavailableError(
+                f"{chosen.name} backend is forward-only: use torch for training, or wrap inference in "
+                "torch.no_grad()/inference_mode",
+                parameter="backend",
+                got=backend,
+                hint="backend='torch' (or 'auto') computes gradients",
+            )
         return chosen
     skipped: list[str] = []
     for candidate in sorted((SCAN_BACKENDS.get(n) for n in SCAN_BACKENDS), key=lambda b: -b.priority):
         ok, reason = candidate.check(device, dtype)
+        if ok and needs_grad and candidate.forward_only:
+            ok, reason = False, "forward only, and gradients are needed"
         if ok:
             if (device.type, candidate.name) not in _AUTO_LOGGED:
                 _AUTO_LOGGED.add((device.type, candidate.name))
@@ -259,8 +280,8 @@ def selective_scan(
         delta_bias: (Dm,) or None; added before the softplus.
         delta_softplus: apply softplus (threshold 20) to delta.
         return_last_state: also return h_L.
-        backend: ``"auto"`` or a name from :func:`available_backends` (``"mamba_ssm"``, ``"torch"``,
-            ``"reference"``).
+        backend: ``"auto"`` or a name from :func:`available_backends` (``"mamba_ssm"``, ``"numba"``, ``"torch"``,
+            ``"reference"``, ...). ``auto`` never picks a forward-only backend when gradients are needed.
 
     Returns:
         y (Bt, Dm, L) in u's dtype, or ``(y, last_state)`` with last_state (Bt, Dm, N) in float32 (float64 for
@@ -269,10 +290,14 @@ def selective_scan(
     Raises:
         ShapeError: inputs of the wrong rank, shape, dtype or device.
         ConfigError: unknown backend name (with a did-you-mean guess).
-        BackendUnavailableError: an explicitly requested backend cannot run here; the message says why.
+        BackendUnavailableError: an explicitly requested backend cannot run here (or is forward-only and gradients
+            are needed); the message says why.
     """
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-    chosen = _choose(backend, u.device, u.dtype)
+    needs_grad = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in (u, delta, A, B, C, D, z, delta_bias)
+    )
+    chosen = _choose(backend, u.device, u.dtype, needs_grad)
     return chosen.fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
