@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--backends", default=None, help="comma list of scan backends (default: torch, +mamba_ssm on cuda)")
-    parser.add_argument("--only", default=None, help="comma list of row labels to run (substring match)")
+    parser.add_argument("--only", default=None, help="comma list of row labels to run (substring match; =LABEL for an exact match)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -117,7 +117,7 @@ def main() -> None:
     backends = args.backends.split(",") if args.backends else (["torch", "mamba_ssm"] if args.device == "cuda" else ["torch"])
     table = []
     for label, name, opts in rows(backends):
-        if args.only and not any(s in label for s in args.only.split(",")):
+        if args.only and not any(label == s[1:] if s.startswith("=") else s in label for s in args.only.split(",")):
             continue
         try:
             if args.device == "cpu":
