@@ -14,34 +14,7 @@ import torch
 
 from akmamba.ops import available_backends, selective_scan
 from akmamba.ops.selective_scan.reference import selective_scan_reference
-
-
-def _output_tolerances(rtol: float, atol: float, with_z: bool) -> dict[str, tuple[float, float]]:
-    """model-spec.md §2.4: per-quantity (rtol, atol) derived from the output tolerance."""
-    rtolw, atolw = (max(1e-3, rtol), max(1e-3, atol)) if with_z else (1e-3, 1e-3)
-    return {
-        "y": (rtol, atol),
-        "last_state": (rtol, atol),
-        "u": (2 * rtol, 2 * atol),
-        "delta": (5 * rtol, 10 * atol),
-        "A": (rtolw, 5 * atolw),
-        "B": (rtol, atol),
-        "C": (rtol, atol),
-        "D": (rtolw, atolw),
-        "z": (rtolw, atolw),
-        "delta_bias": (rtolw, atolw),
-    }
-
-
-# The one tolerance table: input dtype -> with z? -> quantity -> (rtol, atol).
-TOLERANCES: dict[torch.dtype, dict[bool, dict[str, tuple[float, float]]]] = {
-    dtype: {with_z: _output_tolerances(rtol, atol, with_z) for with_z in (False, True)}
-    for dtype, (rtol, atol) in {
-        torch.float32: (6e-4, 2e-3),
-        torch.float16: (3e-3, 5e-3),
-        torch.bfloat16: (3e-2, 5e-2),
-    }.items()
-}
+from akmamba.ops.selective_scan.tolerances import TOLERANCES
 
 HAS_CUDA = torch.cuda.is_available()
 _MAMBA = {info.name: info for info in available_backends("cuda" if HAS_CUDA else None)}["mamba_ssm"]
