@@ -10,7 +10,8 @@ minutes of painting. Reproduce: ``sys.getrefcount(None)`` drops by one per ``QWi
 :func:`protect_singletons` adds 2**40 references to ``None``, ``True``, ``False``, ``Ellipsis`` and
 ``NotImplemented`` once at start-up (years of calls at any realistic rate), which is what 3.12's immortal objects
 do. It is a no-op on Python >= 3.12 and with other PySide6 releases; pyproject.toml excludes 6.12.0 on 3.11,
-so this only guards an environment where it was installed anyway. Remove it once PySide6 is fixed or Python 3.11 is dropped.
+so this only guards an environment where it was installed anyway. Remove it once PySide6 is fixed or Python
+3.11 is dropped.
 """
 
 from __future__ import annotations

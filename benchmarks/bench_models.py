@@ -100,8 +100,10 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--channels", type=int, default=3)
-    parser.add_argument("--backends", default=None, help="comma list of scan backends (default: torch, +mamba_ssm on cuda)")
-    parser.add_argument("--only", default=None, help="comma list of row labels to run (substring match; =LABEL for an exact match)")
+    parser.add_argument("--backends", default=None,
+                        help="comma list of scan backends (default: torch, +mamba_ssm on cuda)")
+    parser.add_argument("--only", default=None,
+                        help="comma list of row labels to run (substring match; =LABEL for an exact match)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -114,7 +116,8 @@ def main() -> None:
 
     import torch
 
-    backends = args.backends.split(",") if args.backends else (["torch", "mamba_ssm"] if args.device == "cuda" else ["torch"])
+    default_backends = ["torch", "mamba_ssm"] if args.device == "cuda" else ["torch"]
+    backends = args.backends.split(",") if args.backends else default_backends
     table = []
     for label, name, opts in rows(backends):
         if args.only and not any(label == s[1:] if s.startswith("=") else s in label for s in args.only.split(",")):
@@ -135,7 +138,8 @@ def main() -> None:
         print(f"{label:<48} {r['ms']:10.1f} ms  {r['peak_mib']:9.0f} MiB  {r['params'] / 1e6:6.2f} M", flush=True)
 
     unet_ms = next((r["ms"] for lbl, r in table if lbl == "unet"), None)
-    dev = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    cpu_name = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    dev = torch.cuda.get_device_name() if args.device == "cuda" else cpu_name
     lines = [
         f"# Model forward at 584x565, batch 1, {args.channels} input channels ({args.device})",
         "",

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from monai.losses import DiceCELoss  # noqa: E402
+import torch
+from monai.losses import DiceCELoss
 
-from akmamba.nn import build_model  # noqa: E402
+from akmamba.nn import build_model
 
 DRIVE_IMAGES_PER_EPOCH = 16
 EPOCHS = 1000

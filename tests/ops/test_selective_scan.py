@@ -444,7 +444,9 @@ def test_broken_mamba_ssm_reports_the_import_error(
     # mamba_ssm 2.3.2 imports its compiled extension unguarded (model-spec §2.5)
     package = tmp_path / "mamba_ssm"
     package.mkdir()
-    (package / "__init__.py").write_text("raise ImportError('libcudart.so.12: cannot open shared object file')\n", encoding="utf-8")
+    (package / "__init__.py").write_text(
+        "raise ImportError('libcudart.so.12: cannot open shared object file')\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [m for m in sys.modules if m.split(".")[0] == "mamba_ssm"]:
         monkeypatch.delitem(sys.modules, name)

@@ -19,7 +19,7 @@ def make_disc_dataset(root: Path, cases: int = 3, per_case: int = 2, size: int =
     n = 0
     for c in range(cases):
         for _ in range(per_case):
-            cy, cx, r = rng.integers(8, size - 8, 2).tolist() + [int(rng.integers(4, 8))]
+            cy, cx, r = (*rng.integers(8, size - 8, 2).tolist(), int(rng.integers(4, 8)))
             disc = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
             img = (60 + 120 * disc + rng.normal(0, 10, disc.shape)).clip(0, 255).astype(np.uint8)
             PILImage.fromarray(img).save(root / "Images" / f"{c + 1}-IM{n}.png")

@@ -59,12 +59,14 @@ def test_train_jsonl_events_checkpoint_and_resume(disc_dataset, tmp_path) -> Non
     assert res.returncode == 0, res.stderr
     events = [json.loads(line) for line in res.stdout.splitlines()]
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds[0] == "start"
+    assert kinds[-1] == "done"
     assert kinds.count("validation") == 2
     assert all(e["loss"] > 0 for e in events if e["event"] == "step")
     start = events[0]
-    assert start["train_cases"] == 2 and start["val_cases"] == 1
-    model, meta = load_checkpoint(out / "best.safetensors")
+    assert start["train_cases"] == 2
+    assert start["val_cases"] == 1
+    _, meta = load_checkpoint(out / "best.safetensors")
     assert meta["label_table"][1]["name"] == "disc"
     assert meta["normalisation"] == "zscore"
     assert set(meta["val_cases"]).isdisjoint(meta["train_cases"])
