@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from akmamba.io import supported_suffixes
 from app.dialogs import HelpDialog
+from app.export_actions import build_export_menu
 from app.shortcuts import SHORTCUTS
 from app.views.edit_controller import Tool
 
@@ -37,6 +38,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
         self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
         menu.addAction("Open &demo", self.open_demo)
         menu.addAction("&Import label map...", self._do_import_labels)
+        build_export_menu(self, menu)
         menu.addSeparator()
         for key in ("save", "save_as"):
             menu.addAction(a[key])

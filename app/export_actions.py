@@ -1,0 +1,164 @@
+"""File > Export: the label map in another file or format, colour tables (ITK-SNAP, 3D Slicer) and a training
+folder (akmamba or nnU-Net layout) of the corrected cases. The writing itself is :mod:`akmamba.export` and
+:func:`akmamba.io.write_labels` (atomic, verified by reading back); this module only asks for paths."""
+
+# mypy: disable-error-code="attr-defined"
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtWidgets
+
+from akmamba.export import export_training_folder, write_itksnap_labels, write_slicer_color_table
+from akmamba.io import Image, check_pair, read_image, write_labels
+
+_LAYOUTS = {"akmamba (images/, labels/, dataset.json)": "akmamba",
+            "nnU-Net v2 (imagesTr/, labelsTr/, dataset.json)": "nnunet"}
+_VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+def build_export_menu(win: Any, file_menu: QtWidgets.QMenu) -> QtWidgets.QMenu:
+    """Add the File > Export submenu to ``file_menu``."""
+    menu = file_menu.addMenu("&Export")
+    menu.addAction("&Labels as...", lambda: export_labels(win))
+    menu.addAction("Colour table (&ITK-SNAP)...", lambda: export_color_table(win, "itksnap"))
+    menu.addAction("Colour table (3D &Slicer)...", lambda: export_color_table(win, "slicer"))
+    menu.addAction("&Training folder...", lambda: export_training(win))
+    win.export_menu = menu
+    return menu
+
+
+def _label_table(win: Any) -> Any:
+    return win.session.label_rows or win.session.table
+
+
+def _start_dir(win: Any, name: str) -> str:
+    folder = win.session.path.parent if win.session.path is not None else Path(win.settings.last_folder())
+    return str(folder / name)
+
+
+def export_labels(win: Any, path: str | Path | None = None) -> Path | None:
+    """Write the current label map (index PNG for 2-D; NIfTI/NRRD/MHA with the source geometry for volumes)."""
+    s = win.session
+    if not s.has_case:
+        win._show_message("Nothing to export: open an image first.")
+        return None
+    volume = s.image.is_volume
+    if path is None:
+        stem = s.label_path.name if s.label_path is not None else "labels.png"
+        filters = ("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd);;MetaImage (*.mha)" if volume else "Index PNG (*.png)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(win, "Export the label map", _start_dir(win, stem), filters)
+        if not path:
+            return None
+    target = Path(path)
+    name = target.name.lower()
+    if volume and not name.endswith(_VOLUME_SUFFIXES):
+        target = target.with_name(target.name + ".nii.gz")
+    elif not volume and not name.endswith(".png"):
+        target = target.with_name(target.name + ".png")
+    s.label_map.end_stroke()
+    try:
+        written = write_labels(s.label_map.array, like=s.image, path=target, overwrite=True)
+    except (OSError, ValueError) as exc:
+        win.show_error(exc, f"Exporting labels to {target.name!r}")
+        return None
+    win._show_message(f"Exported labels to {written}")
+    return written
+
+
+def export_color_table(win: Any, kind: str, path: str | Path | None = None) -> Path | None:
+    """Write the label table as an ITK-SNAP label description file (``kind="itksnap"``) or a 3D Slicer colour
+    table (``kind="slicer"``)."""
+    if not win.session.label_rows and not win.session.table.labels:
+        win._show_message("No label table to export: open an image first.")
+        return None
+    itk = kind == "itksnap"
+    if path is None:
+        title = "Export the colour table (ITK-SNAP)" if itk else "Export the colour table (3D Slicer)"
+        default = "labels_itksnap.txt" if itk else "labels.ctbl"
+        filters = "ITK-SNAP label description (*.txt);;All files (*)" if itk else \
+            "Slicer colour table (*.ctbl *.txt);;All files (*)"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(win, title, _start_dir(win, default), filters)
+        if not path:
+            return None
+    writer = write_itksnap_labels if itk else write_slicer_color_table
+    try:
+        written = writer(_label_table(win), Path(path), overwrite=True)
+    except (OSError, ValueError) as exc:
+        win.show_error(exc, f"Exporting the colour table to {Path(path).name!r}")
+        return None
+    win._show_message(f"Exported the colour table to {written}")
+    return written
+
+
+def training_cases(win: Any) -> list[tuple[Path, Image | None, np.ndarray | None]]:
+    """The corrected cases of the open case list (the open case alone without a list): ``(path, image, labels)``
+    where image/labels are None for cases still to be read from disk."""
+    from app.cases import CORRECTED
+
+    s, case_list = win.session, win.cases.cases
+    paths = [p for p in case_list.paths if case_list.status(p) == CORRECTED] if case_list is not None else \
+        ([s.path] if s.path is not None else [])
+    out: list[tuple[Path, Image | None, np.ndarray | None]] = []
+    for p in paths:
+        if s.has_case and s.path is not None and Path(p).resolve() == s.path.resolve():
+            s.label_map.end_stroke()
+            out.append((p, s.image, np.array(s.label_map.array, copy=True)))
+        else:
+            out.append((p, None, None))
+    return out
+
+
+def _load_cases(items: list[tuple[Path, Image | None, np.ndarray | None]], out_dir: Path, table: Any,
+                layout: str) -> tuple[Path, int, list[str]]:
+    from app.session import as_label_array, find_label_file, split_name
+
+    cases: list[tuple[Image, np.ndarray, str]] = []
+    skipped: list[str] = []
+    for path, image, labels in items:
+        if image is None:
+            label_file = find_label_file(path)
+            if label_file is None:
+                skipped.append(path.name)
+                continue
+            image = read_image(path)
+            label_image = read_image(label_file)
+            check_pair(image, label_image)
+            labels = as_label_array(label_image.array)
+        cases.append((image, np.asarray(labels), split_name(path)[0]))
+    written = export_training_folder(cases, out_dir, table, layout=layout)
+    return written, len(cases), skipped
+
+
+def export_training(win: Any, out_dir: str | Path | None = None, layout: str | None = None) -> None:
+    """Ask for a layout and an empty folder, then write the corrected cases there in a worker."""
+    from app.workers import FunctionWorker
+
+    items = training_cases(win)
+    if not items:
+        win._show_message("No corrected cases to export: mark cases 'corrected' in the case list first.")
+        return
+    if layout is None:
+        choice, ok = QtWidgets.QInputDialog.getItem(win, "Export a training folder", "Layout:", list(_LAYOUTS), 0,
+                                                    False)
+        if not ok:
+            return
+        layout = _LAYOUTS[choice]
+    if out_dir is None:
+        out_dir = QtWidgets.QFileDialog.getExistingDirectory(win, "Export into a new or empty folder",
+                                                             win.settings.last_folder())
+        if not out_dir:
+            return
+    win._show_message(f"Exporting {len(items)} case(s) as a {layout} training folder...")
+    worker = FunctionWorker(_load_cases, items, Path(out_dir), _label_table(win), layout)
+    worker.signals.returned.connect(lambda result: _on_training_written(win, result))
+    worker.signals.errored.connect(lambda exc: win.show_error(exc, "Exporting the training folder"))
+    win.workers.start(worker)
+
+
+def _on_training_written(win: Any, result: tuple[Path, int, list[str]]) -> None:
+    written, n, skipped = result
+    note = f"; skipped without saved labels: {', '.join(skipped)}" if skipped else ""
+    win._show_message(f"Exported {n} case(s) to {written.parent}{note}")
