@@ -10,6 +10,7 @@ from typing import Any, cast
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from akmamba.io import supported_suffixes
+from app.compare_actions import build_compare_menu
 from app.dialogs import HelpDialog
 from app.export_actions import build_export_menu
 from app.shortcuts import SHORTCUTS
@@ -62,6 +63,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
                 if sc.group == group:
                     menu.addAction(a[sc.id])
         menu.addAction("Cancel segmentation", self.segmenter.cancel)
+        build_compare_menu(self, menu)
         menu = self.menuBar().addMenu("&Help")
         menu.addAction(a["help"])
         menu.addAction("&About", self._on_about)
