@@ -76,8 +76,9 @@ class ComparePanel(QtWidgets.QWidget):
         self.view_b = SliceView()
         self.view_b.viewbox.setXLink(self.view_a.viewbox)
         self.view_b.viewbox.setYLink(self.view_a.viewbox)
-        views.addWidget(self.view_a, 1)
-        views.addWidget(self.view_b, 1)
+        for view in (self.view_a, self.view_b):
+            view.setMinimumHeight(320)  # the images are what is compared: they get the room, the tables little
+            views.addWidget(view, 1)
         layout.addLayout(views, 1)
 
         tables = QtWidgets.QHBoxLayout()
@@ -87,6 +88,7 @@ class ComparePanel(QtWidgets.QWidget):
         self.metrics_table.setHorizontalHeaderLabels([c for c, _ in METRIC_COLUMNS])
         self.metrics_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics_table.verticalHeader().setVisible(False)
+        self.metrics_table.setMaximumHeight(140)
         box.addWidget(self.metrics_table)
         tables.addLayout(box, 3)
         box = QtWidgets.QVBoxLayout()
@@ -107,6 +109,7 @@ class ComparePanel(QtWidgets.QWidget):
         self.ranking_table.setHorizontalHeaderLabels(["Rank", "Model", "Mean Dice"])
         self.ranking_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ranking_table.verticalHeader().setVisible(False)
+        self.ranking_table.setMaximumHeight(140)
         box.addWidget(self.ranking_table)
         tables.addLayout(box, 2)
         layout.addLayout(tables)

@@ -83,6 +83,24 @@ def main() -> int:
     window.view.set_polygon(window.controller.polygon, (335, 330))
     settle(qapp)
     window.grab().save(str(HERE / "edit_mode.png"))
+
+    # Compare: a stand-in "model result" (the corrected mask shifted by 3 px) against the corrected mask.
+    import numpy as np
+
+    from akmamba.infer.predictor import Prediction
+    from app import compare_actions
+    from app.compare_actions import CORRECTED, LAST_RESULT
+
+    window.labels_panel.outline_check.setChecked(False)
+    window.set_green(False)
+    corrected = np.array(window.session.label_map.array)
+    window.session.set_prediction(Prediction(probs=None, labels=np.roll(corrected, 3, axis=1)))
+    panel = compare_actions.open_compare(window)
+    panel.choose(a=LAST_RESULT, b=CORRECTED)
+    panel.diff_check.setChecked(True)
+    window.resize(1500, 1100)
+    settle(qapp, 1.0)
+    window.grab().save(str(HERE / "compare_mode.png"))
     window.session.dirty = False
     window.close()
     return 0
