@@ -40,7 +40,8 @@ DIFFERENCE_COLOURS: dict[int, tuple[int, int, int]] = {
 METRIC_KEYS = ("precision", "recall", "dice", "iou")
 
 
-def _pair(pred: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def same_shape_pair(pred: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both maps as arrays; ShapeError naming both shapes when they differ."""
     p, r = np.asarray(pred), np.asarray(reference)
     if p.shape != r.shape:
         raise ShapeError(f"The two label maps differ in shape: {p.shape} versus {r.shape}. Compare results of the "
@@ -62,7 +63,7 @@ def difference_map(pred: np.ndarray, reference: np.ndarray) -> np.ndarray:
     Raises:
         ShapeError: when the shapes differ.
     """
-    p, r = _pair(pred, reference)
+    p, r = same_shape_pair(pred, reference)
     out = np.zeros(p.shape, dtype=np.uint8)
     p_fg, r_fg = p != 0, r != 0
     out[p_fg & (p == r)] = AGREEMENT
@@ -80,7 +81,7 @@ def difference_lut(alpha: int = 200) -> np.ndarray:
     return lut
 
 
-def _names_with_present(label_names: Mapping[int, str] | Sequence[str], *arrays: np.ndarray) -> dict[int, str]:
+def names_with_present(label_names: Mapping[int, str] | Sequence[str], *arrays: np.ndarray) -> dict[int, str]:
     """The label table plus a ``"label k"`` entry for each value present in the arrays but not named."""
     named: dict[int, str] | list[str] = (
         {int(k): str(v) for k, v in label_names.items() if int(k) != 0} if isinstance(label_names, Mapping)
@@ -112,8 +113,8 @@ def compare_metrics(pred: np.ndarray, reference: np.ndarray,
     Raises:
         ShapeError: when the shapes differ.
     """
-    p, r = _pair(pred, reference)
-    table = _names_with_present(label_names, p, r)
+    p, r = same_shape_pair(pred, reference)
+    table = names_with_present(label_names, p, r)
     if not table:
         return []
     rows = evaluate_case(p, r, table, case_id="compare")

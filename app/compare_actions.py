@@ -27,6 +27,7 @@ class CompareState:
 
     def __init__(self) -> None:
         self.last_result: np.ndarray | None = None
+        self.last_model_info: dict[str, str] | None = None
         self.model_results: dict[str, np.ndarray] = {}
         self.checkpoints: list[Path] = []
         self.worker: Any = None
@@ -54,12 +55,14 @@ def _remember_prediction(win: Any) -> None:
     s = win.session
     if s.pending is not None:
         win.compare_state.last_result = prediction_labels(s.pending, s.threshold)
+        win.compare_state.last_model_info = dict(getattr(s.pending, "model_info", None) or {})
     _refresh_if_open(win)
 
 
 def _on_case_changed(win: Any) -> None:
     state = win.compare_state
     state.last_result = None
+    state.last_model_info = None
     state.model_results = {}
     if win.compare_panel is not None:
         win.compare_panel.set_ranking([])
@@ -107,12 +110,38 @@ def open_compare(win: Any) -> Any:
         panel.compare_all_requested.connect(lambda: compare_all_models(win))
         panel.add_checkpoint_requested.connect(lambda: add_checkpoint(win))
         panel.cancel_requested.connect(lambda: cancel_compare_all(win))
+        panel.export_report_requested.connect(lambda: _export_report(win))
         win.session.slice_changed.connect(lambda _z: _refresh_if_open(win))
         win.session.labels_changed.connect(lambda _bbox: _refresh_if_open(win))
     win.compare_dock.show()
     win.compare_dock.raise_()
     update_sources(win)
     return win.compare_panel
+
+
+def _export_report(win: Any) -> None:
+    from app.export_actions import export_metric_report
+
+    export_metric_report(win)
+
+
+def report_choice(win: Any) -> tuple[str, str]:
+    """Names of result A and reference B: the panel's choice when it is open, else the last model result
+    (or the corrected mask) against the corrected mask."""
+    panel = win.compare_panel
+    if panel is not None and panel.combo_a.currentText() and panel.combo_b.currentText():
+        return panel.combo_a.currentText(), panel.combo_b.currentText()
+    a = LAST_RESULT if win.compare_state.last_result is not None else CORRECTED
+    return a, CORRECTED
+
+
+def model_info_of(win: Any, name: str) -> dict[str, str] | None:
+    """Model info of the source ``name`` when it is a model result (None for the corrected mask)."""
+    if name == LAST_RESULT:
+        return win.compare_state.last_model_info or {"name": LAST_RESULT}
+    if name.startswith("Model: "):
+        return {"name": name.removeprefix("Model: ")}
+    return None
 
 
 def add_checkpoint(win: Any, path: str | Path | None = None) -> None:

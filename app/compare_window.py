@@ -34,11 +34,13 @@ class ComparePanel(QtWidgets.QWidget):
         compare_all_requested(): the "Compare all models" button.
         add_checkpoint_requested(): the "Add checkpoint..." button.
         cancel_requested(): the "Cancel" button.
+        export_report_requested(): the "Export report..." button.
     """
 
     compare_all_requested = QtCore.Signal()
     add_checkpoint_requested = QtCore.Signal()
     cancel_requested = QtCore.Signal()
+    export_report_requested = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,7 +101,10 @@ class ComparePanel(QtWidgets.QWidget):
         self.add_button = QtWidgets.QPushButton("Add checkpoint...")
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        for b in (self.compare_all_button, self.add_button, self.cancel_button):
+        self.export_button = QtWidgets.QPushButton("Export report...")
+        self.export_button.setToolTip("Write A against reference B (and the compared models) as a JSON, CSV or "
+                                      "HTML report")
+        for b in (self.compare_all_button, self.add_button, self.cancel_button, self.export_button):
             buttons.addWidget(b)
         box.addLayout(buttons)
         self.status_label = QtWidgets.QLabel("")
@@ -121,6 +126,7 @@ class ComparePanel(QtWidgets.QWidget):
         self.compare_all_button.clicked.connect(self.compare_all_requested)
         self.add_button.clicked.connect(self.add_checkpoint_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
+        self.export_button.clicked.connect(self.export_report_requested)
 
     # ------------------------------------------------------------------ data
 

@@ -13,6 +13,7 @@ from PySide6 import QtWidgets
 
 from akmamba.export import export_training_folder, write_itksnap_labels, write_slicer_color_table
 from akmamba.io import Image, check_pair, read_image, write_labels
+from akmamba.reports import build_case_report, read_json_report, write_report
 
 _LAYOUTS = {"akmamba (images/, labels/, dataset.json)": "akmamba",
             "nnU-Net v2 (imagesTr/, labelsTr/, dataset.json)": "nnunet"}
@@ -26,6 +27,7 @@ def build_export_menu(win: Any, file_menu: QtWidgets.QMenu) -> QtWidgets.QMenu:
     menu.addAction("Colour table (&ITK-SNAP)...", lambda: export_color_table(win, "itksnap"))
     menu.addAction("Colour table (3D &Slicer)...", lambda: export_color_table(win, "slicer"))
     menu.addAction("&Training folder...", lambda: export_training(win))
+    menu.addAction("&Metric report...", lambda: export_metric_report(win))
     win.export_menu = menu
     return menu
 
@@ -162,3 +164,45 @@ def _on_training_written(win: Any, result: tuple[Path, int, list[str]]) -> None:
     written, n, skipped = result
     note = f"; skipped without saved labels: {', '.join(skipped)}" if skipped else ""
     win._show_message(f"Exported {n} case(s) to {written.parent}{note}")
+
+
+def export_metric_report(win: Any, path: str | Path | None = None) -> Path | None:
+    """Write result A against reference B for the open case (plus one row set per compared model) as a JSON,
+    CSV or HTML report (:func:`akmamba.reports.build_case_report`), then check what was written."""
+    from app.compare_actions import model_info_of, report_choice, sources
+
+    s = win.session
+    if not s.has_case:
+        win._show_message("No report to export: open an image first.")
+        return None
+    maps = sources(win)
+    a_name, b_name = report_choice(win)
+    if a_name not in maps or b_name not in maps:
+        win._show_message(f"No report to export: {a_name!r} or {b_name!r} is not available.")
+        return None
+    if path is None:
+        stem = (s.path.name.split(".")[0] if s.path is not None else "case") + "_report.html"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            win, "Export a metric report", _start_dir(win, stem),
+            "HTML report (*.html);;JSON report (*.json);;CSV table (*.csv)")
+        if not path:
+            return None
+    target = Path(path)
+    if target.suffix.lower() not in (".json", ".csv", ".html"):
+        target = target.with_name(target.name + ".html")
+    others = {k.removeprefix("Model: "): v for k, v in maps.items() if k.startswith("Model: ") and k != a_name}
+    case_id = s.path.name if s.path is not None else "case"
+    try:
+        report = build_case_report(s.image.array, maps[a_name], maps[b_name], s.label_names(), case_id,
+                                   model_info_of(win, a_name), s.path, result_name=a_name,
+                                   reference_name=b_name, other_results=others)
+        write_report(report, target)
+        if target.suffix.lower() == ".json":
+            read_json_report(target)
+        elif not target.is_file() or target.stat().st_size == 0:
+            raise OSError(f"The report {str(target)!r} was not written (missing or empty).")
+    except (OSError, ValueError) as exc:
+        win.show_error(exc, f"Exporting the metric report to {target.name!r}")
+        return None
+    win._show_message(f"Exported the metric report to {target}")
+    return target
