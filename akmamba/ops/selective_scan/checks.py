@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from akmamba.errors import ShapeError
+from akmamba.errors import BackendUnavailableError, ShapeError
 
 #: dtypes accepted for ``u`` (the "input dtype"); compute happens in float32, or float64 for float64 inputs.
 INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -193,3 +193,52 @@ def check_scan_inputs(
         c_groups=groups["C"],
         compute_dtype=torch.float64 if u.dtype == torch.float64 else torch.float32,
     )
+
+
+def check_kernel_inputs(
+    backend: str,
+    what: str,
+    availability: tuple[bool, str],
+    u: torch.Tensor,
+    shapes: ScanShapes,
+    dtypes: frozenset[torch.dtype],
+    max_dstate: int,
+) -> None:
+    """Checks shared by the compiled GPU kernels (``mamba_ssm``, ``triton``), after :func:`check_scan_inputs`.
+
+    Args:
+        backend: the backend's registered name (for the message).
+        what: how messages name it, e.g. ``"the mamba_ssm kernel"``.
+        availability: ``(ok, reason)`` of the backend for ``u``'s device.
+        u: ``(Bt, Dm, L)`` input, for its dtype.
+        shapes: from :func:`check_scan_inputs`.
+        dtypes: input dtypes the kernel takes.
+        max_dstate: the largest N it takes.
+
+    Raises:
+        BackendUnavailableError: the backend cannot run here (the reason says why).
+        ShapeError: a dtype or state size the kernel does not take.
+    """
+    ok, reason = availability
+    if not ok:
+        raise BackendUnavailableError(
+            f"Selective-scan backend {backend!r} cannot run: {reason}. Use backend='torch' or 'auto'.",
+            parameter="backend",
+            got=backend,
+            hint=reason,
+        )
+    if u.dtype not in dtypes:
+        raise ShapeError(
+            f"selective_scan: {what} takes float32, float16 or bfloat16 inputs; got {u.dtype}. "
+            "Cast the inputs or use backend='torch'.",
+            parameter="u",
+            expected=sorted(map(str, dtypes)),
+            got=u.dtype,
+        )
+    if shapes.dstate > max_dstate:
+        raise ShapeError(
+            f"selective_scan: {what} takes N <= {max_dstate}; got N={shapes.dstate}. Use backend='torch'.",
+            parameter="A",
+            expected=f"N <= {max_dstate}",
+            got=shapes.dstate,
+        )

@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 
-from akmamba.errors import BackendUnavailableError, ShapeError
-from akmamba.ops.selective_scan.checks import check_scan_inputs
+from akmamba.ops.selective_scan.checks import check_kernel_inputs, check_scan_inputs
 
 #: dtypes the kernel accepts for u and delta.
 KERNEL_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
@@ -83,30 +82,9 @@ def selective_scan_mamba_ssm(
         BackendUnavailableError: no CUDA, CPU tensors, or mamba_ssm missing or broken.
     """
     shapes = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-    ok, reason = mamba_ssm_available(u.device)
-    if not ok:
-        raise BackendUnavailableError(
-            f"Selective-scan backend 'mamba_ssm' cannot run: {reason}. Use backend='torch' or 'auto'.",
-            parameter="backend",
-            got="mamba_ssm",
-            hint=reason,
-        )
-    if u.dtype not in KERNEL_DTYPES:
-        raise ShapeError(
-            f"selective_scan: the mamba_ssm kernel takes float32, float16 or bfloat16 inputs; got {u.dtype}. "
-            "Cast the inputs or use backend='torch'.",
-            parameter="u",
-            expected=sorted(map(str, KERNEL_DTYPES)),
-            got=u.dtype,
-        )
-    if shapes.dstate > MAX_DSTATE:
-        raise ShapeError(
-            f"selective_scan: the mamba_ssm kernel takes N <= {MAX_DSTATE}; got N={shapes.dstate}. "
-            "Use backend='torch'.",
-            parameter="A",
-            expected=f"N <= {MAX_DSTATE}",
-            got=shapes.dstate,
-        )
+    check_kernel_inputs(
+        "mamba_ssm", "the mamba_ssm kernel", mamba_ssm_available(u.device), u, shapes, KERNEL_DTYPES, MAX_DSTATE
+    )
     fn, _ = _import_kernel()
     assert fn is not None  # checked by mamba_ssm_available
     f32, dtype = torch.float32, u.dtype

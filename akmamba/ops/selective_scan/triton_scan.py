@@ -33,8 +33,7 @@ from typing import Any
 
 import torch
 
-from akmamba.errors import BackendUnavailableError, ShapeError
-from akmamba.ops.selective_scan.checks import check_scan_inputs
+from akmamba.ops.selective_scan.checks import check_kernel_inputs, check_scan_inputs
 
 #: dtypes the kernels accept for u (and delta, z, sequence-shaped B/C).
 TRITON_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
@@ -341,29 +340,9 @@ def selective_scan_triton(
         BackendUnavailableError: no CUDA, CPU tensors, or Triton missing or broken.
     """
     shapes = check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-    ok, reason = triton_available(u.device)
-    if not ok:
-        raise BackendUnavailableError(
-            f"Selective-scan backend 'triton' cannot run: {reason}. Use backend='torch' or 'auto'.",
-            parameter="backend",
-            got="triton",
-            hint=reason,
-        )
-    if u.dtype not in TRITON_DTYPES:
-        raise ShapeError(
-            f"selective_scan: the triton backend takes float32, float16 or bfloat16 inputs; got {u.dtype}. "
-            "Cast the inputs or use backend='torch'.",
-            parameter="u",
-            expected=sorted(map(str, TRITON_DTYPES)),
-            got=u.dtype,
-        )
-    if shapes.dstate > MAX_DSTATE:
-        raise ShapeError(
-            f"selective_scan: the triton backend takes N <= {MAX_DSTATE}; got N={shapes.dstate}. Use backend='torch'.",
-            parameter="A",
-            expected=f"N <= {MAX_DSTATE}",
-            got=shapes.dstate,
-        )
+    check_kernel_inputs(
+        "triton", "the triton backend", triton_available(u.device), u, shapes, TRITON_DTYPES, MAX_DSTATE
+    )
     with torch.autocast(device_type="cuda", enabled=False):
         tensors = (u, delta, A, B, C, D, z, delta_bias)
         if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors):
