@@ -43,6 +43,9 @@ class TrainConfig:
         resume: continue from ``out_dir/last`` if present.
         max_steps: stop after this many optimiser steps (smoke tests).
         num_workers: DataLoader workers (0: in-process).
+        lr_schedule: ``constant`` (the paper) or ``cosine`` (decay to 1 % of ``lr`` over the planned steps).
+        time_limit_s: stop after the epoch in which this many seconds of training have passed (None: no limit);
+            the ``done`` event then says ``stopped_by: "time_limit"``.
         version: version string written into the best checkpoint's metadata.
         parent_version: the version this run starts from (fine-tuning), recorded in metadata.
     """
@@ -73,6 +76,8 @@ class TrainConfig:
     resume: bool = False
     max_steps: int | None = None
     num_workers: int = 0
+    lr_schedule: str = "constant"
+    time_limit_s: float | None = None
     version: str = "1"
     parent_version: str | None = None
 
@@ -94,6 +99,8 @@ class TrainConfig:
             ("loss", self.loss in ("dice_ce",), "'dice_ce'"),
             ("foreground_fraction", 0 <= self.foreground_fraction <= 1, "0..1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
+            ("time_limit_s", self.time_limit_s is None or self.time_limit_s > 0, "> 0 or None"),
         ]
         for name, ok, expected in checks:
             if not ok:

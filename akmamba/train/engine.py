@@ -140,6 +140,14 @@ def _build(cfg: TrainConfig, in_channels: int, num_classes: int) -> tuple[nn.Mod
     return build_model(cfg.model, in_channels, num_classes, **cfg.model_options), None
 
 
+def _scheduler(optimizer: torch.optim.Optimizer, kind: str, planned_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step LR schedule: constant, or cosine from ``lr`` down to 1 % of it at ``planned_steps``."""
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, planned_steps), eta_min=0.01 * optimizer.param_groups[0]["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
 def fit(cfg: TrainConfig) -> Iterator[Event]:
     """Train one model; yields events (``start``, ``step``, ``epoch``, ``validation``, ``checkpoint``, ``done``).
 
@@ -178,12 +186,19 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     amp = cfg.amp and device.type == "cuda"
+    steps_per_epoch = max(1, len(loader))
+    planned_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        planned_steps = min(planned_steps, cfg.max_steps)
+    scheduler = _scheduler(optimizer, cfg.lr_schedule, planned_steps)
     start_epoch, step, best, since_best = 0, 0, -math.inf, 0
     if cfg.resume and (out / "last.safetensors").is_file():
         resumed, _ = load_checkpoint(out / "last.safetensors")
         model.load_state_dict(resumed.state_dict())
         rec = load_optimizer(optimizer, out / "last_optim.safetensors")
         start_epoch, step, best, since_best = rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"]
+        for _ in range(step):
+            scheduler.step()
     checksums = data_checksums(train_s + val_s, root) if rank == 0 else {}
     base_meta = {
         "name": f"{cfg.model}-{desc.name.lower()}",
@@ -200,7 +215,6 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         "parent_version": cfg.parent_version or (parent_meta or {}).get("version"),
         "world_size": world,
     }
-    steps_per_epoch = max(1, len(loader))
     total_steps = (cfg.epochs - start_epoch) * steps_per_epoch
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps - step)
@@ -218,6 +232,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             parameters=sum(p.numel() for p in model.parameters()))
     model.train()
     stop = False
+    stopped_by = "epochs"
     for epoch in range(start_epoch, cfg.epochs):
         dataset.set_epoch(epoch)
         epoch_loss, n = 0.0, 0
@@ -229,6 +244,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             loss = loss_fn(logits.float(), y[:, None])
             loss.backward()
             optimizer.step()
+            scheduler.step()
             step += 1
             done_steps += 1
             done_images += x.shape[0] * world
@@ -239,8 +255,10 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
                 yield emit("step", epoch=epoch, step=step, loss=loss.item(), images=x.shape[0] * world,
                            eta_s=rate * max(0, total_steps - done_steps))
             if cfg.max_steps and step >= cfg.max_steps:
-                stop = True
+                stop, stopped_by = True, "max_steps"
                 break
+        if cfg.time_limit_s is not None and time.perf_counter() - t0 >= cfg.time_limit_s and not stop:
+            stop, stopped_by = True, "time_limit"
         if rank == 0:
             yield emit("epoch", epoch=epoch, step=step, loss=epoch_loss / max(n, 1),
                        elapsed_s=time.perf_counter() - t0)
@@ -267,7 +285,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             save_optimizer(optimizer, out / "last_optim.safetensors",
                            {"epoch": epoch, "step": step, "best": best, "since_best": since_best})
             if cfg.early_stopping is not None and since_best >= cfg.early_stopping:
-                stop = True
+                stop, stopped_by = True, "early_stopping"
                 yield emit("early_stop", epoch=epoch, best_dice=best)
         if world > 1:
             flag = torch.tensor([int(stop)], device=device)
@@ -278,6 +296,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     if rank == 0:
         elapsed = time.perf_counter() - t0
         yield emit("done", best_dice=None if best == -math.inf else best, steps=step, elapsed_s=elapsed,
+                   planned_steps=planned_steps, stopped_by=stopped_by,
                    images_per_s=done_images / max(elapsed, 1e-9),
                    checkpoint=str(out / "best.safetensors"), version=__version__)
     if world > 1:
