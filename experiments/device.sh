@@ -9,7 +9,7 @@
 # machine stays warm.
 set -u
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export PYTHONPATH=/tmp/repo:/tmp/site
+export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one thread per run: 16 cores, ~15 runs
 X=/tmp/x; R=/tmp/runs; mkdir -p $X $R
 case "$1" in
 setup)
@@ -19,15 +19,15 @@ setup)
 drive)
   cp .xfer/b/bl.part2 $X/ && mkdir -p /tmp/data && tar xf .xfer/b/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
-    --out $R/drive --parallel 9 --deadline "${2:-1260}" --eval-reserve 150 --device cuda > $R/drive.log 2>&1 < /dev/null &
-  sleep 20; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
+    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} --device cuda > $R/drive.log 2>&1 < /dev/null &
+  sleep 5; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 bladder)
   cat $X/bl.part1 $X/bl.part2 .xfer/c/bl.part3 > $X/bladder.tar
   echo "$(cat .xfer/c/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
   tar xf $X/bladder.tar -C /tmp/data && (cd /tmp/data/BladderMRI && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset bladder --data-root /tmp/data/BladderMRI \
-    --out $R/bladder --parallel 7 --deadline "${2:-1140}" --eval-reserve 200 --device cuda > $R/bladder.log 2>&1 < /dev/null &
-  sleep 30; cat $R/drive.log $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
+    --out $R/bladder --parallel "${PAR:-7}" --deadline "${2:-1140}" --eval-reserve 240 ${ONLY:+--only $ONLY} --device cuda > $R/bladder.log 2>&1 < /dev/null &
+  sleep 5; cat $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 wait)
   end=$((SECONDS + ${2:-540}))
   while [ $SECONDS -lt $end ]; do
@@ -36,9 +36,9 @@ wait)
   tail -n 40 $R/drive.log $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
   for f in $R/*/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 300 $f | tail -1 | cut -c1-160)"; done ;;
 collect)
-  cd $R && tar czf $OUT/results.tgz --exclude='*/pred' --exclude='*.safetensors' --exclude='last_optim*' . 2>&1 | tail -2
-  for n in drive/drive-akmamba-all drive/drive-unet-all bladder/bladder-akmamba-all bladder/bladder-unet-all \
-           drive/drive-akmamba-f0 drive/drive-unet-f0; do
+  cd $R && tar czf /tmp/results.tgz --exclude='*/pred' --exclude='*.safetensors' --exclude='last_optim*' .
+  split -b 12000000 /tmp/results.tgz $OUT/results.tgz.part
+  for n in ${CKPTS:-drive/drive-akmamba-all drive/drive-unet-all bladder/bladder-akmamba-all bladder/bladder-unet-all}; do
     [ -f $n/best.safetensors ] && cp $n/best.safetensors $OUT/$(basename $n).safetensors
   done; ls -la $OUT ;;
 esac

@@ -22,6 +22,10 @@ def random_crop(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A random ``size`` patch; with probability ``foreground_fraction`` it is centred on a foreground pixel.
 
+    The foreground centre is class-balanced: a class is drawn uniformly among the foreground classes present in
+    ``label``, then a pixel of that class, so that a rare class (tumour beside a large wall) is centred as often as
+    a common one. With one foreground class this is the same as drawing any labelled pixel.
+
     Args:
         image: ``(C, H, W)``.
         label: ``(H, W)`` class indices.
@@ -36,7 +40,14 @@ def random_crop(
     image, label = pad_to_at_least(image, label, size)
     h, w = label.shape
     ph, pw = size
-    fg = np.flatnonzero(label) if rng.random() < foreground_fraction else np.empty(0, dtype=np.int64)
+    fg = np.empty(0, dtype=np.int64)
+    if rng.random() < foreground_fraction:
+        classes = np.unique(label)
+        classes = classes[classes > 0]
+        if classes.size > 1:
+            fg = np.flatnonzero(label == classes[rng.integers(classes.size)])
+        elif classes.size == 1:
+            fg = np.flatnonzero(label)
     if fg.size:
         cy, cx = divmod(int(fg[rng.integers(fg.size)]), w)
         y0 = int(np.clip(cy - ph // 2, 0, h - ph))

@@ -35,6 +35,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--max-steps", "max_steps", int, "stop after N optimiser steps"),
     ("--init-from", "init_from", str, "checkpoint to warm-start from"),
     ("--num-workers", "num_workers", int, "DataLoader workers"),
+    ("--foreground-fraction", "foreground_fraction", float, "share of patches centred on a labelled pixel"),
     ("--lr-schedule", "lr_schedule", str, "constant (default, the paper) or cosine"),
     ("--time-limit", "time_limit_s", float, "stop after the epoch in which this many seconds have passed"),
 ]
