@@ -1,4 +1,5 @@
-"""The ``akmamba`` command line: ``models``, ``backends``, ``train``, ``predict``, ``evaluate``."""
+"""The ``akmamba`` command line: ``models``, ``backends``, ``train``, ``predict``, ``evaluate``, ``finetune``,
+``versions``."""
 
 from __future__ import annotations
 
@@ -90,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate_cli.add_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("finetune", help="fine-tune on corrected cases into a new registry version (docs/finetune.md)")
+    from akmamba.finetune import runner as finetune_runner
+
+    finetune_runner.add_arguments(p)
+    p.set_defaults(func=_cmd_finetune)
+    p = sub.add_parser("versions", help="list, compare, activate or roll back model versions of the registry")
+    from akmamba.finetune import versions_cli
+
+    versions_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_versions)
     return parser
 
 
@@ -107,6 +118,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from akmamba.infer.evaluate_cli import run
+
+    return run(args)
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from akmamba.finetune.runner import run
+
+    return run(args)
+
+
+def _cmd_versions(args: argparse.Namespace) -> int:
+    from akmamba.finetune.versions_cli import run
 
     return run(args)
 

@@ -311,6 +311,18 @@ class Session(QtCore.QObject):
 
     # ------------------------------------------------------------------ files
 
+    def _save_edit_mask(self) -> None:
+        """Accumulate the pixels the user edited into the image's correction mask (``akmamba_edits/``), which
+        fine-tuning weights; a failure is logged and never blocks saving the labels."""
+        from akmamba.finetune.data import update_edit_mask
+
+        if self.path is None or self.image is None or self.label_map is None:
+            return
+        try:
+            update_edit_mask(self.path, self.image, self.label_map.edited_mask(("user",)))
+        except (OSError, ValueError) as exc:
+            log.warning("could not store the correction mask of %s: %s", self.path, exc)
+
     def import_labels(self, path: Path) -> None:
         """Load a label file over the current labels as one undoable edit (checked against the image)."""
         if self.image is None or self.label_map is None:
@@ -331,6 +343,7 @@ class Session(QtCore.QObject):
         sidecar = {"label_table": self.label_rows, "image": str(self.path), "model": self.model_info,
                    "viewer_version": __version__, "undo_items": self.label_map.history.n_undo}
         (written.parent / f"{stem}.json").write_text(json.dumps(sidecar, indent=1), encoding="utf-8")
+        self._save_edit_mask()
         self.journals.mark_saved(self.label_map)
         self._set_dirty(False)
         return written

@@ -13,6 +13,7 @@ from akmamba.io import supported_suffixes
 from app.compare_actions import build_compare_menu
 from app.dialogs import HelpDialog
 from app.export_actions import build_export_menu
+from app.finetune_actions import build_finetune_menu
 from app.shortcuts import SHORTCUTS
 from app.views.edit_controller import Tool
 
@@ -64,6 +65,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
                     menu.addAction(a[sc.id])
         menu.addAction("Cancel segmentation", self.segmenter.cancel)
         build_compare_menu(self, menu)
+        build_finetune_menu(self, menu)
         menu = self.menuBar().addMenu("&Help")
         menu.addAction(a["help"])
         menu.addAction("&About", self._on_about)

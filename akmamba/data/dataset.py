@@ -20,13 +20,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedSample:
-    """One 2-D training case in memory: normalised image ``(C, H, W)``, labels ``(H, W)``, FOV ``(H, W)``."""
+    """One 2-D training case in memory: normalised image ``(C, H, W)``, labels ``(H, W)``, FOV ``(H, W)``, and an
+    optional per-pixel loss weight ``(H, W)`` float32 (fine-tuning on corrections; None: every pixel weighs 1)."""
 
     image: np.ndarray
     label: np.ndarray
     fov: np.ndarray | None
     case_id: str
     name: str
+    weight: np.ndarray | None = None
 
 
 def load_samples(
@@ -62,6 +64,10 @@ class PatchDataset(Dataset):
         seed: base seed.
         augment: flips / 90-degree rotations / intensity jitter.
         foreground_fraction: share of patches centred on a labelled pixel.
+
+    Items are ``(image, label)``; when any sample carries a ``weight`` map they are ``(image, label, weight)``
+    (samples without one get ones), the weight cropped, flipped and rotated with the label. The random stream is
+    the same either way, so adding weights does not change which patches are drawn.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class PatchDataset(Dataset):
         self.augment = augment
         self.foreground_fraction = foreground_fraction
         self.epoch = 0
+        self.weighted = any(s.weight is not None for s in self.samples)
         if patch_size is None and len({s.label.shape for s in self.samples}) > 1:
             raise ShapeError(
                 "Whole-image training needs images of one size; set patch_size.",
@@ -93,14 +100,24 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns image ``(C, h, w)`` float32 and label ``(h, w)`` int64."""
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        """Returns image ``(C, h, w)`` float32, label ``(h, w)`` int64 and, for weighted sets, weight ``(h, w)``."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         s = self.samples[index % len(self.samples)]
         image, label = s.image, s.label
+        if self.weighted:  # the weight rides along as an extra image channel through crops, flips and rotations
+            weight = s.weight if s.weight is not None else np.ones(label.shape, np.float32)
+            image = np.concatenate([image, weight[None].astype(image.dtype)], axis=0)
         if self.patch_size is not None:
             image, label = random_crop(image, label, self.patch_size, rng, self.foreground_fraction)
         if self.augment:
             image, label = random_flip_rotate(image, label, rng, rotate=self.patch_size is not None)
+        weight_patch = None
+        if self.weighted:
+            image, weight_patch = image[:-1], image[-1]
+        if self.augment:
             image = random_intensity(image, rng)
-        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(np.ascontiguousarray(label))
+        out = (torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(np.ascontiguousarray(label)))
+        if weight_patch is not None:
+            return (*out, torch.from_numpy(np.ascontiguousarray(weight_patch, dtype=np.float32)))
+        return out

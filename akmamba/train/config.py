@@ -48,6 +48,12 @@ class TrainConfig:
             the ``done`` event then says ``stopped_by: "time_limit"``.
         version: version string written into the best checkpoint's metadata.
         parent_version: the version this run starts from (fine-tuning), recorded in metadata.
+        edit_masks: folder (absolute, or relative to ``data_root``) of correction masks ``<image stem>.png``
+            (non-zero = a pixel the user edited); with it the loss weights edited pixels by ``edit_weight``
+            (:class:`akmamba.finetune.weights.WeightedDiceCELoss`). An image without a mask file has no edits.
+        edit_weight: loss weight of edited pixels (the rest weigh 1); used only with ``edit_masks``.
+        val_cases: explicit validation case ids (overrides ``folds``/``fold``; fine-tuning uses its frozen
+            held-out split); ``[]`` trains on everything with no validation.
     """
 
     dataset: str
@@ -80,6 +86,9 @@ class TrainConfig:
     time_limit_s: float | None = None
     version: str = "1"
     parent_version: str | None = None
+    edit_masks: str | None = None
+    edit_weight: float = 5.0
+    val_cases: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:
@@ -101,6 +110,8 @@ class TrainConfig:
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
             ("time_limit_s", self.time_limit_s is None or self.time_limit_s > 0, "> 0 or None"),
+            ("edit_weight", self.edit_weight > 0, "> 0"),
+            ("val_cases", self.val_cases is None or isinstance(self.val_cases, (list, tuple)), "a list or None"),
         ]
         for name, ok, expected in checks:
             if not ok:

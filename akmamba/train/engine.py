@@ -89,7 +89,24 @@ def _seed_everything(seed: int) -> None:
 
 
 def split_samples(cfg: TrainConfig, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
-    """Patient-level split of one fold (or everything for training when ``folds == 0``)."""
+    """Patient-level split of one fold (or everything for training when ``folds == 0``); explicit
+    ``cfg.val_cases`` take precedence.
+
+    Raises:
+        ConfigError: ``val_cases`` names a case that is not in the data, or leaves nothing to train on.
+    """
+    if cfg.val_cases is not None:
+        wanted = {str(c) for c in cfg.val_cases}
+        known = {s.case_id for s in samples}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ConfigError(f"val_cases {unknown} are not cases of the data set (cases: {sorted(known)}).",
+                              parameter="val_cases", expected=sorted(known), got=unknown)
+        train = [s for s in samples if s.case_id not in wanted]
+        if not train:
+            raise ConfigError("val_cases holds every case, leaving nothing to train on.", parameter="val_cases",
+                              expected="fewer cases", got=sorted(wanted))
+        return train, [s for s in samples if s.case_id in wanted]
     if cfg.folds == 0:
         return samples, []
     return kfold_by_case(samples, [s.case_id for s in samples], cfg.folds, cfg.fold, cfg.seed)
@@ -125,6 +142,33 @@ def validate(model: nn.Module, samples: list[LoadedSample], label_names: dict[in
     dices = [summary[n]["per_image_mean"]["dice"] for n in label_names.values()]
     model.train()
     return {"rows": rows, "summary": summary, "dice": float(np.mean(dices))}
+
+
+def _attach_edit_weights(cfg: TrainConfig, root: Path, data: list[LoadedSample]
+                         ) -> tuple[list[LoadedSample], dict[str, str]]:
+    """Give each training sample the loss weight of its correction mask ``edit_masks/<stem>.png`` (if any).
+
+    Returns the samples and the SHA-256 of every mask used (keyed like :func:`data_checksums`).
+    """
+    from dataclasses import replace
+
+    from akmamba.finetune.data import read_correction_mask
+    from akmamba.finetune.weights import edit_weight_map
+
+    folder = root / cfg.edit_masks if cfg.edit_masks else root
+    if not folder.is_dir():
+        raise ConfigError(f"edit_masks folder {str(folder)!r} does not exist. Give a folder of <image stem>.png "
+                          "correction masks, or leave edit_masks unset.", path=str(folder), parameter="edit_masks",
+                          expected="an existing folder", got=str(folder))
+    out, sums = [], {}
+    for s in data:
+        path = folder / f"{s.name}.png"
+        mask = read_correction_mask(path, s.label.shape) if path.is_file() else None
+        if mask is not None:
+            inside = path.resolve().is_relative_to(root.resolve())
+            sums[os.path.relpath(path, root) if inside else f"edit_masks/{path.name}"] = sha256_file(path)
+        out.append(replace(s, weight=edit_weight_map(mask, s.label.shape, cfg.edit_weight)))
+    return out, sums
 
 
 def _build(cfg: TrainConfig, in_channels: int, num_classes: int) -> tuple[nn.Module, dict[str, Any] | None]:
@@ -172,6 +216,9 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2), encoding="utf-8")
     train_data = load_samples(train_s, desc, in_channels, cfg.normalisation)
+    edit_checksums: dict[str, str] = {}
+    if cfg.edit_masks:
+        train_data, edit_checksums = _attach_edit_weights(cfg, root, train_data)
     val_data = load_samples(val_s, desc, in_channels, cfg.normalisation) if rank == 0 else []
     dataset = PatchDataset(train_data, cfg.patch_size, cfg.samples_per_epoch, cfg.seed, cfg.augment,
                            cfg.foreground_fraction)
@@ -181,6 +228,11 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     from monai.losses import DiceCELoss
 
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+    weighted_loss = None
+    if cfg.edit_masks:
+        from akmamba.finetune.weights import WeightedDiceCELoss
+
+        weighted_loss = WeightedDiceCELoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     net: nn.Module = model
     if world > 1:
@@ -199,7 +251,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         start_epoch, step, best, since_best = rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"]
         for _ in range(step):
             scheduler.step()
-    checksums = data_checksums(train_s + val_s, root) if rank == 0 else {}
+    checksums = {**data_checksums(train_s + val_s, root), **edit_checksums} if rank == 0 else {}
     base_meta = {
         "name": f"{cfg.model}-{desc.name.lower()}",
         "label_table": [{"name": c.name, "index": c.index, "value_in_file": c.value_in_file, "color": list(c.color)}
@@ -236,12 +288,15 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     for epoch in range(start_epoch, cfg.epochs):
         dataset.set_epoch(epoch)
         epoch_loss, n = 0.0, 0
-        for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        for batch in loader:
+            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = net(x)
-            loss = loss_fn(logits.float(), y[:, None])
+            if weighted_loss is not None:
+                loss = weighted_loss(logits.float(), y, batch[2].to(device, non_blocking=True))
+            else:
+                loss = loss_fn(logits.float(), y[:, None])
             loss.backward()
             optimizer.step()
             scheduler.step()

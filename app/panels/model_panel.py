@@ -94,11 +94,11 @@ class ModelPanel(QtWidgets.QWidget):
         if keep:
             self.add_checkpoint(Path(keep))
 
-    def add_checkpoint(self, path: Path) -> None:
-        """Add (or select) a checkpoint file and make it current."""
+    def add_checkpoint(self, path: Path, name: str | None = None) -> None:
+        """Add (or select) a checkpoint file and make it current (shown as ``name``, default the file name)."""
         i = self.model_combo.findData(str(path))
         if i < 0:
-            self.model_combo.insertItem(self.model_combo.count() - 1, path.name, str(path))
+            self.model_combo.insertItem(self.model_combo.count() - 1, name or path.name, str(path))
             i = self.model_combo.findData(str(path))
             self.model_combo.setItemData(i, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentIndex(i)

@@ -1,6 +1,8 @@
 """Take the viewer screenshots in this folder from the real window (X11 via Xvfb).
 
 Run: ``xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots/make_screenshots.py``
+(``--only finetune`` takes just the fine-tune dialog and versions panel: a real run of a tiny U-Net on synthetic
+corrected cases, about half a minute on a CPU).
 """
 
 from __future__ import annotations
@@ -38,7 +40,80 @@ def hover(window, x: float, y: float) -> None:
     window.view.send_mouse("move", x, y, button=QtCore.Qt.MouseButton.NoButton)
 
 
+def finetune_shots(qapp: QtWidgets.QApplication, tmp: Path) -> None:
+    """The Fine-tune dialog after a real run (tiny U-Net, synthetic discs) and the Versions panel beside it."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from akmamba.finetune.data import update_edit_mask
+    from akmamba.finetune.registry import ModelRegistry
+    from akmamba.io import Image, write_image, write_labels
+    from akmamba.nn import build_model, save_checkpoint
+    from app import finetune_actions
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    cases = tmp / "discs"
+    cases.mkdir()
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:96, :96]
+    for i in range(8):
+        cy, cx = rng.integers(30, 66, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < 400
+        image = Image((60 + 120 * disc + rng.normal(0, 12, disc.shape)).clip(0, 255).astype(np.uint8), "2d")
+        write_image(image, cases / f"case{i + 1:02d}.png")
+        write_labels(disc.astype(np.uint8), like=image, path=cases / f"case{i + 1:02d}_labels.png")
+        update_edit_mask(cases / f"case{i + 1:02d}.png", image, disc & (yy > cy + 8))
+    (cases / "akmamba_cases.json").write_text(json.dumps({"status": {f"case{i + 1:02d}.png": "corrected"
+                                                                     for i in range(8)}}), encoding="utf-8")
+    torch.manual_seed(0)
+    parent = tmp / "models" / "discs-unet.safetensors"
+    parent.parent.mkdir()
+    table = [{"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
+             {"name": "disc", "index": 1, "value_in_file": 1, "color": [255, 80, 0]}]
+    save_checkpoint(build_model("unet", 1, 2, base_channels=8, depth=3), parent,
+                    metadata={"label_table": table, "normalisation": "zscore", "name": "discs-unet"})
+    window = MainWindow(Settings(tmp / "s2.ini"), tmp / "journals2", restore_policy="discard", probe=False)
+    window.cases.ask_unsaved = lambda _name: "discard"
+    window.model_registry = ModelRegistry(tmp / "registry")
+    window.resize(1500, 940)
+    window.show()
+    window.model_panel.add_checkpoint(parent)
+    window.model_panel.set_device("cpu")
+    window.open_path(cases)
+    wait(qapp, lambda: window.session.has_case)
+    tiny = ["--patch-size", "48", "48", "--batch-size", "4", "--max-steps", "120", "--no-baseline", "--lr", "3e-3",
+            "--threads", "1"]
+    for _run in range(2):
+        dialog = finetune_actions.open_finetune(window, extra_args=tiny)
+        wait(qapp, lambda d=dialog: d.state in ("ready", "failed"), timeout=180)
+        dialog.start()
+        wait(qapp, lambda d=dialog: d.state not in ("running",), timeout=600)
+        if _run == 0:
+            dialog.close()
+    panel = finetune_actions.show_versions(window)
+    panel.select("v2", "v3")
+    settle(qapp, 1.0)
+    dialog.move(40, 40)
+    settle(qapp, 0.5)
+    dialog.grab().save(str(HERE / "finetune_dialog.png"))
+    window.grab().save(str(HERE / "versions_panel.png"))
+    dialog.close()
+    window.close()
+
+
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Take the viewer screenshots.")
+    parser.add_argument("--only", choices=["finetune"], default=None)
+    args = parser.parse_args()
+    if args.only == "finetune":
+        qapp = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+        finetune_shots(qapp, Path(tempfile.mkdtemp(prefix="akmamba_shots_")))
+        return 0
     from akmamba.demo import write_demo
     from app.main_window import MainWindow
     from app.settings import Settings
@@ -103,6 +178,7 @@ def main() -> int:
     window.grab().save(str(HERE / "compare_mode.png"))
     window.session.dirty = False
     window.close()
+    finetune_shots(qapp, tmp)
     return 0
 
 

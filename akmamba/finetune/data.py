@@ -1,0 +1,378 @@
+"""Fine-tuning data: a folder of corrected cases, their correction masks, and the train / held-out split.
+
+Folder layout (the viewer writes it; ``akmamba finetune --data DIR`` reads it). It is the ``akmamba`` training
+folder of :func:`akmamba.export.export_training_folder` plus optional evidence of what the user changed::
+
+    DIR/dataset.json              dataset description (akmamba.io.dataset): images/, labels/, label table
+    DIR/images/<id>.png           the images (2-D; grey or RGB)
+    DIR/labels/<id>.png           the corrected labels (class indices, or values mapped by the label table)
+    DIR/edits/<id>.png            optional correction mask: non-zero = a pixel the user edited
+    DIR/journals/<id>.akjournal   optional edit journal (akmamba.annotations.journal, base stored): its user edits
+    DIR/before/<id>.png           optional labels before correction (the model's mask): changed pixels are edits
+
+A case's correction mask is the union of whichever of the three is present; a case with none has no edits (it
+still trains, at weight 1). Any dataset description works in place of ``dataset.json`` with
+``--description FILE``; ``<id>`` is then the image file's stem.
+
+The split into training and held-out cases is by case id and *frozen*: a case is held out when the SHA-1 of its id,
+read as a number in [0, 1), is below the held-out fraction, so a case never changes side as more corrected cases
+arrive, and a later fine-tune never trains on a case an earlier one was judged on.
+
+numpy only (no torch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from akmamba.errors import ConfigError, JournalError, ShapeError
+from akmamba.io.dataset import DatasetDescription, Sample, load_dataset_description, pair_files
+from akmamba.io.image import Image
+from akmamba.io.readers import read_image
+from akmamba.io.writers import write_image, write_labels
+
+DESCRIPTION = "dataset.json"
+EDITS_DIR = "edits"
+JOURNALS_DIR = "journals"
+BEFORE_DIR = "before"
+#: Folder next to a viewer workspace's images that keeps each image's accumulated correction mask.
+WORKSPACE_EDITS_DIR = "akmamba_edits"
+
+
+@dataclass(frozen=True)
+class FinetuneCase:
+    """One corrected image and the evidence of its corrections (None where absent)."""
+
+    sample: Sample
+    edits: Path | None = None
+    journal: Path | None = None
+    before: Path | None = None
+
+    @property
+    def stem(self) -> str:
+        """The image file's stem, the key of its companion files."""
+        return self.sample.image.stem
+
+    @property
+    def case_id(self) -> str:
+        """The patient / case id (splits never separate one case's images)."""
+        return self.sample.case_id
+
+
+@dataclass(frozen=True)
+class FinetuneData:
+    """A fine-tuning folder: its root, dataset description and cases."""
+
+    root: Path
+    description: DatasetDescription
+    description_path: Path
+    cases: tuple[FinetuneCase, ...]
+
+    @property
+    def case_ids(self) -> list[str]:
+        """Sorted unique case ids."""
+        return sorted({c.case_id for c in self.cases})
+
+
+def load_finetune_folder(root: str | Path, description: str | Path | None = None) -> FinetuneData:
+    """Read a fine-tuning folder (layout in the module docstring).
+
+    Args:
+        root: the folder.
+        description: a dataset description file (default ``root/dataset.json``).
+
+    Raises:
+        ConfigError: no description, no images, images without labels, or fewer than two cases.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"Fine-tuning data folder {str(root)!r} does not exist.", path=str(root),
+                          parameter="data", expected="a folder", got=str(root))
+    desc_path = Path(description) if description is not None else root / DESCRIPTION
+    if not desc_path.is_file():
+        raise ConfigError(
+            f"{str(desc_path)!r} is missing: a fine-tuning folder needs a dataset description (images/, labels/, "
+            "dataset.json as written by File > Export > Training folder, layout 'akmamba'), or pass --description.",
+            path=str(desc_path), parameter="data", expected="DIR/dataset.json", got=None)
+    desc = load_dataset_description(desc_path)
+    samples = pair_files(desc, root)
+    if not samples:
+        raise ConfigError(f"No images found in {str(root)!r} for the description {str(desc_path)!r}.",
+                          path=str(root), parameter="data", expected="at least two corrected images", got=0)
+    unlabelled = [s.image.name for s in samples if s.label is None]
+    if unlabelled:
+        raise ConfigError(f"Images without a corrected label in {str(root)!r}: {', '.join(unlabelled[:5])}. "
+                          "Every image of a fine-tuning folder needs its labels.", path=str(root),
+                          parameter="data", expected="a label per image", got=unlabelled[:5])
+    cases = []
+    for s in samples:
+        stem = s.image.stem
+        cases.append(FinetuneCase(
+            s,
+            edits=_existing(root / EDITS_DIR / f"{stem}.png"),
+            journal=_existing(root / JOURNALS_DIR / f"{stem}.akjournal"),
+            before=_existing(root / BEFORE_DIR / f"{stem}.png"),
+        ))
+    data = FinetuneData(root, desc, desc_path, tuple(cases))
+    if len(data.case_ids) < 2:
+        raise ConfigError(f"Fine-tuning needs at least two corrected cases (one to train on, one held out to judge "
+                          f"the new model); {str(root)!r} has {len(data.case_ids)}. Correct more cases first.",
+                          path=str(root), parameter="data", expected=">= 2 cases", got=len(data.case_ids))
+    return data
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+# ---------------------------------------------------------------------------------------------- correction masks
+
+
+def read_correction_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A correction mask file as bool ``(H, W)`` (any non-zero channel counts as edited).
+
+    Raises:
+        VolumeReadError: unreadable file.
+        ShapeError: its shape differs from ``shape``.
+    """
+    image = read_image(path)
+    arr = np.asarray(image.array)
+    if not image.is_volume and arr.ndim == 3:
+        arr = arr.any(axis=-1)
+    mask = arr != 0
+    if shape is not None and tuple(mask.shape) != tuple(shape):
+        raise ShapeError(f"Correction mask {str(path)!r} is {tuple(mask.shape)}; its labels are {tuple(shape)}.",
+                         path=str(path), expected=tuple(shape), got=tuple(mask.shape))
+    return mask
+
+
+def correction_from_labels(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Pixels whose label differs between the model's mask (``before``) and the corrected labels (``after``).
+
+    Raises:
+        ShapeError: shapes differ.
+    """
+    if before.shape != after.shape:
+        raise ShapeError(f"Labels before {before.shape} and after {after.shape} correction differ in shape.",
+                         expected=after.shape, got=before.shape)
+    return np.asarray(before) != np.asarray(after)
+
+
+def correction_from_journal(path: str | Path) -> np.ndarray:
+    """The union of the regions changed by user edits still in effect in an edit journal (model edits excluded).
+
+    Raises:
+        JournalError: unreadable or damaged journal, or one that does not store its starting labels.
+    """
+    from akmamba.annotations.journal import restore
+
+    try:
+        label_map = restore(path, None)
+    except JournalError as exc:
+        raise JournalError(f"Cannot use edit journal {str(path)!r} for fine-tuning: {exc.message}", path=str(path),
+                           hint="Remove it or give an edits/ mask instead.") from exc
+    return label_map.edited_mask(("user",))
+
+
+def case_correction_mask(case: FinetuneCase, label: np.ndarray) -> np.ndarray | None:
+    """The union of a case's correction evidence (edits mask, journal, before-labels), or None if it has none.
+
+    Args:
+        case: the case.
+        label: its corrected labels as read from the file (``before`` is compared in the same value space).
+    """
+    masks = []
+    if case.edits is not None:
+        masks.append(read_correction_mask(case.edits, label.shape))
+    if case.journal is not None:
+        mask = correction_from_journal(case.journal)
+        if mask.shape != label.shape:
+            raise ShapeError(f"Journal {str(case.journal)!r} covers {mask.shape}; the labels are {label.shape}.",
+                             path=str(case.journal), expected=label.shape, got=mask.shape)
+        masks.append(mask)
+    if case.before is not None:
+        before = np.asarray(read_image(case.before).array)
+        masks.append(correction_from_labels(before, label))
+    if not masks:
+        return None
+    return np.logical_or.reduce(masks)
+
+
+def write_mask(mask: np.ndarray, path: str | Path) -> Path:
+    """Write a bool mask as a 0/255 grey PNG (atomic, verified; overwrites)."""
+    arr = np.where(np.asarray(mask, dtype=bool), 255, 0).astype(np.uint8)
+    return write_image(Image(arr, "2d"), path, overwrite=True)
+
+
+def materialise_corrections(data: FinetuneData, out_dir: str | Path) -> dict[str, int]:
+    """Write each case's correction mask as ``out_dir/<stem>.png`` (the ``edit_masks`` folder of a TrainConfig).
+
+    Returns:
+        ``{stem: edited pixel count}`` for every case (0 = no evidence of edits).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for case in data.cases:
+        assert case.sample.label is not None  # checked by load_finetune_folder
+        label = np.asarray(read_image(case.sample.label).array)
+        if label.ndim == 3 and not read_image(case.sample.label).is_volume:
+            label = label[..., 0]
+        mask = case_correction_mask(case, label)
+        counts[case.stem] = 0 if mask is None else int(mask.sum())
+        if mask is not None:
+            write_mask(mask, out / f"{case.stem}.png")
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------- viewer workspace
+
+
+def _split_name(path: Path) -> tuple[str, str]:
+    name = path.name
+    if name.lower().endswith(".nii.gz"):
+        return name[:-7], name[-7:]
+    return (path.stem, path.suffix) if path.suffix else (name, "")
+
+
+def workspace_edit_mask_path(image_path: str | Path, is_volume: bool = False) -> Path:
+    """Where the viewer keeps an image's accumulated correction mask: ``akmamba_edits/<stem>.png`` next to it
+    (``.nii.gz`` for volumes). The folder is not a case, so case lists do not show it."""
+    p = Path(image_path)
+    stem, _ = _split_name(p)
+    return p.parent / WORKSPACE_EDITS_DIR / f"{stem}{'.nii.gz' if is_volume else '.png'}"
+
+
+def update_edit_mask(image_path: str | Path, like: Image, edited: np.ndarray) -> Path | None:
+    """OR ``edited`` into the image's stored correction mask (creating it); nothing is written for no edits.
+
+    Called when the viewer saves labels: edits of every session on the image accumulate, so a case corrected over
+    several sittings keeps all of them.
+
+    Args:
+        image_path: the image.
+        like: the image (geometry for volumes).
+        edited: bool mask of ``like.spatial_shape``, the user-edited pixels of this session.
+
+    Returns:
+        The mask file, or None when neither it nor ``edited`` holds an edit.
+    """
+    path = workspace_edit_mask_path(image_path, like.is_volume)
+    mask = np.asarray(edited, dtype=bool)
+    if path.is_file():
+        with contextlib.suppress(OSError, ValueError):  # an unreadable or stale mask is replaced by these edits
+            mask = mask | read_correction_mask(path, mask.shape)
+    if not mask.any() and not path.is_file():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if like.is_volume:
+        return write_labels(mask.astype(np.uint8), like=like, path=path, overwrite=True)
+    return write_mask(mask, path)
+
+
+def write_finetune_folder(
+    cases: Sequence[tuple[Image, np.ndarray, str, np.ndarray | None]],
+    out_dir: str | Path,
+    label_table: Any,
+    *,
+    name: str = "corrected",
+    modality: str = "",
+) -> Path:
+    """Write corrected cases as a fine-tuning folder (layout in the module docstring); verified by reading back.
+
+    Args:
+        cases: ``(image, labels, case_id, correction mask or None)``.
+        out_dir: a new or empty folder.
+        label_table: as for :func:`akmamba.export.export_training_folder`.
+
+    Returns:
+        The folder.
+    """
+    from akmamba.export import export_training_folder
+
+    out = Path(out_dir)
+    export_training_folder([(img, lab, cid) for img, lab, cid, _ in cases], out, label_table, layout="akmamba",
+                           name=name, modality=modality)
+    data = load_finetune_folder(out)
+    by_stem = {c.stem: c for c in data.cases}
+    from akmamba.export import _safe_id
+
+    for image, _labels, cid, mask in cases:
+        if mask is not None and np.asarray(mask).any():
+            if image.is_volume:
+                raise ShapeError("Fine-tuning uses 2-D images; a volume was given.", expected="2-D image",
+                                 got=image.array.shape)
+            (out / EDITS_DIR).mkdir(exist_ok=True)
+            stem = _safe_id(cid)
+            assert stem in by_stem
+            write_mask(mask, out / EDITS_DIR / f"{stem}.png")
+    return out
+
+
+def workspace_case(image_path: str | Path, label_path: str | Path | None, *, image: Image | None = None,
+                   labels: np.ndarray | None = None, session_edits: np.ndarray | None = None
+                   ) -> tuple[Image, np.ndarray, np.ndarray | None] | None:
+    """One corrected case of a viewer workspace: the image, its labels (class indices) and its correction mask
+    (the stored :func:`workspace_edit_mask_path` OR this session's unsaved ``session_edits``).
+
+    ``image``/``labels`` are used as given (the open case); otherwise they are read from ``image_path`` and
+    ``label_path``. Returns None when there are no saved labels.
+
+    Raises:
+        VolumeReadError, GeometryMismatchError: unreadable or mismatched files.
+    """
+    from akmamba.io.validate import check_pair
+
+    if image is None or labels is None:
+        if label_path is None:
+            return None
+        image = read_image(image_path)
+        label_image = read_image(label_path)
+        check_pair(image, label_image)
+        labels = np.asarray(label_image.array)
+    mask_file = workspace_edit_mask_path(image_path, image.is_volume)
+    masks = [np.asarray(session_edits, dtype=bool)] if session_edits is not None else []
+    if mask_file.is_file():
+        # a stale mask of another size cannot be placed: the case then trains at weight 1
+        with contextlib.suppress(OSError, ValueError):
+            masks.append(read_correction_mask(mask_file, tuple(labels.shape)))
+    mask = np.logical_or.reduce(masks) if masks else None
+    return image, labels, mask
+
+
+# ---------------------------------------------------------------------------------------------- split
+
+
+def case_rank(case_id: str) -> float:
+    """A stable number in [0, 1) for a case id (SHA-1 of its UTF-8 bytes)."""
+    return int(hashlib.sha1(case_id.encode("utf-8")).hexdigest()[:12], 16) / float(16**12)
+
+
+def split_cases(case_ids: Sequence[str], holdout_fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """Frozen split of case ids into (training, held-out); see the module docstring.
+
+    At least one case is held out (the lowest rank) and at least one trains (the highest rank).
+
+    Raises:
+        ConfigError: fewer than two cases, or ``holdout_fraction`` outside (0, 1).
+    """
+    if not 0 < holdout_fraction < 1:
+        raise ConfigError(f"holdout_fraction must be in (0, 1); got {holdout_fraction!r}.",
+                          parameter="holdout_fraction", expected="(0, 1)", got=holdout_fraction)
+    ids = sorted(set(case_ids))
+    if len(ids) < 2:
+        raise ConfigError(f"Need at least two cases to hold one out; got {len(ids)}.", parameter="data",
+                          expected=">= 2 cases", got=len(ids))
+    ranked = sorted(ids, key=case_rank)
+    held = [c for c in ranked if case_rank(c) < holdout_fraction] or ranked[:1]
+    if len(held) == len(ids):
+        held = held[:-1]
+    train = [c for c in ids if c not in held]
+    return train, sorted(held)

@@ -1,0 +1,387 @@
+"""A versioned model registry on disk: every fine-tune is a version; an ``active.json`` pointer says which is used.
+
+Layout (one *line* per model family, e.g. ``akmamba-drive``)::
+
+    ROOT/<line>/active.json                   {"version": "v3", "history": ["v1", "v2"], "changed": ..., "reason": ...}
+    ROOT/<line>/versions/v<N>/model.safetensors
+    ROOT/<line>/versions/v<N>/version.json    id, parent, created, origin, model_sha256, config, data, metrics, gate
+    ROOT/<line>/staging/<random>/             a version being written (ignored; cleaned by ``gc``)
+    ROOT/<line>/runs/<run>/                   training scratch of a fine-tune (checkpoints, events, data snapshot)
+
+``ROOT`` is given by the caller; :func:`default_registry_root` is ``$AKMAMBA_HOME/registry`` when that is set, else
+``~/.local/share/akmamba/registry`` (``$XDG_DATA_HOME/akmamba/registry``). The viewer uses the same folder.
+
+Crash safety (killing the trainer or the viewer at any moment):
+
+* a version is written completely in ``staging/`` (every file fsync-ed) and then renamed into ``versions/`` in one
+  ``rename``; so a folder in ``versions/`` is always complete, and a torn one can only be in ``staging/``;
+* ``active.json`` is replaced atomically (temporary file, fsync, ``os.replace``, fsync of the folder); it is written
+  only after the version it names is in ``versions/``;
+* nothing in ``versions/`` is ever modified or deleted.
+
+So after any kill the active model is either the old one or a complete new one, and :meth:`ModelRegistry.check`
+finds no problem. One process commits at a time per line (an ``fcntl`` lock where available).
+
+No torch: the weights are copied as files, their SHA-256 recorded and checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from akmamba.errors import CheckpointError, ConfigError
+
+MODEL_FILE = "model.safetensors"
+VERSION_FILE = "version.json"
+ACTIVE_FILE = "active.json"
+ENV_HOME = "AKMAMBA_HOME"
+_VERSION_RE = re.compile(r"^v(\d+)$")
+_LINE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_HISTORY = 50
+
+
+def default_registry_root() -> Path:
+    """``$AKMAMBA_HOME/registry``, else ``$XDG_DATA_HOME/akmamba/registry`` (``~/.local/share/akmamba/registry``)."""
+    home = os.environ.get(ENV_HOME)
+    if home:
+        return Path(home) / "registry"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "akmamba" / "registry"
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601, seconds."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """Write JSON to ``path`` atomically: temporary file in the same folder, fsync, ``os.replace``, fsync folder."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _copy_synced(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+    with dst.open("rb+") as f:
+        os.fsync(f.fileno())
+
+
+@dataclass(frozen=True)
+class Version:
+    """One registered model version (the parsed ``version.json`` plus its folder)."""
+
+    id: str
+    line: str
+    folder: Path
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_path(self) -> Path:
+        """The checkpoint file."""
+        return self.folder / MODEL_FILE
+
+    @property
+    def number(self) -> int:
+        """``3`` for ``v3``."""
+        m = _VERSION_RE.match(self.id)
+        return int(m.group(1)) if m else -1
+
+    @property
+    def parent(self) -> str | None:
+        """The version this one was fine-tuned from (None for an imported model)."""
+        return self.record.get("parent")
+
+    @property
+    def heldout_dice(self) -> float | None:
+        """Mean held-out Dice measured when it was registered (None for imports)."""
+        value = (self.record.get("metrics") or {}).get("candidate", {}).get("mean_dice")
+        return None if value is None else float(value)
+
+
+class ModelRegistry:
+    """The registry under ``root`` (see the module docstring for the layout and the crash-safety argument).
+
+    Args:
+        root: the registry folder (created on first write); default :func:`default_registry_root`.
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_registry_root()
+
+    # ------------------------------------------------------------------ reading
+
+    def lines(self) -> list[str]:
+        """Names of the model lines that have at least one version."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "versions").is_dir() and any(
+            (p / "versions").iterdir()))
+
+    def line_dir(self, line: str) -> Path:
+        """The folder of a line (the name is checked)."""
+        if not _LINE_RE.match(line):
+            raise ConfigError(f"Model line name {line!r} may only hold letters, digits, '.', '_' and '-'.",
+                              parameter="line", expected="[A-Za-z0-9._-]+", got=line)
+        return self.root / line
+
+    def versions(self, line: str) -> list[Version]:
+        """Every complete version of ``line``, oldest first (unreadable ``version.json`` files are listed with an
+        ``"error"`` record so :meth:`check` can report them)."""
+        folder = self.line_dir(line) / "versions"
+        if not folder.is_dir():
+            return []
+        out = []
+        for p in folder.iterdir():
+            if not p.is_dir() or not _VERSION_RE.match(p.name):
+                continue
+            try:
+                record = json.loads((p / VERSION_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                record = {"error": f"unreadable {VERSION_FILE}: {exc}"}
+            out.append(Version(p.name, line, p, record))
+        return sorted(out, key=lambda v: v.number)
+
+    def version(self, line: str, version_id: str) -> Version:
+        """One version; a bad id raises ConfigError listing the known ones."""
+        for v in self.versions(line):
+            if v.id == version_id:
+                return v
+        known = [v.id for v in self.versions(line)]
+        raise ConfigError(f"Model line {line!r} has no version {version_id!r}; it has {', '.join(known) or 'none'}.",
+                          parameter="version", expected=known, got=version_id)
+
+    def active_record(self, line: str) -> dict[str, Any]:
+        """The parsed ``active.json`` of a line (empty when there is none)."""
+        path = self.line_dir(line) / ACTIVE_FILE
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"The active-version pointer {str(path)!r} is unreadable ({exc}). Run "
+                                  f"`akmamba versions activate {line} VERSION` to rewrite it.", path=str(path)) from exc
+        return dict(data)
+
+    def active(self, line: str) -> Version | None:
+        """The active version of a line, or None when the line has none."""
+        vid = self.active_record(line).get("version")
+        return self.version(line, vid) if vid else None
+
+    def find_by_sha256(self, line: str, digest: str) -> Version | None:
+        """The version whose model file has this SHA-256, if any."""
+        for v in self.versions(line):
+            if v.record.get("model_sha256") == digest:
+                return v
+        return None
+
+    def locate(self, path: str | Path) -> Version | None:
+        """The version whose folder holds ``path`` (a model file inside the registry), else None."""
+        p = Path(path).resolve()
+        try:
+            rel = p.relative_to(self.root.resolve())
+        except ValueError:
+            return None
+        parts = rel.parts
+        if len(parts) >= 3 and parts[1] == "versions":
+            try:
+                return self.version(parts[0], parts[2])
+            except ConfigError:
+                return None
+        return None
+
+    # ------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def _lock(self, line: str) -> Iterator[None]:
+        folder = self.line_dir(line)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / ".lock").open("a+") as fh:
+            try:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            except ImportError:  # Windows: one writer assumed
+                pass
+            yield
+
+    def add_version(self, line: str, model_file: str | Path, record: dict[str, Any],
+                    extra_files: dict[str, str | Path] | None = None) -> Version:
+        """Register a checkpoint as the next version of ``line`` (not activated).
+
+        Args:
+            line: the model line (created if new).
+            model_file: the checkpoint to copy in.
+            record: fields for ``version.json`` (``parent``, ``origin``, ``config``, ``data``, ``metrics``, ``gate``,
+                ...); ``id``, ``line``, ``created`` and ``model_sha256`` are filled in.
+            extra_files: ``{name in the version folder: source path}`` copied alongside (events, evaluations).
+
+        Returns:
+            The new version.
+        """
+        src = Path(model_file)
+        if not src.is_file():
+            raise CheckpointError(f"Cannot register {str(src)!r}: the file does not exist.", path=str(src))
+        folder = self.line_dir(line)
+        with self._lock(line):
+            staging = folder / "staging" / f"{uuid.uuid4().hex[:12]}-{os.getpid()}"
+            staging.mkdir(parents=True)
+            try:
+                _copy_synced(src, staging / MODEL_FILE)
+                for name, extra in (extra_files or {}).items():
+                    if Path(extra).is_file():
+                        _copy_synced(Path(extra), staging / name)
+                versions = folder / "versions"
+                versions.mkdir(exist_ok=True)
+                number = max([v.number for v in self.versions(line)] + [0]) + 1
+                vid = f"v{number}"
+                full = {**record, "id": vid, "line": line, "created": record.get("created") or now_iso(),
+                        "model_sha256": sha256_of(staging / MODEL_FILE), "model_bytes": src.stat().st_size}
+                (staging / VERSION_FILE).write_text(json.dumps(full, indent=1, sort_keys=True, default=str) + "\n",
+                                                    encoding="utf-8")
+                with (staging / VERSION_FILE).open("rb+") as f:
+                    os.fsync(f.fileno())
+                _fsync_dir(staging)
+                os.rename(staging, versions / vid)  # the commit: one rename of a complete folder
+                _fsync_dir(versions)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return Version(vid, line, versions / vid, full)
+
+    def activate(self, line: str, version_id: str, reason: str = "activated") -> Version:
+        """Make ``version_id`` the active version (atomic pointer replace); the previous one goes to the history."""
+        version = self.version(line, version_id)
+        problems = self._version_problems(version, deep=True)
+        if problems:
+            raise CheckpointError(f"Refusing to activate {line} {version_id}: {'; '.join(problems)}.",
+                                  path=str(version.folder))
+        with self._lock(line):
+            current = self.active_record(line)
+            history = list(current.get("history") or [])
+            if current.get("version") and current.get("version") != version_id:
+                history.append(current["version"])
+            atomic_write_json(self.line_dir(line) / ACTIVE_FILE, {
+                "version": version_id, "history": history[-_HISTORY:], "changed": now_iso(), "reason": reason})
+        return version
+
+    def rollback(self, line: str) -> Version:
+        """Re-activate the version that was active before the current one.
+
+        Raises:
+            ConfigError: there is no earlier active version.
+        """
+        record = self.active_record(line)
+        history = list(record.get("history") or [])
+        known = {v.id for v in self.versions(line)}
+        while history and history[-1] not in known:
+            history.pop()
+        if not history:
+            raise ConfigError(f"Model line {line!r} has no earlier active version to roll back to.",
+                              parameter="line", got=line)
+        target = history.pop()
+        version = self.version(line, target)
+        with self._lock(line):
+            atomic_write_json(self.line_dir(line) / ACTIVE_FILE, {
+                "version": target, "history": history, "changed": now_iso(),
+                "reason": f"rollback from {record.get('version')}"})
+        return version
+
+    def new_run_dir(self, line: str) -> Path:
+        """A fresh scratch folder for a fine-tuning run of ``line``."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.line_dir(line) / "runs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+        path.mkdir(parents=True)
+        return path
+
+    # ------------------------------------------------------------------ checking
+
+    def _version_problems(self, v: Version, deep: bool) -> list[str]:
+        if "error" in v.record:
+            return [f"{v.id}: {v.record['error']}"]
+        problems = []
+        if v.record.get("id") != v.id:
+            problems.append(f"{v.id}: version.json names {v.record.get('id')!r}")
+        if not v.model_path.is_file():
+            problems.append(f"{v.id}: {MODEL_FILE} is missing")
+        elif deep and sha256_of(v.model_path) != v.record.get("model_sha256"):
+            problems.append(f"{v.id}: {MODEL_FILE} does not match its recorded SHA-256")
+        return problems
+
+    def check(self, line: str | None = None, deep: bool = True) -> list[str]:
+        """Problems of the registry (empty = consistent): unreadable or incomplete versions, model files that do not
+        match their SHA-256 (``deep``), an active pointer that is unreadable or names a missing version."""
+        problems = []
+        for name in [line] if line else self.lines():
+            for v in self.versions(name):
+                problems += [f"{name} {p}" for p in self._version_problems(v, deep)]
+            try:
+                record = self.active_record(name)
+            except CheckpointError as exc:
+                problems.append(exc.message)
+                continue
+            vid = record.get("version")
+            if vid and not (self.line_dir(name) / "versions" / vid / VERSION_FILE).is_file():
+                problems.append(f"{name}: active version {vid!r} does not exist")
+        return problems
+
+    def gc(self, line: str) -> list[Path]:
+        """Remove staging folders left by killed writers (never a version); returns what was removed."""
+        removed = []
+        staging = self.line_dir(line) / "staging"
+        if staging.is_dir():
+            for p in staging.iterdir():
+                pid = p.name.rsplit("-", 1)[-1]
+                if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+                    continue
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+        return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True

@@ -1,0 +1,124 @@
+"""The fine-tuning folder, correction masks from each kind of evidence, and the frozen split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from akmamba.annotations import LabelMap
+from akmamba.errors import ConfigError
+from akmamba.finetune.data import (
+    case_correction_mask,
+    correction_from_journal,
+    load_finetune_folder,
+    materialise_corrections,
+    read_correction_mask,
+    split_cases,
+    update_edit_mask,
+    workspace_case,
+    workspace_edit_mask_path,
+)
+from akmamba.io import Image, write_image, write_labels
+
+pytestmark = pytest.mark.finetune
+
+
+def test_folder_layout_and_masks(corrected_folder: Path, tmp_path: Path) -> None:
+    data = load_finetune_folder(corrected_folder)
+    assert data.case_ids == [f"case{i:02d}" for i in range(1, 6)]
+    assert all(c.edits is not None for c in data.cases)
+    counts = materialise_corrections(data, tmp_path / "masks")
+    assert all(n > 0 for n in counts.values())
+    mask = read_correction_mask(tmp_path / "masks" / "case01.png", (32, 32))
+    assert mask.dtype == bool
+    assert mask.sum() == counts["case01"]
+
+
+def test_before_labels_give_the_changed_pixels(corrected_folder: Path) -> None:
+    data = load_finetune_folder(corrected_folder)
+    case = data.cases[0]
+    assert case.sample.label is not None
+    label = np.asarray(__import__("akmamba.io", fromlist=["read_image"]).read_image(case.sample.label).array)
+    before = label.copy()
+    before[:4, :4] = 1 - before[:4, :4]
+    (corrected_folder / "before").mkdir()
+    write_labels(before, like=Image(label, "2d"), path=corrected_folder / "before" / "case01.png")
+    (corrected_folder / "edits" / "case01.png").unlink()
+    case = load_finetune_folder(corrected_folder).cases[0]
+    mask = case_correction_mask(case, label)
+    assert mask is not None
+    assert mask.sum() == 16
+    assert mask[:4, :4].all()
+
+
+def test_journal_counts_user_edits_not_model_edits(tmp_path: Path) -> None:
+    lm = LabelMap(np.zeros((20, 30), np.uint8))
+    lm.start_journal(tmp_path / "j.akjournal", store_base=True, fsync=False)
+    model = np.zeros((20, 30), np.uint8)
+    model[5:10, 5:10] = 1
+    lm.set_region(np.ones((20, 30), bool), model, source="model")
+    lm.paint_disc((15, 20), 2, 1)
+    lm.journal.close()
+    mask = correction_from_journal(tmp_path / "j.akjournal")
+    assert mask.shape == (20, 30)
+    assert mask[15, 20]
+    assert not mask[7, 7]
+    assert mask.sum() == lm.edited_mask(("user",)).sum()
+
+
+def test_split_is_frozen_by_case_id() -> None:
+    ids = [f"p{i}" for i in range(20)]
+    train, held = split_cases(ids, 0.2)
+    assert set(train) | set(held) == set(ids)
+    assert not set(train) & set(held)
+    assert held
+    _more_train, more_held = split_cases([*ids, "p20", "p21", "p22"], 0.2)
+    assert set(held) <= set(more_held)  # a held-out case stays held out as cases are added
+    assert set(more_held) - set(held) <= {"p20", "p21", "p22"}
+    assert split_cases(["a", "b"], 0.2)[1]
+    assert split_cases(["a", "b"], 0.9)[0]
+
+
+@pytest.mark.parametrize(("setup", "words"), [
+    ("empty", "dataset.json"),
+    ("one_case", "at least two corrected cases"),
+])
+def test_bad_folders_say_what_to_do(tmp_path: Path, setup: str, words: str, folder_factory) -> None:
+    root = tmp_path / "d"
+    if setup == "empty":
+        root.mkdir()
+    else:
+        folder_factory(root, cases=2)
+        data = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+        (root / "labels" / "case02.png").unlink()
+        (root / "images" / "case02.png").unlink()
+        (root / "dataset.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=words):
+        load_finetune_folder(root)
+
+
+def test_viewer_edit_mask_accumulates(tmp_path: Path) -> None:
+    image_path = tmp_path / "img.png"
+    image = Image(np.zeros((10, 12), np.uint8), "2d")
+    write_image(image, image_path)
+    first = np.zeros((10, 12), bool)
+    first[1, 1] = True
+    second = np.zeros((10, 12), bool)
+    second[5, 6] = True
+    assert update_edit_mask(image_path, image, np.zeros((10, 12), bool)) is None
+    update_edit_mask(image_path, image, first)
+    path = update_edit_mask(image_path, image, second)
+    assert path == workspace_edit_mask_path(image_path)
+    mask = read_correction_mask(path)
+    assert mask[1, 1]
+    assert mask[5, 6]
+    assert mask.sum() == 2
+    labels = np.zeros((10, 12), np.uint8)
+    write_labels(labels, like=image, path=tmp_path / "img_labels.png")
+    _img, lab, m = workspace_case(image_path, tmp_path / "img_labels.png")
+    assert m is not None
+    assert m.sum() == 2
+    assert lab.shape == (10, 12)

@@ -1,0 +1,121 @@
+"""``akmamba finetune`` and ``akmamba versions`` end to end on CPU with a tiny U-Net and tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from akmamba.cli import main
+from akmamba.finetune.registry import ModelRegistry
+
+pytestmark = pytest.mark.finetune
+
+TINY = ["--device", "cpu", "--patch-size", "16", "16", "--batch-size", "2", "--max-steps", "12", "--no-baseline",
+        "--threads", "1", "--lr", "5e-3"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _events(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_finetune_registers_promotes_and_rolls_back(corrected_folder, parent_ckpt, tmp_path, capsys) -> None:
+    reg_dir = tmp_path / "reg"
+    code = main(["finetune", "--model", str(parent_ckpt), "--data", str(corrected_folder), "--registry",
+                 str(reg_dir), "--jsonl", "--force-promote", *TINY])
+    assert code == 0
+    events = _events(capsys.readouterr().out)
+    kinds = [e["event"] for e in events]
+    for kind in ("imported", "line", "plan", "start", "step", "validation", "done", "evaluation", "registered",
+                 "promoted", "finished"):
+        assert kind in kinds
+    plan = events[kinds.index("plan")]
+    assert plan["heldout_cases"]
+    assert plan["train_cases"]
+    assert not set(plan["heldout_cases"]) & set(plan["train_cases"])
+    assert plan["step_s"] > 0
+    assert plan["estimate_s"] > 0
+    assert plan["steps"] <= 12
+    assert all(n > 0 for n in plan["edited_pixels"].values())
+    reg = ModelRegistry(reg_dir)
+    assert reg.active("tiny-discs").id == "v2"
+    v2 = reg.version("tiny-discs", "v2")
+    rec = v2.record
+    assert rec["parent"] == "v1"
+    assert rec["gate"]["promote"]
+    assert rec["config"]["train"]["edit_weight"] == 5.0
+    assert rec["config"]["train"]["init_from"]
+    assert any(k.startswith("edit_masks/") for k in rec["data"]["sha256"])  # correction masks are checksummed too
+    assert set(rec["metrics"]) >= {"candidate", "active"}
+    assert (v2.folder / "events.jsonl").is_file()
+    from akmamba.nn import load_checkpoint
+
+    load_checkpoint(v2.model_path)
+    # a second run from the line name warm-starts from the active v2 and must beat it
+    code = main(["finetune", "--model", "tiny-discs", "--data", str(corrected_folder), "--registry", str(reg_dir),
+                 "--jsonl", "--min-gain", "0.5", *TINY])
+    assert code == 0
+    events = _events(capsys.readouterr().out)
+    kept = [e for e in events if e["event"] == "kept"]
+    assert kept
+    assert kept[0]["version"] == "v3"
+    assert reg.active("tiny-discs").id == "v2"
+    assert reg.version("tiny-discs", "v3").record["parent"] == "v2"
+    assert main(["versions", "--registry", str(reg_dir), "list", "tiny-discs"]) == 0
+    out = capsys.readouterr().out
+    assert "* v2" in out
+    assert "v3" in out
+    assert main(["versions", "--registry", str(reg_dir), "rollback", "tiny-discs"]) == 0
+    assert reg.active("tiny-discs").id == "v1"
+    assert main(["versions", "--registry", str(reg_dir), "activate", "tiny-discs", "v3"]) == 0
+    assert reg.active("tiny-discs").id == "v3"
+    assert main(["versions", "--registry", str(reg_dir), "check"]) == 0
+    capsys.readouterr()
+    assert main(["versions", "--registry", str(reg_dir), "--json", "list"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"line": "tiny-discs", "versions": 3, "active": "v3"}]
+
+
+def test_plan_only_and_stop_file(corrected_folder, parent_ckpt, tmp_path, capsys) -> None:
+    reg_dir = tmp_path / "reg"
+    assert main(["finetune", "--model", str(parent_ckpt), "--data", str(corrected_folder), "--registry",
+                 str(reg_dir), "--jsonl", "--plan-only", *TINY]) == 0
+    events = _events(capsys.readouterr().out)
+    assert events[-1] == {**events[-1], "event": "finished", "plan_only": True}
+    assert [v.id for v in ModelRegistry(reg_dir).versions("tiny-discs")] == ["v1"]  # imported only
+    stop = tmp_path / "stop"
+    stop.write_text("", encoding="utf-8")
+    code = main(["finetune", "--model", str(parent_ckpt), "--data", str(corrected_folder), "--registry",
+                 str(reg_dir), "--jsonl", "--stop-file", str(stop), *TINY])
+    assert code == 1
+    events = _events(capsys.readouterr().out)
+    assert events[-1]["event"] == "cancelled"
+    assert [v.id for v in ModelRegistry(reg_dir).versions("tiny-discs")] == ["v1"]
+    assert ModelRegistry(reg_dir).active("tiny-discs").id == "v1"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--data", "{missing}"], "does not exist"),
+    (["--model", "no-such-model"], "neither a checkpoint file nor an installed model"),
+    (["--edit-weight", "0"], "edit_weight must be > 0"),
+    (["--force-promote", "--no-promote"], "contradict"),
+])
+def test_bad_input_messages(corrected_folder, parent_ckpt, tmp_path, capsys, args, words) -> None:
+    base = {"--model": str(parent_ckpt), "--data": str(corrected_folder)}
+    extra = []
+    it = iter(args)
+    for a in it:
+        if a in base:
+            base[a] = next(it).format(missing=tmp_path / "nope")
+        else:
+            extra.append(a)
+    argv = ["finetune", *[x for kv in base.items() for x in kv], "--registry", str(tmp_path / "reg"), *extra, *TINY]
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err

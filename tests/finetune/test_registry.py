@@ -1,0 +1,94 @@
+"""ModelRegistry: versions, atomic activation, rollback, checks; the promotion rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from akmamba.errors import CheckpointError, ConfigError
+from akmamba.finetune.promote import PromotionRule, decide
+from akmamba.finetune.registry import ModelRegistry, default_registry_root
+
+pytestmark = pytest.mark.finetune
+
+
+def _file(tmp_path: Path, name: str, content: bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(content)
+    return p
+
+
+def test_versions_activate_rollback(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path / "reg")
+    assert reg.lines() == []
+    assert reg.check() == []
+    v1 = reg.add_version("m", _file(tmp_path, "a", b"one"), {"parent": None, "origin": "imported"})
+    assert reg.active("m") is None  # adding never activates
+    reg.activate("m", v1.id)
+    v2 = reg.add_version("m", _file(tmp_path, "b", b"two"), {"parent": "v1", "origin": "finetune"})
+    v3 = reg.add_version("m", _file(tmp_path, "c", b"three"), {"parent": "v1", "origin": "finetune"})
+    assert [v.id for v in reg.versions("m")] == ["v1", "v2", "v3"]
+    assert v3.model_path.read_bytes() == b"three"
+    reg.activate("m", v2.id)
+    reg.activate("m", v3.id)
+    assert reg.active("m").id == "v3"
+    assert reg.rollback("m").id == "v2"
+    assert reg.rollback("m").id == "v1"
+    with pytest.raises(ConfigError, match="no earlier active version"):
+        reg.rollback("m")
+    assert reg.check() == []
+    assert reg.find_by_sha256("m", v2.record["model_sha256"]).id == "v2"
+    assert reg.locate(v3.model_path).id == "v3"
+    assert not list((tmp_path / "reg" / "m" / "staging").iterdir())
+
+
+def test_check_finds_damage_and_activate_refuses_it(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path / "reg")
+    v1 = reg.add_version("m", _file(tmp_path, "a", b"one"), {})
+    v1.model_path.write_bytes(b"tampered")
+    assert any("SHA-256" in p for p in reg.check())
+    with pytest.raises(CheckpointError, match="Refusing to activate"):
+        reg.activate("m", "v1")
+    (tmp_path / "reg" / "m" / "active.json").write_text(json.dumps({"version": "v9"}), encoding="utf-8")
+    assert any("does not exist" in p for p in reg.check())
+    with pytest.raises(ConfigError, match="has no version 'v7'"):
+        reg.version("m", "v7")
+    with pytest.raises(ConfigError, match="line name"):
+        reg.line_dir("../evil")
+
+
+def test_gc_removes_only_dead_staging(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path / "reg")
+    reg.add_version("m", _file(tmp_path, "a", b"one"), {})
+    dead = tmp_path / "reg" / "m" / "staging" / "abc-999999999"
+    dead.mkdir(parents=True)
+    assert reg.gc("m") == [dead]
+    assert [v.id for v in reg.versions("m")] == ["v1"]
+
+
+def test_default_root_follows_akmamba_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AKMAMBA_HOME", str(tmp_path))
+    assert default_registry_root() == tmp_path / "registry"
+
+
+@pytest.mark.parametrize(("cand", "active", "rule", "promote"), [
+    (0.80, 0.79, PromotionRule(), True),
+    (0.79, 0.79, PromotionRule(), False),  # a tie keeps the active model
+    (0.78, 0.79, PromotionRule(), False),
+    (0.80, 0.79, PromotionRule(min_gain=0.02), False),
+    (0.78, 0.79, PromotionRule(force=True), True),
+    (0.99, 0.10, PromotionRule(never=True), False),
+    (0.50, None, PromotionRule(), True),  # nothing to beat
+    (None, 0.50, PromotionRule(), False),
+])
+def test_promotion_rule(cand, active, rule, promote) -> None:
+    d = decide(cand, active, rule)
+    assert d.promote is promote
+    assert d.reason
+
+
+def test_contradictory_rule() -> None:
+    with pytest.raises(ConfigError, match="contradict"):
+        PromotionRule(force=True, never=True)
