@@ -17,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from akmamba.errors import ConfigError, ShapeError
-from akmamba.ops import selective_scan
+from akmamba.errors import BackendUnavailableError, ConfigError, ShapeError
+from akmamba.ops import cross_selective_scan, selective_scan
+from akmamba.ops.selective_scan.cross import FUSED, fused_cross_scan_supports
+from akmamba.ops.selective_scan.triton_cross import fused_cross_scan_preferred
 
 K_DIRECTIONS = 4
 
@@ -68,7 +70,13 @@ class SS2D(nn.Module):
         dt_max: upper end of that range.
         dt_init_floor: floor applied to the initial dt.
         dt_scale: scale of the dt projection's uniform init.
-        scan_backend: selective-scan backend name (``"auto"``, ``"torch"``, ``"mamba_ssm"``, ``"reference"``).
+        scan_backend: selective-scan backend name (``"auto"``, ``"torch"``, ``"mamba_ssm"``, ``"triton"``,
+            ``"reference"``, ...).
+        fused_scan: use the fused four-direction Triton kernel (:func:`akmamba.ops.cross_selective_scan`), which
+            reads the map in all four orders in place and merges in the same pass. ``None`` (default) follows
+            ``scan_backend``: ``"triton"`` uses it wherever it can run (CUDA, N <= 256), ``"auto"`` only where it
+            also measured at least as fast as the unfused path (triton_cross.MEASURED_SPEED_VS_MAMBA_SSM), other
+            backends never. ``False``: never. ``True``: always; BackendUnavailableError where it cannot run.
 
     Parameter count: 6C^2 + 8C(R+2N) + 8CR + 8CN + 40C (model-spec.md §2.2).
     """
@@ -85,6 +93,7 @@ class SS2D(nn.Module):
         dt_init_floor: float = 1e-4,
         dt_scale: float = 1.0,
         scan_backend: str = "auto",
+        fused_scan: bool | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("d_model", d_model), ("d_state", d_state), ("d_conv", d_conv), ("expand", expand)):
@@ -115,6 +124,7 @@ class SS2D(nn.Module):
         self.d_inner = expand * d_model
         self.dt_rank = dt_rank
         self.scan_backend = scan_backend
+        self.fused_scan = fused_scan
         e, n, r, k = self.d_inner, d_state, dt_rank, K_DIRECTIONS
 
         self.in_proj = nn.Linear(d_model, 2 * e, bias=False)
@@ -156,9 +166,53 @@ class SS2D(nn.Module):
         b, h, w, _ = x.shape
         x, z = self.in_proj(x).chunk(2, dim=-1)
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))  # (B, E, H, W), paper eq. 1
-        y = self._forward_core(x)  # (B, E, L)
-        y = self.out_norm(y.transpose(1, 2).reshape(b, h, w, self.d_inner))
+        if self._use_fused(x):
+            y = self._forward_core_fused(x)  # (B, H, W, E)
+        else:
+            y = self._forward_core(x).transpose(1, 2).reshape(b, h, w, self.d_inner)  # (B, E, L) -> (B, H, W, E)
+        y = self.out_norm(y)
         return self.out_proj(y * F.silu(z))
+
+    def _use_fused(self, x: torch.Tensor) -> bool:
+        """Whether this forward takes the fused four-direction kernel (see ``fused_scan``)."""
+        if self.fused_scan is False:
+            return False
+        ok, reason = fused_cross_scan_supports(x, self.d_state)
+        if self.fused_scan is True and not ok:
+            raise BackendUnavailableError(
+                f"SS2D has fused_scan=True but the fused four-direction kernel cannot run: {reason}.",
+                parameter="fused_scan", got=True, hint="set fused_scan=None or False to use the unfused path",
+            )
+        if self.fused_scan is True:
+            return True
+        if not ok:
+            return False
+        return self.scan_backend == "triton" or (self.scan_backend == "auto" and fused_cross_scan_preferred(x.device))
+
+    def _forward_core_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`_forward_core` with the fused kernel: ``(B, E, H, W) -> (B, H, W, E)``.
+
+        delta, B and C are per-pixel projections of x, so they are computed once per pixel and direction, in pixel
+        order (B, H, W, K, ...); the kernel reads them, and x, in each direction's order by index arithmetic.
+        """
+        b, e, h, w = x.shape
+        n, r, k = self.d_state, self.dt_rank, K_DIRECTIONS
+        x_dbl = F.linear(x.permute(0, 2, 3, 1), self.x_proj_weight.reshape(k * (r + 2 * n), e))
+        dts, bs, cs = torch.split(x_dbl.view(b, h, w, k, r + 2 * n), [r, n, n], dim=-1)
+        dts = torch.einsum("bhwkr,ker->bhwke", dts, self.dt_projs_weight)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            y = cross_selective_scan(
+                x,
+                dts.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, E, H, W) views of pixel-major tensors
+                -torch.exp(self.A_logs.float()),
+                bs.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, N, H, W)
+                cs.to(x.dtype).permute(0, 3, 4, 1, 2),
+                Ds=self.Ds.float(),
+                delta_bias=self.dt_projs_bias.float().reshape(-1),
+                delta_softplus=True,
+                backend=FUSED,
+            )
+        return y.permute(0, 2, 3, 1)
 
     def _forward_core(self, x: torch.Tensor) -> torch.Tensor:
         """Four-direction selective scan: ``(B, E, H, W) -> (B, E, L)`` (summed over directions)."""

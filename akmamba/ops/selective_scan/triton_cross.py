@@ -1,0 +1,339 @@
+"""The fused four-direction scan in Triton: host side (launches, autograd, availability). See docs/triton-cross-scan.md.
+
+:func:`cross_selective_scan_fused` computes what SS2D's ``cross_scan -> selective_scan -> cross_merge`` computes,
+reading x (B, E, H, W) and the per-direction delta (B, 4, E, H, W) and B/C (B, 4, N, H, W), all in pixel order and
+in any memory layout, through index arithmetic (no flipped or transposed copies), and summing the four directions
+back into pixel order in the same pass. Forward and backward (an autograd.Function); float32, float16 and bfloat16
+inputs, float32 state and accumulation.
+
+Kernels (``_triton_cross_kernels.py``) are imported on first use, so that machines without Triton never import
+it. On CPU tensors they run only in Triton's interpreter (``TRITON_INTERPRET=1`` set before they are imported):
+slow, meant for tests on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from akmamba.ops.selective_scan import triton_scan
+from akmamba.ops.selective_scan._triton_interpret import interpreting
+from akmamba.ops.selective_scan.cuda import mamba_ssm_available
+
+#: dtypes the fused kernels accept for x (and delta, B, C).
+FUSED_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
+#: The largest state size N (the state tile lives in registers).
+MAX_DSTATE = 256
+K_DIRECTIONS = 4
+INSTALL_HINT = triton_scan.INSTALL_HINT
+
+#: Speed of SS2D's fused path relative to its unfused path with the ``mamba_ssm`` kernel, measured on an H200 by
+#: benchmarks/bench_mambaout.py (docs/benchmarks/mambaout_cuda.md): unfused mamba_ssm block time divided by fused
+#: block time, (forward, forward+backward), the worst over the Mamba-out shapes of the shipped models. None: not
+#: measured yet. Re-measure after changing the kernels.
+MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (None, None)
+#: The same against SS2D's unfused path with the per-sequence ``triton`` backend.
+MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (None, None)
+
+#: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
+#: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch).
+#: Empty in normal use.
+LAUNCH_OVERRIDES: dict[str, int] = {}
+
+
+def _at_least_as_fast(ratios: tuple[float | None, float | None]) -> bool:
+    return all(r is not None and r >= 1.0 for r in ratios)
+
+
+@functools.lru_cache(maxsize=1)
+def _import_kernels() -> tuple[ModuleType | None, str]:
+    """Import Triton and the fused kernels once: (module, "") or (None, why not)."""
+    if importlib.util.find_spec("triton") is None:
+        return None, f"triton not installed: {INSTALL_HINT}"
+    try:
+        from akmamba.ops.selective_scan import _triton_cross_kernels
+    except Exception as exc:  # noqa: BLE001  (a broken triton install can raise anything at import)
+        return None, f"triton is installed but cannot be imported ({type(exc).__name__}: {exc})"
+    return _triton_cross_kernels, ""
+
+
+def fused_cross_scan_available(device: torch.device | str | None = None) -> tuple[bool, str]:
+    """Whether the fused kernels can run on tensors on ``device`` (None: on this machine), and why not.
+
+    CUDA tensors need CUDA and Triton. CPU tensors run only in Triton's interpreter, when ``TRITON_INTERPRET=1``
+    was set before the kernels were first imported (slow; for tests).
+    """
+    if importlib.util.find_spec("triton") is None:
+        return False, f"triton not installed: {INSTALL_HINT}"
+    dev = torch.device(device) if isinstance(device, str) else device
+    on_cpu = dev.type == "cpu" if dev is not None else not torch.cuda.is_available()
+    if on_cpu:
+        if not interpreting():
+            return False, (
+                "needs CUDA tensors; CPU tensors run only in Triton's interpreter (TRITON_INTERPRET=1, for tests)"
+            )
+        module, reason = _import_kernels()
+        if module is None:
+            return False, reason
+        if not module.INTERPRETED:
+            return False, "needs CUDA tensors; the kernels were compiled before TRITON_INTERPRET=1 was set"
+        return True, "fused Triton kernel in Triton's CPU interpreter (TRITON_INTERPRET=1): slow, for tests"
+    if not torch.cuda.is_available():
+        return False, "needs CUDA tensors; CUDA is not available on this machine"
+    if dev is not None and dev.type != "cuda":
+        return False, f"needs CUDA tensors; the inputs are on {dev.type!r}"
+    module, reason = _import_kernels()
+    return module is not None, reason or "fused four-direction Triton kernel (forward and backward)"
+
+
+def fused_cross_scan_preferred(device: torch.device | str | None = None) -> bool:
+    """Whether ``auto`` uses the fused path on ``device``: it can run there and it measured at least as fast as
+    the unfused path ``auto`` would use otherwise (mamba_ssm where it loads, else the per-sequence triton scan)."""
+    if not fused_cross_scan_available(device)[0]:
+        return False
+    if _at_least_as_fast(MEASURED_SPEED_VS_MAMBA_SSM):
+        return True
+    dev = torch.device(device) if isinstance(device, str) else device
+    return _at_least_as_fast(MEASURED_SPEED_VS_TRITON) and not mamba_ssm_available(dev)[0]
+
+
+# -- launch configuration -------------------------------------------------------------------------------------------
+
+
+def _geometry(batch: int, e: int, length: int, n: int, training: bool) -> dict[str, Any]:
+    """Tile length, channels per program, warps and merge mode; the per-sequence backend's H200 heuristics
+    (triton_scan._launch_config) with the K*E channels of all four directions, then LAUNCH_OVERRIDES."""
+    np_ = triton_scan.triton_next_pow2(n)
+    cfg = triton_scan._launch_config(batch * K_DIRECTIONS, e, np_, e, training)
+    cfg["atomic_merge"] = 1
+    cfg.update(LAUNCH_OVERRIDES)
+    for key in ("fwd_block_d", "bwd_block_d"):
+        cfg[key] = max(1, triton_scan._pow2_floor(cfg[key]))
+    t = min(cfg["tile"], max(16, triton_scan.triton_next_pow2(length)))
+    return {"NP": np_, "T": t, "n_tiles": -(-length // t), "cfg": cfg}
+
+
+def _strides(x: torch.Tensor | None, rank: int) -> tuple[int, ...]:
+    return (0,) * rank if x is None else tuple(x.stride())
+
+
+# -- forward / backward launches ------------------------------------------------------------------------------------
+
+
+def fused_forward(
+    x: torch.Tensor,
+    dts: torch.Tensor,
+    A: torch.Tensor,
+    Bs: torch.Tensor,
+    Cs: torch.Tensor,
+    D: torch.Tensor | None,
+    delta_bias: torch.Tensor | None,
+    delta_softplus: bool,
+    save_states: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+    """Launch the forward kernel. A, D, delta_bias must be contiguous float32 (:func:`_params`).
+
+    Returns:
+        y (B, E, H, W) in x's dtype and memory format, the per-tile entering states (B, 4E, n_tiles, NP) fp32 or
+        None, and the geometry.
+    """
+    kernels, _ = _import_kernels()
+    assert kernels is not None
+    bsz, e, h, w = x.shape
+    n, length = A.shape[1], h * w
+    geo = _geometry(bsz, e, length, n, training=save_states)
+    cfg, np_, t = geo["cfg"], geo["NP"], geo["T"]
+    bd = cfg["fwd_block_d"]
+    f32 = torch.float32
+    if cfg["atomic_merge"]:
+        y = torch.zeros_like(x, dtype=f32)  # keeps x's memory format
+        y_strides = (0, *y.stride())
+    else:
+        y = torch.empty((K_DIRECTIONS, *x.shape), device=x.device, dtype=f32)
+        y_strides = tuple(y.stride())
+    hs = (
+        torch.empty(bsz, K_DIRECTIONS * e, geo["n_tiles"], np_, device=x.device, dtype=f32) if save_states else None
+    )
+    dummy = A.new_empty(1)
+    kernels.cross_fwd_kernel[(-(-e // bd), K_DIRECTIONS, bsz)](
+        x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias,
+        y, dummy if hs is None else hs,
+        e, h, w, length, n, geo["n_tiles"],
+        *x.stride(), *dts.stride(), *Bs.stride(), *Cs.stride(), *y_strides,
+        BLOCK_D=bd, NP=np_, T=t,
+        HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
+        SAVE_STATES=save_states, ATOMIC_MERGE=bool(cfg["atomic_merge"]),
+        num_warps=cfg["fwd_warps"],
+    )  # fmt: skip
+    if not cfg["atomic_merge"]:
+        y = y.sum(0)
+    return y.to(x.dtype), hs, geo
+
+
+def fused_backward(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    dts: torch.Tensor,
+    A: torch.Tensor,
+    Bs: torch.Tensor,
+    Cs: torch.Tensor,
+    D: torch.Tensor | None,
+    delta_bias: torch.Tensor | None,
+    delta_softplus: bool,
+    hs: torch.Tensor,
+    geo: dict[str, Any],
+) -> tuple[torch.Tensor | None, ...]:
+    """Launch the backward kernel: (dx, ddts, dA, dBs, dCs, dD, ddelta_bias); dx, ddts, dBs, dCs in their inputs'
+    dtypes, the rest float32."""
+    kernels, _ = _import_kernels()
+    assert kernels is not None
+    bsz, e, h, w = x.shape
+    n, length = A.shape[1], h * w
+    cfg, np_, t = geo["cfg"], geo["NP"], geo["T"]
+    bd = cfg["bwd_block_d"]
+    f32, dev = torch.float32, x.device
+    if cfg["atomic_merge"]:
+        du = torch.zeros_like(x, dtype=f32)
+        du_strides = (0, *du.stride())
+    else:
+        du = torch.empty((K_DIRECTIONS, *x.shape), device=dev, dtype=f32)
+        du_strides = tuple(du.stride())
+    ddts = torch.empty_like(dts)  # dts' layout when it is dense, else contiguous; the kernel takes any strides
+    programs = -(-e // bd)
+    bc_atomic = programs > 1
+    alloc = torch.zeros if bc_atomic else torch.empty
+    dB = alloc(Bs.shape, device=dev, dtype=f32)
+    dC = alloc(Cs.shape, device=dev, dtype=f32)
+    dA = torch.empty(bsz, K_DIRECTIONS * e, n, device=dev, dtype=f32)
+    dD = torch.empty(bsz, K_DIRECTIONS * e, device=dev, dtype=f32) if D is not None else None
+    ddb = torch.empty(bsz, K_DIRECTIONS * e, device=dev, dtype=f32) if delta_bias is not None else None
+    dummy = A.new_empty(1)
+    kernels.cross_bwd_kernel[(programs, K_DIRECTIONS, bsz)](
+        x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias, dy, hs,
+        du, ddts, dA, dummy if dD is None else dD, dummy if ddb is None else ddb, dB, dC,
+        e, h, w, length, n, geo["n_tiles"],
+        *x.stride(), *dts.stride(), *Bs.stride(), *Cs.stride(), *dy.stride(),
+        *du_strides, *ddts.stride(), *dB.stride(), *dC.stride(),
+        BLOCK_D=bd, NP=np_, T=t,
+        HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
+        ATOMIC_MERGE=bool(cfg["atomic_merge"]), BC_ATOMIC=bc_atomic,
+        num_warps=cfg["bwd_warps"],
+    )  # fmt: skip
+    if not cfg["atomic_merge"]:
+        du = du.sum(0)
+    return (
+        du.to(x.dtype),
+        ddts,
+        dA.sum(0),
+        dB.to(Bs.dtype),
+        dC.to(Cs.dtype),
+        None if dD is None else dD.sum(0),
+        None if ddb is None else ddb.sum(0),
+    )
+
+
+def _params(
+    A: torch.Tensor, D: torch.Tensor | None, delta_bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    f32 = torch.float32
+    return (
+        A.to(f32).contiguous(),
+        None if D is None else D.to(f32).contiguous(),
+        None if delta_bias is None else delta_bias.to(f32).contiguous(),
+    )
+
+
+class _FusedCrossScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        dts: torch.Tensor,
+        A: torch.Tensor,
+        Bs: torch.Tensor,
+        Cs: torch.Tensor,
+        D: torch.Tensor | None,
+        delta_bias: torch.Tensor | None,
+        delta_softplus: bool,
+    ) -> torch.Tensor:
+        ctx.param_dtypes = (A.dtype, None if D is None else D.dtype, None if delta_bias is None else delta_bias.dtype)
+        A32, D32, db32 = _params(A, D, delta_bias)
+        y, hs, geo = fused_forward(x, dts, A32, Bs, Cs, D32, db32, delta_softplus, save_states=True)
+        ctx.save_for_backward(x, dts, A32, Bs, Cs, D32, db32, hs)
+        ctx.delta_softplus, ctx.geo = delta_softplus, geo
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, dy: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, dts, A32, Bs, Cs, D32, db32, hs = ctx.saved_tensors
+        dx, ddts, dA, dB, dC, dD, ddb = fused_backward(
+            dy, x, dts, A32, Bs, Cs, D32, db32, ctx.delta_softplus, hs, ctx.geo
+        )
+        a_dt, d_dt, db_dt = ctx.param_dtypes
+        assert dA is not None
+        return (
+            dx,
+            ddts,
+            dA.to(a_dt),
+            dB,
+            dC,
+            None if dD is None else dD.to(d_dt),
+            None if ddb is None else ddb.to(db_dt),
+            None,
+        )
+
+
+def cross_selective_scan_fused(
+    x: torch.Tensor,
+    dts: torch.Tensor,
+    As: torch.Tensor,
+    Bs: torch.Tensor,
+    Cs: torch.Tensor,
+    Ds: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+) -> torch.Tensor:
+    """The fused kernel; inputs already checked by :func:`~akmamba.ops.selective_scan.cross.check_cross_scan_inputs`.
+
+    Runs under autocast disabled; with autograd when any input requires a gradient, else the forward alone
+    (no states saved).
+    """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        tensors = (x, dts, As, Bs, Cs, Ds, delta_bias)
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+            return _FusedCrossScanFn.apply(*tensors, delta_softplus)  # type: ignore[no-any-return]
+        A32, D32, db32 = _params(As, Ds, delta_bias)
+        y, _, _ = fused_forward(x, dts, A32, Bs, Cs, D32, db32, delta_softplus, save_states=False)
+        return y
+
+
+def fused_bytes(batch: int, e: int, height: int, width: int, n: int, itemsize: int, backward: bool) -> int:
+    """Bytes one fused pass must move at the least: every tensor read or written once.
+
+    Forward: x (E·L) and the four directions' delta (4E·L), B and C (2·4N·L) read in the input dtype, the fp32
+    merge buffer y (E·L) written. Backward: the same reads plus dy (E·L), then du (fp32, E·L), d delta (4E·L,
+    input dtype), dB and dC (fp32, 2·4N·L) written; the saved tile states (NP/T of 4E·L, fp32) are not counted.
+    """
+    length = height * width
+    reads = (e + 4 * e + 8 * n) * length * itemsize
+    if not backward:
+        return batch * (reads + 4 * e * length)
+    writes = 4 * e * length + 4 * e * length * itemsize + 8 * n * length * 4
+    return batch * (reads + e * length * itemsize + writes)
+
+
+__all__ = [
+    "FUSED_DTYPES",
+    "MAX_DSTATE",
+    "MEASURED_SPEED_VS_MAMBA_SSM",
+    "MEASURED_SPEED_VS_TRITON",
+    "cross_selective_scan_fused",
+    "fused_bytes",
+    "fused_cross_scan_available",
+    "fused_cross_scan_preferred",
+]
+
