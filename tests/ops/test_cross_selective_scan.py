@@ -250,8 +250,12 @@ def test_fused_matches_reference(
         {"atomic_merge": 0},  # four directions stored, summed in PyTorch
         {"fwd_block_d": 4, "bwd_block_d": 4, "tile": 16},  # E=5: a partly masked channel block; dB/dC by atomics
         {"fwd_block_d": 8, "bwd_block_d": 8, "tile": 32},  # one program per direction: dB/dC stored
+        # sequences split into chunks (a summary pass, the carry, then each chunk from its entering state);
+        # L = 35 is 3 tiles of 16: one tile per chunk, and an uneven split with a short last chunk
+        {"fwd_block_d": 4, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
+        {"fwd_block_d": 8, "bwd_block_d": 1, "tile": 16, "fwd_chunks": 2, "bwd_chunks": 2, "atomic_merge": 0},
     ],
-    ids=["store-merge", "masked-block", "one-program-per-direction"],
+    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven"],
 )
 def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict[str, int]) -> None:
     launch_overrides.update(overrides)
@@ -293,6 +297,32 @@ def test_fused_reads_any_memory_layout(launch_overrides: dict[str, int]) -> None
     got = run("fused_triton", strided, upstream=upstream)
     compare(got, run("reference", inputs, upstream=upstream), torch.float32)
     assert got[0].is_contiguous(memory_format=torch.channels_last)  # y keeps x's memory format
+
+
+@_kernel
+def test_chunked_equals_unchunked(launch_overrides: dict[str, int]) -> None:
+    """Splitting the sequences into chunks changes the order of the arithmetic only: outputs and gradients agree
+    with the one-chunk launch to float32 rounding (33x17: 36 tiles of 16 in 5 chunks forward, 7 backward)."""
+    inputs = make_inputs(1, 4, 33, 17, 16, torch.float32, seed=6)
+    launch_overrides.update(fwd_block_d=4, bwd_block_d=4, tile=16, fwd_chunks=1, bwd_chunks=1)
+    whole = run("fused_triton", inputs)
+    launch_overrides.update(fwd_chunks=5, bwd_chunks=7)
+    compare(run("fused_triton", inputs), whole, torch.float32)
+
+
+def test_chunking_fills_the_gpu() -> None:
+    """Small launches are split into chunks to reach PROGRAMS_PER_SM programs per multiprocessor, no chunk shorter
+    than MIN_TILES_PER_CHUNK tiles, none empty; launches that fill the GPU stay whole; an override wins; no GPU
+    (the interpreter): one chunk."""
+    sms, per_sm, min_tiles = 132, triton_cross.PROGRAMS_PER_SM, triton_cross.MIN_TILES_PER_CHUNK
+    assert triton_cross._chunking(16, 10_000, 0, 0) == (1, 10_000)
+    assert triton_cross._chunking(int(sms * triton_cross.CHUNK_BELOW_PER_SM), 10_000, sms, 0) == (1, 10_000)
+    n, per = triton_cross._chunking(16, 10_653, sms, 0)
+    # equal chunks of whole tiles: the count may round a little below the target
+    assert n * 16 >= 0.95 * sms * per_sm and per >= min_tiles and (n - 1) * per < 10_653 <= n * per
+    assert triton_cross._chunking(16, 9, sms, 0) == (2, 5)  # short sequences: chunks of at least 4 tiles
+    assert triton_cross._chunking(16, 9, sms, 5) == (5, 2)  # override
+    assert triton_cross._chunking(16, 3, sms, 7) == (3, 1)  # never more chunks than tiles
 
 
 @_kernel

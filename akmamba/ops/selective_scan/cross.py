@@ -181,19 +181,27 @@ def cross_selective_scan_reference(
     """The unfused composition: cross_scan -> selective_scan(scan_backend) -> cross_merge.
 
     With ``scan_backend="reference"`` (the per-token loop) this is the specification the fused kernel is tested
-    against. Shapes as in :func:`cross_selective_scan`; y is (B, E, H, W) in x's dtype.
+    against. Shapes as in :func:`cross_selective_scan`; y is (B, E, H, W) in x's dtype. float16/bfloat16 inputs
+    are scanned and merged in float32 and rounded once at the end, as the op's contract says: a scan backend
+    would round each direction's output to x's dtype before the sum, an error of up to two of its units in the
+    last place that the four directions' cancellation can make large against the result.
     """
     shapes = check_cross_scan_inputs(x, dts, As, Bs, Cs, Ds, delta_bias)
     b, e, h, w = shapes.batch, shapes.channels, shapes.height, shapes.width
     length = h * w
+    work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+    def param(p: torch.Tensor | None) -> torch.Tensor | None:  # float32 or the working dtype, as the scan takes
+        return p if p is None or p.dtype in (torch.float32, work) else p.to(work)
+
     ys = selective_scan(
-        cross_scan(x).reshape(b, K_DIRECTIONS * e, length),
-        directions_to_sequences(dts).reshape(b, K_DIRECTIONS * e, length),
-        As,
-        directions_to_sequences(Bs),  # (B, 4, N, L): grouped, channel k*E + e uses group k
-        directions_to_sequences(Cs),
-        D=Ds,
-        delta_bias=delta_bias,
+        cross_scan(x.to(work)).reshape(b, K_DIRECTIONS * e, length),
+        directions_to_sequences(dts.to(work)).reshape(b, K_DIRECTIONS * e, length),
+        As if As.dtype in (torch.float32, work) else As.to(work),
+        directions_to_sequences(Bs.to(work)),  # (B, 4, N, L): grouped, channel k*E + e uses group k
+        directions_to_sequences(Cs.to(work)),
+        D=param(Ds),
+        delta_bias=param(delta_bias),
         delta_softplus=delta_softplus,
         backend=scan_backend,
     )

@@ -40,9 +40,23 @@ MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (None, None)
 MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (None, None)
 
 #: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
-#: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch).
-#: Empty in normal use.
+#: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch),
+#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size). Empty in normal use.
 LAUNCH_OVERRIDES: dict[str, int] = {}
+#: A launch of fewer programs than this many per streaming multiprocessor splits its sequences into chunks
+#: (docs/triton-cross-scan.md, "Chunks"). Chunking adds a summary pass over the inputs (about +40 % forward work
+#: on an H100), so launches that already fill the GPU stay whole (docs/benchmarks/sweep_cross_scan_h100.md).
+CHUNK_BELOW_PER_SM = 1.5
+#: Programs per streaming multiprocessor a chunked launch aims for (the summary costs the same for any number of
+#: chunks, so more chunks cost only the carry steps).
+PROGRAMS_PER_SM = 32
+#: The fewest tiles in a chunk: every chunk costs a summary pass over its tiles and a step of the carry kernel.
+MIN_TILES_PER_CHUNK = 4
+#: Channels per program on CUDA, forward and backward (E need not be a multiple: a partial block is masked).
+CUDA_FWD_BLOCK_D = 8
+CUDA_BWD_BLOCK_D = 4
+#: Elements (rows x states) per program of the carry kernel.
+CARRY_BLOCK = 256
 
 
 def _at_least_as_fast(ratios: tuple[float | None, float | None]) -> bool:
@@ -104,17 +118,75 @@ def fused_cross_scan_preferred(device: torch.device | str | None = None) -> bool
 # -- launch configuration -------------------------------------------------------------------------------------------
 
 
-def _geometry(batch: int, e: int, length: int, n: int, training: bool) -> dict[str, Any]:
-    """Tile length, channels per program, warps and merge mode; the per-sequence backend's H200 heuristics
-    (triton_scan._launch_config) with the K*E channels of all four directions, then LAUNCH_OVERRIDES."""
+def _sm_count(device: torch.device) -> int:
+    """Streaming multiprocessors of a CUDA device; 0 elsewhere (the interpreter: no automatic chunking)."""
+    if device.type != "cuda":
+        return 0
+    return int(torch.cuda.get_device_properties(device).multi_processor_count)
+
+
+def _chunking(programs: int, n_tiles: int, sms: int, override: int) -> tuple[int, int]:
+    """(chunks per sequence, tiles per chunk) for a launch of ``programs`` programs per chunk.
+
+    ``override`` > 0 forces the number of chunks. Otherwise a launch of fewer than ``CHUNK_BELOW_PER_SM`` programs
+    per multiprocessor is split into enough chunks to reach ``PROGRAMS_PER_SM``, with at least
+    ``MIN_TILES_PER_CHUNK`` tiles each.
+    """
+    if override > 0:
+        want = override
+    elif sms == 0 or programs >= sms * CHUNK_BELOW_PER_SM:
+        want = 1
+    else:
+        want = min(-(-sms * PROGRAMS_PER_SM // programs), max(1, n_tiles // MIN_TILES_PER_CHUNK))
+    want = max(1, min(want, n_tiles))
+    per_chunk = -(-n_tiles // want)
+    return -(-n_tiles // per_chunk), per_chunk
+
+
+def _geometry(batch: int, e: int, length: int, n: int, training: bool, device: torch.device) -> dict[str, Any]:
+    """Tile length, channels per program, warps, merge mode and chunks, then LAUNCH_OVERRIDES.
+
+    On CUDA: T 32, 4 warps, 8 channels per forward program and 4 per backward program (the sweep in
+    docs/benchmarks/sweep_cross_scan_h100.md: wider programs amortise the cross-thread reductions, and the backward's
+    dB/dC atomics are summed over a program's channels first), sequences split into chunks when the launch is
+    small. In the interpreter: the per-sequence backend's heuristics for this launch's size and no chunks.
+    """
     np_ = triton_scan.triton_next_pow2(n)
-    cfg = triton_scan._launch_config(batch * K_DIRECTIONS, e, np_, e, training)
-    cfg["atomic_merge"] = 1
+    sms = _sm_count(device)
+    rows = K_DIRECTIONS * batch
+    if sms:  # chunks make every launch large
+        rows = max(rows, -(-triton_scan.SMALL_LAUNCH // e))
+    cfg = triton_scan._launch_config(rows, e, np_, e, training)
+    if sms:
+        cfg.update(fwd_block_d=CUDA_FWD_BLOCK_D, bwd_block_d=CUDA_BWD_BLOCK_D)
+    cfg.update(atomic_merge=1, fwd_chunks=0, bwd_chunks=0)
     cfg.update(LAUNCH_OVERRIDES)
     for key in ("fwd_block_d", "bwd_block_d"):
         cfg[key] = max(1, triton_scan._pow2_floor(cfg[key]))
     t = min(cfg["tile"], max(16, triton_scan.triton_next_pow2(length)))
-    return {"NP": np_, "T": t, "n_tiles": -(-length // t), "cfg": cfg}
+    n_tiles = -(-length // t)
+    chunks = {
+        side: _chunking(-(-e // cfg[f"{side}_block_d"]) * K_DIRECTIONS * batch, n_tiles, sms, cfg[f"{side}_chunks"])
+        for side in ("fwd", "bwd")
+    }
+    return {"NP": np_, "T": t, "n_tiles": n_tiles, "cfg": cfg, "chunks": chunks}
+
+
+def _carry(kernels: ModuleType, summary: torch.Tensor, decay: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """The state entering every chunk, (rows, n_chunks, NP) fp32, from the chunks' summaries (same shape)."""
+    rows, n_chunks, np_ = summary.shape
+    entering = torch.empty_like(summary)
+    kernels.chunk_carry_kernel[(-(-rows * np_ // CARRY_BLOCK),)](
+        summary, decay, entering, rows * np_, n_chunks, NP=np_, REVERSE=reverse, BLOCK=CARRY_BLOCK
+    )
+    return entering
+
+
+def _chunk_buffers(batch: int, e: int, n_chunks: int, np_: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Summary and decay buffers of a chunked launch, (B*4E, n_chunks, NP) fp32 each."""
+    shape = (batch * K_DIRECTIONS * e, n_chunks, np_)
+    return torch.empty(shape, device=device, dtype=torch.float32), torch.empty(shape, device=device,
+                                                                               dtype=torch.float32)
 
 
 def _strides(x: torch.Tensor | None, rank: int) -> tuple[int, ...]:
@@ -145,9 +217,11 @@ def fused_forward(
     assert kernels is not None
     bsz, e, h, w = x.shape
     n, length = A.shape[1], h * w
-    geo = _geometry(bsz, e, length, n, training=save_states)
+    geo = _geometry(bsz, e, length, n, training=save_states, device=x.device)
     cfg, np_, t = geo["cfg"], geo["NP"], geo["T"]
     bd = cfg["fwd_block_d"]
+    n_dblk = -(-e // bd)
+    n_chunks, per_chunk = geo["chunks"]["fwd"]
     f32 = torch.float32
     if cfg["atomic_merge"]:
         y = torch.zeros_like(x, dtype=f32)  # keeps x's memory format
@@ -159,16 +233,26 @@ def fused_forward(
         torch.empty(bsz, K_DIRECTIONS * e, geo["n_tiles"], np_, device=x.device, dtype=f32) if save_states else None
     )
     dummy = A.new_empty(1)
-    kernels.cross_fwd_kernel[(-(-e // bd), K_DIRECTIONS, bsz)](
-        x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias,
-        y, dummy if hs is None else hs,
-        e, h, w, length, n, geo["n_tiles"],
-        *x.stride(), *dts.stride(), *Bs.stride(), *Cs.stride(), *y_strides,
-        BLOCK_D=bd, NP=np_, T=t,
-        HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
-        SAVE_STATES=save_states, ATOMIC_MERGE=bool(cfg["atomic_merge"]),
-        num_warps=cfg["fwd_warps"],
-    )  # fmt: skip
+
+    def launch(h0: torch.Tensor, chx: torch.Tensor, chp: torch.Tensor, summary: bool) -> None:
+        kernels.cross_fwd_kernel[(n_dblk * n_chunks, K_DIRECTIONS, bsz)](
+            x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias,
+            y, dummy if hs is None else hs, h0, chx, chp,
+            e, h, w, length, n, geo["n_tiles"], n_dblk, n_chunks, per_chunk,
+            *x.stride(), *dts.stride(), *Bs.stride(), *Cs.stride(), *y_strides,
+            BLOCK_D=bd, NP=np_, T=t,
+            HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
+            SAVE_STATES=save_states and not summary, ATOMIC_MERGE=bool(cfg["atomic_merge"]),
+            HAS_H0=n_chunks > 1 and not summary, SUMMARY=summary,
+            num_warps=cfg["fwd_warps"],
+        )  # fmt: skip
+
+    if n_chunks > 1:  # every chunk's end state from zero, then the state entering each chunk
+        chx, chp = _chunk_buffers(bsz, e, n_chunks, np_, x.device)
+        launch(dummy, chx, chp, summary=True)
+        launch(_carry(kernels, chx, chp, reverse=False), dummy, dummy, summary=False)
+    else:
+        launch(dummy, dummy, dummy, summary=False)
     if not cfg["atomic_merge"]:
         y = y.sum(0)
     return y.to(x.dtype), hs, geo
@@ -203,36 +287,49 @@ def fused_backward(
         du = torch.empty((K_DIRECTIONS, *x.shape), device=dev, dtype=f32)
         du_strides = tuple(du.stride())
     ddts = torch.empty_like(dts)  # dts' layout when it is dense, else contiguous; the kernel takes any strides
-    programs = -(-e // bd)
-    bc_atomic = programs > 1
+    n_dblk = -(-e // bd)
+    n_chunks, per_chunk = geo["chunks"]["bwd"]
+    bc_atomic = n_dblk > 1
     alloc = torch.zeros if bc_atomic else torch.empty
     dB = alloc(Bs.shape, device=dev, dtype=f32)
     dC = alloc(Cs.shape, device=dev, dtype=f32)
-    dA = torch.empty(bsz, K_DIRECTIONS * e, n, device=dev, dtype=f32)
-    dD = torch.empty(bsz, K_DIRECTIONS * e, device=dev, dtype=f32) if D is not None else None
-    ddb = torch.empty(bsz, K_DIRECTIONS * e, device=dev, dtype=f32) if delta_bias is not None else None
+    rows = (n_chunks, bsz, K_DIRECTIONS * e)  # per-program partial sums
+    dA = torch.empty(*rows, n, device=dev, dtype=f32)
+    dD = torch.empty(rows, device=dev, dtype=f32) if D is not None else None
+    ddb = torch.empty(rows, device=dev, dtype=f32) if delta_bias is not None else None
     dummy = A.new_empty(1)
-    kernels.cross_bwd_kernel[(programs, K_DIRECTIONS, bsz)](
-        x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias, dy, hs,
-        du, ddts, dA, dummy if dD is None else dD, dummy if ddb is None else ddb, dB, dC,
-        e, h, w, length, n, geo["n_tiles"],
-        *x.stride(), *dts.stride(), *Bs.stride(), *Cs.stride(), *dy.stride(),
-        *du_strides, *ddts.stride(), *dB.stride(), *dC.stride(),
-        BLOCK_D=bd, NP=np_, T=t,
-        HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
-        ATOMIC_MERGE=bool(cfg["atomic_merge"]), BC_ATOMIC=bc_atomic,
-        num_warps=cfg["bwd_warps"],
-    )  # fmt: skip
+
+    def launch(g0: torch.Tensor, chx: torch.Tensor, chp: torch.Tensor, summary: bool) -> None:
+        kernels.cross_bwd_kernel[(n_dblk * n_chunks, K_DIRECTIONS, bsz)](
+            x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias, dy, hs,
+            g0, chx, chp,
+            du, ddts, dA, dummy if dD is None else dD, dummy if ddb is None else ddb, dB, dC,
+            e, h, w, length, n, geo["n_tiles"], n_dblk, n_chunks, per_chunk,
+            *x.stride(), *dts.stride(), *Bs.stride(), *Cs.stride(), *dy.stride(),
+            *du_strides, *ddts.stride(), *dB.stride(), *dC.stride(),
+            BLOCK_D=bd, NP=np_, T=t,
+            HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
+            ATOMIC_MERGE=bool(cfg["atomic_merge"]), BC_ATOMIC=bc_atomic,
+            HAS_G0=n_chunks > 1 and not summary, SUMMARY=summary,
+            num_warps=cfg["bwd_warps"],
+        )  # fmt: skip
+
+    if n_chunks > 1:  # every chunk's adjoint at its first token from zero, then the adjoint entering each chunk
+        chx, chp = _chunk_buffers(bsz, e, n_chunks, np_, dev)
+        launch(dummy, chx, chp, summary=True)
+        launch(_carry(kernels, chx, chp, reverse=True), dummy, dummy, summary=False)
+    else:
+        launch(dummy, dummy, dummy, summary=False)
     if not cfg["atomic_merge"]:
         du = du.sum(0)
     return (
         du.to(x.dtype),
         ddts,
-        dA.sum(0),
+        dA.sum((0, 1)),
         dB.to(Bs.dtype),
         dC.to(Cs.dtype),
-        None if dD is None else dD.sum(0),
-        None if ddb is None else ddb.sum(0),
+        None if dD is None else dD.sum((0, 1)),
+        None if ddb is None else ddb.sum((0, 1)),
     )
 
 
