@@ -19,7 +19,7 @@ from torch import nn
 
 from akmamba.errors import BackendUnavailableError, ConfigError, ShapeError
 from akmamba.ops import cross_selective_scan, selective_scan
-from akmamba.ops.selective_scan.cross import FUSED, fused_cross_scan_supports
+from akmamba.ops.selective_scan.cross import FUSED, FUSED_NUMBA, fused_cross_scan_supports, fused_numba_supports
 from akmamba.ops.selective_scan.triton_cross import fused_cross_scan_preferred
 
 K_DIRECTIONS = 4
@@ -72,11 +72,15 @@ class SS2D(nn.Module):
         dt_scale: scale of the dt projection's uniform init.
         scan_backend: selective-scan backend name (``"auto"``, ``"torch"``, ``"mamba_ssm"``, ``"triton"``,
             ``"reference"``, ...).
-        fused_scan: use the fused four-direction Triton kernel (:func:`akmamba.ops.cross_selective_scan`), which
-            reads the map in all four orders in place and merges in the same pass. ``None`` (default) follows
-            ``scan_backend``: ``"triton"`` uses it wherever it can run (CUDA, N <= 256), ``"auto"`` only where it
-            also measured at least as fast as the unfused path (triton_cross.MEASURED_SPEED_VS_MAMBA_SSM), other
-            backends never. ``False``: never. ``True``: always; BackendUnavailableError where it cannot run.
+        fused_scan: use a fused four-direction kernel (:func:`akmamba.ops.cross_selective_scan`), which reads the
+            map in all four orders in place and merges in the same pass: ``fused_triton`` (CUDA, forward and
+            backward) or ``fused_numba`` (CPU, inference only). ``None`` (default) follows ``scan_backend``:
+            ``"triton"`` uses the Triton kernel wherever it can run (CUDA, N <= 256); ``"auto"`` uses it only where
+            it also measured at least as fast as the unfused path (triton_cross.MEASURED_SPEED_VS_MAMBA_SSM), and
+            ``"auto"`` and ``"numba"`` use the Numba kernel on CPU when no gradient is needed (torch.no_grad() or
+            inference_mode); other backends never fuse. ``False``: never. ``True``: always (on CPU the Numba kernel
+            first, unless ``scan_backend="triton"``); BackendUnavailableError where neither can run. Training
+            (gradients needed) on CPU always takes the unfused path.
 
     Parameter count: 6C^2 + 8C(R+2N) + 8CR + 8CN + 40C (model-spec.md §2.2).
     """
@@ -166,34 +170,56 @@ class SS2D(nn.Module):
         b, h, w, _ = x.shape
         x, z = self.in_proj(x).chunk(2, dim=-1)
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))  # (B, E, H, W), paper eq. 1
-        if self._use_fused(x):
-            y = self._forward_core_fused(x)  # (B, H, W, E)
+        fused = self._fused_backend(x)
+        if fused is not None:
+            y = self._forward_core_fused(x, fused)  # (B, H, W, E)
         else:
             y = self._forward_core(x).transpose(1, 2).reshape(b, h, w, self.d_inner)  # (B, E, L) -> (B, H, W, E)
         y = self.out_norm(y)
         return self.out_proj(y * F.silu(z))
 
     def _use_fused(self, x: torch.Tensor) -> bool:
-        """Whether this forward takes the fused four-direction kernel (see ``fused_scan``)."""
+        """Whether this forward takes a fused four-direction kernel (see ``fused_scan``)."""
+        return self._fused_backend(x) is not None
+
+    def _needs_grad(self, x: torch.Tensor) -> bool:
+        """Whether autograd would record the scan: grad mode on and x or a scan parameter requires grad."""
+        params = (self.x_proj_weight, self.dt_projs_weight, self.dt_projs_bias, self.A_logs, self.Ds)
+        return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
+
+    def _fused_backend(self, x: torch.Tensor) -> str | None:
+        """The fused kernel this forward takes (``"fused_triton"``, ``"fused_numba"``) or None (unfused path)."""
         if self.fused_scan is False:
-            return False
-        ok, reason = fused_cross_scan_supports(x, self.d_state)
-        if self.fused_scan is True and not ok:
+            return None
+        support = {
+            FUSED: fused_cross_scan_supports(x, self.d_state),
+            FUSED_NUMBA: fused_numba_supports(x, self._needs_grad(x)),
+        }
+        if self.fused_scan is True:
+            on_cpu = x.device.type == "cpu" and self.scan_backend != "triton"
+            for name in (FUSED_NUMBA, FUSED) if on_cpu else (FUSED, FUSED_NUMBA):
+                if support[name][0]:
+                    return name
+            reasons = "; ".join(f"{name}: {reason}" for name, (_, reason) in support.items())
             raise BackendUnavailableError(
-                f"SS2D has fused_scan=True but the fused four-direction kernel cannot run: {reason}.",
+                f"SS2D has fused_scan=True but no fused four-direction kernel can run ({reasons}).",
                 parameter="fused_scan", got=True, hint="set fused_scan=None or False to use the unfused path",
             )
-        if self.fused_scan is True:
-            return True
-        if not ok:
-            return False
-        return self.scan_backend == "triton" or (self.scan_backend == "auto" and fused_cross_scan_preferred(x.device))
+        if support[FUSED][0] and (
+            self.scan_backend == "triton" or (self.scan_backend == "auto" and fused_cross_scan_preferred(x.device))
+        ):
+            return FUSED
+        if support[FUSED_NUMBA][0] and self.scan_backend in ("auto", "numba"):
+            return FUSED_NUMBA
+        return None
 
-    def _forward_core_fused(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`_forward_core` with the fused kernel: ``(B, E, H, W) -> (B, H, W, E)``.
+    def _forward_core_fused(self, x: torch.Tensor, backend: str = FUSED) -> torch.Tensor:
+        """:meth:`_forward_core` with a fused kernel: ``(B, E, H, W) -> (B, H, W, E)``.
 
         delta, B and C are per-pixel projections of x, so they are computed once per pixel and direction, in pixel
-        order (B, H, W, K, ...); the kernel reads them, and x, in each direction's order by index arithmetic.
+        order (B, H, W, K, ...); the kernel (``backend``: ``"fused_triton"`` or ``"fused_numba"``) reads them, and
+        x, in each direction's order by index arithmetic. Both kernels read these pixel-major views in place (for
+        the Numba kernel, direction-major copies measured no faster at block level).
         """
         b, e, h, w = x.shape
         n, r, k = self.d_state, self.dt_rank, K_DIRECTIONS
@@ -210,7 +236,7 @@ class SS2D(nn.Module):
                 Ds=self.Ds.float(),
                 delta_bias=self.dt_projs_bias.float().reshape(-1),
                 delta_softplus=True,
-                backend=FUSED,
+                backend=backend,
             )
         return y.permute(0, 2, 3, 1)
 

@@ -269,6 +269,51 @@ def _fill_bc(buf, src, bi, g, t0, tl, varying):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
+def scan_tile_lanes(dts, dus, a, h, bbuf, cbuf, ys, acc, tl, decaying):
+    """The recurrence over one tile for LANES channels at once (shared by both kernels; vectorised over lanes).
+
+    Per token i (sequential) and state n, with B_i[n] and C_i[n] shared by the lanes::
+
+        h[n, c] = exp(δ[i, c] a[n, c]) h[n, c] + δu[i, c] B_i[n];   ys[i, c] = Σ_n C_i[n] h[n, c]
+
+    Args:
+        dts, dus: (tile, LANES) δ and δu of the tile's first ``tl`` tokens.
+        a: (N, LANES) the lanes' A; h: (N, LANES) state, updated in place (carried across tiles).
+        bbuf, cbuf: (N, tile) B and C of the tokens.
+        ys: (tile, LANES) output, without the D skip; acc: (LANES,) scratch.
+        tl: tokens in this tile.
+        decaying: every δA <= 0 and finite (or -inf), so the cheaper exp without overflow and NaN handling is exact.
+    """
+    n_state = a.shape[0]
+    if decaying:
+        for i in range(tl):
+            for c in range(LANES):
+                acc[c] = _zero(acc[c])
+            for n in range(n_state):
+                bn = bbuf[n, i]
+                cn = cbuf[n, i]
+                for c in range(LANES):
+                    hn = _exp_nonpositive(dts[i, c] * a[n, c]) * h[n, c] + dus[i, c] * bn
+                    h[n, c] = hn
+                    acc[c] += cn * hn
+            for c in range(LANES):
+                ys[i, c] = acc[c]
+    else:
+        for i in range(tl):
+            for c in range(LANES):
+                acc[c] = _zero(acc[c])
+            for n in range(n_state):
+                bn = bbuf[n, i]
+                cn = cbuf[n, i]
+                for c in range(LANES):
+                    hn = _exp(dts[i, c] * a[n, c]) * h[n, c] + dus[i, c] * bn
+                    h[n, c] = hn
+                    acc[c] += cn * hn
+            for c in range(LANES):
+                ys[i, c] = acc[c]
+
+
+@njit(fastmath=FASTMATH, error_model="numpy", cache=True)
 def _block_lanes(u, delta, A, Bs, Cs, D, bias, z, has_z, softplus, y, last, b, d0, d1, gb, gc, tile):
     """Channels d0..d1 (at most LANES) of batch b that share one B group and one C group.
 
@@ -308,32 +353,7 @@ def _block_lanes(u, delta, A, Bs, Cs, D, bias, z, has_z, softplus, y, last, b, d
             for c in range(LANES):
                 dts[i, c] = rows[0, c, i]
                 dus[i, c] = rows[1, c, i]
-        if decaying:  # every δA <= 0 (the usual case): the cheaper exp without overflow and NaN handling
-            for i in range(tl):
-                for c in range(LANES):
-                    acc[c] = _zero(acc[c])
-                for n in range(n_state):
-                    bn = bbuf[n, i]
-                    cn = cbuf[n, i]
-                    for c in range(LANES):
-                        hn = _exp_nonpositive(dts[i, c] * a[n, c]) * h[n, c] + dus[i, c] * bn
-                        h[n, c] = hn
-                        acc[c] += cn * hn
-                for c in range(LANES):
-                    ys[i, c] = acc[c]
-        else:
-            for i in range(tl):
-                for c in range(LANES):
-                    acc[c] = _zero(acc[c])
-                for n in range(n_state):
-                    bn = bbuf[n, i]
-                    cn = cbuf[n, i]
-                    for c in range(LANES):
-                        hn = _exp(dts[i, c] * a[n, c]) * h[n, c] + dus[i, c] * bn
-                        h[n, c] = hn
-                        acc[c] += cn * hn
-                for c in range(LANES):
-                    ys[i, c] = acc[c]
+        scan_tile_lanes(dts, dus, a, h, bbuf, cbuf, ys, acc, tl, decaying)
         for c in range(nl):
             for i in range(tl):
                 rows[2, c, i] = ys[i, c]

@@ -13,15 +13,20 @@ Backends (``backend=``):
 
 - ``fused_triton``: one Triton pass that reads every input in place by index arithmetic and merges in the same
   pass (triton_cross.py, docs/triton-cross-scan.md). CUDA; CPU tensors only under TRITON_INTERPRET=1 (tests).
+- ``fused_numba``: the same single pass for CPU inference, compiled with Numba (numba_cross.py); forward only,
+  any float dtype (float16/bfloat16 upcast to float32), channel axes read in place when contiguous.
 - any :func:`~akmamba.ops.selective_scan.selective_scan` backend name: the unfused composition
   :func:`cross_selective_scan_reference` (cross_scan -> selective_scan(backend) -> cross_merge). With
   ``"reference"`` this is the plain-PyTorch specification the fused kernel is tested against.
 - ``auto``: ``fused_triton`` where it can run and measured at least as fast as the unfused path auto would take
-  (triton_cross.MEASURED_SPEED_VS_MAMBA_SSM / MEASURED_SPEED_VS_TRITON), else the unfused path with ``auto``.
+  (triton_cross.MEASURED_SPEED_VS_MAMBA_SSM / MEASURED_SPEED_VS_TRITON); else ``fused_numba`` on CPU tensors when
+  Numba imports and no gradient is needed (under torch.no_grad()/inference_mode, or plain tensors); else the
+  unfused path with ``auto``. The choice is logged once per (device type, path) at INFO.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +34,12 @@ import torch
 from akmamba.errors import BackendUnavailableError, ShapeError
 from akmamba.ops.selective_scan import SCAN_BACKENDS, selective_scan
 from akmamba.ops.selective_scan.checks import INPUT_DTYPES
+from akmamba.ops.selective_scan.numba_cross import (
+    FUSED_NUMBA,
+    cross_selective_scan_numba,
+    numba_cross_scan_available,
+)
+from akmamba.ops.selective_scan.numba_scan import needs_grad
 from akmamba.ops.selective_scan.triton_cross import (
     FUSED_DTYPES,
     MAX_DSTATE,
@@ -38,8 +49,11 @@ from akmamba.ops.selective_scan.triton_cross import (
 )
 from akmamba.registry import look_up_option
 
+logger = logging.getLogger(__name__)
+
 K_DIRECTIONS = 4
 FUSED = "fused_triton"
+_AUTO_LOGGED: set[tuple[str, str]] = set()
 
 
 def cross_scan(x: torch.Tensor) -> torch.Tensor:
@@ -235,18 +249,23 @@ def cross_selective_scan(
         Ds: (4E,) skip weight, or None.
         delta_bias: (4E,) added to delta before the softplus, or None.
         delta_softplus: apply softplus (threshold 20) to delta.
-        backend: ``"auto"``, ``"fused_triton"`` or a selective_scan backend for the unfused path.
+        backend: ``"auto"``, ``"fused_triton"``, ``"fused_numba"`` or a selective_scan backend for the unfused
+            path.
 
     Returns:
         y (B, E, H, W) in x's dtype: the sum of the four directions' outputs, each placed back at its pixels.
+        ``fused_numba`` returns it channels-last in memory.
 
     Raises:
         ShapeError: inputs of the wrong shape, dtype or device.
         ConfigError: unknown backend name.
-        BackendUnavailableError: ``fused_triton`` requested where it cannot run (the message says why).
+        BackendUnavailableError: ``fused_triton`` or ``fused_numba`` requested where it cannot run, or
+            ``fused_numba`` when gradients are needed (the message says why).
     """
     shapes = check_cross_scan_inputs(x, dts, As, Bs, Cs, Ds, delta_bias)
-    look_up_option(backend, ["auto", FUSED, *SCAN_BACKENDS.names()], "backend")
+    look_up_option(backend, ["auto", FUSED, FUSED_NUMBA, *SCAN_BACKENDS.names()], "backend")
+    if backend == FUSED_NUMBA:
+        return cross_selective_scan_numba(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
     fused_ok, reason = fused_cross_scan_supports(x, shapes.dstate)
     if backend == FUSED:
         if not fused_ok:
@@ -257,8 +276,33 @@ def cross_selective_scan(
             )
         return cross_selective_scan_fused(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
     if backend == "auto" and fused_ok and fused_cross_scan_preferred(x.device):
+        _log_auto(x.device, FUSED)
         return cross_selective_scan_fused(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
+    if backend == "auto" and fused_numba_supports(x, needs_grad(x, dts, As, Bs, Cs, Ds, delta_bias))[0]:
+        _log_auto(x.device, FUSED_NUMBA)
+        return cross_selective_scan_numba(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
     return cross_selective_scan_reference(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus, scan_backend=backend)
+
+
+def _log_auto(device: torch.device, path: str) -> None:
+    if (device.type, path) not in _AUTO_LOGGED:
+        _AUTO_LOGGED.add((device.type, path))
+        logger.info("cross_selective_scan: backend='auto' uses %r for %s tensors", path, device.type)
+
+
+def fused_numba_supports(x: torch.Tensor, grad_needed: bool) -> tuple[bool, str]:
+    """Whether the fused Numba kernel can take this input (CPU, Numba importable, no gradient), and why not.
+
+    Args:
+        x: the map to scan (its device is what matters; every float dtype is taken).
+        grad_needed: autograd would need gradients through the scan (the kernel is forward-only).
+    """
+    ok, reason = numba_cross_scan_available(x.device)
+    if not ok:
+        return False, reason
+    if grad_needed:
+        return False, "forward only, and gradients are needed (training: use the torch backend)"
+    return True, reason
 
 
 def fused_cross_scan_supports(x: torch.Tensor, dstate: int) -> tuple[bool, str]:
@@ -275,6 +319,7 @@ def fused_cross_scan_supports(x: torch.Tensor, dstate: int) -> tuple[bool, str]:
 
 __all__ = [
     "FUSED",
+    "FUSED_NUMBA",
     "CrossScanShapes",
     "check_cross_scan_inputs",
     "cross_merge",
@@ -283,4 +328,5 @@ __all__ = [
     "cross_selective_scan_reference",
     "directions_to_sequences",
     "fused_cross_scan_supports",
+    "fused_numba_supports",
 ]

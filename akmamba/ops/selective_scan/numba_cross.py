@@ -1,0 +1,160 @@
+"""The ``fused_numba`` four-direction scan: SS2D's scan stage for CPU inference, compiled with Numba.
+
+:func:`cross_selective_scan_numba` computes what :func:`~akmamba.ops.selective_scan.cross.cross_selective_scan`
+specifies (cross_scan -> selective scan -> cross_merge) in one pass that reads x, delta, B and C in place in the
+four directions' orders and merges the four outputs as it goes; no flipped or transposed copy of anything is
+made. It is the CPU counterpart of the ``fused_triton`` kernel (docs/triton-cross-scan.md), forward only.
+
+Layout. The kernel reads every input through element strides, with one requirement: the channel axis (E of x and
+delta, N of B and C) must be contiguous, so that the 16 channels of a pixel are one load. SS2D's fused path passes
+exactly that (pixel-major delta, B and C, and a channels-last x), so nothing is copied; other layouts are copied
+once into a channels-last one. y is computed pixel-major and returned as a channels-last (B, E, H, W) tensor.
+
+Kernels live in ``_numba_cross_kernels.py``, imported on first use and compiled with ``cache=True`` (the first
+call of a process compiles, about 20 s, or loads the cached machine code). float32 inputs are computed in float32,
+float64 in float64, float16 and bfloat16 are upcast to float32 and y is cast back. Forward only: it raises
+:class:`~akmamba.errors.BackendUnavailableError` when autograd would need a gradient.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from akmamba.errors import BackendUnavailableError
+from akmamba.ops.selective_scan.numba_scan import INSTALL_HINT, needs_grad
+
+#: Name of this path in ``cross_selective_scan(backend=...)``.
+FUSED_NUMBA = "fused_numba"
+#: Message of the error raised when gradients would be needed.
+FORWARD_ONLY_MESSAGE = (
+    f"{FUSED_NUMBA} cross-scan is forward-only: use the torch backend for training, or wrap inference in "
+    "torch.no_grad()/inference_mode"
+)
+#: Tokens per tile: the block's gathered tile (x, δ, δu, y of 16 channels; B and C) stays in L1.
+TILE = 64
+
+
+@functools.lru_cache(maxsize=1)
+def _import_kernels() -> tuple[ModuleType | None, str]:
+    """Import Numba and the kernels once: (module, "") or (None, why not)."""
+    if importlib.util.find_spec("numba") is None:
+        return None, f"numba not installed: {INSTALL_HINT}"
+    try:
+        from akmamba.ops.selective_scan import _numba_cross_kernels
+    except Exception as exc:  # noqa: BLE001  (a broken numba/llvmlite install can raise anything at import)
+        return None, f"numba is installed but cannot be imported ({type(exc).__name__}: {exc})"
+    return _numba_cross_kernels, ""
+
+
+def numba_cross_scan_available(device: torch.device | str | None = None) -> tuple[bool, str]:
+    """Whether the fused Numba kernel can run on tensors on ``device`` (None: on this machine), and why not.
+
+    The device is checked first, so asking about CUDA tensors never imports Numba.
+    """
+    dev = torch.device(device) if isinstance(device, str) else device
+    if dev is not None and dev.type != "cpu":
+        return False, f"needs CPU tensors; the inputs are on {dev.type!r} ({FUSED_NUMBA} is the CPU inference kernel)"
+    module, reason = _import_kernels()
+    return module is not None, reason or "fused four-direction Numba kernel (CPU, forward only: inference)"
+
+
+def _flat(t: torch.Tensor, dtype: torch.dtype, channel_dim: int) -> tuple[Any, list[int]]:
+    """``t`` in ``dtype`` as a flat NumPy buffer and its element strides, with ``channel_dim`` contiguous.
+
+    No copy when t already has that dtype and a unit channel stride (any other strides, including zero strides
+    of broadcast axes); otherwise one copy with the channel axis moved last.
+    """
+    t = t.detach()
+    if t.dtype != dtype:
+        t = t.to(dtype)
+    if t.stride(channel_dim) != 1 and t.shape[channel_dim] > 1:
+        t = t.movedim(channel_dim, -1).contiguous().movedim(-1, channel_dim)
+    span = 1 + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride(), strict=True))
+    flat = torch.as_strided(t, (span,), (1,), t.storage_offset())
+    return flat.numpy(), list(t.stride())
+
+
+def cross_selective_scan_numba(
+    x: torch.Tensor,
+    dts: torch.Tensor,
+    As: torch.Tensor,
+    Bs: torch.Tensor,
+    Cs: torch.Tensor,
+    Ds: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+) -> torch.Tensor:
+    """SS2D's four-direction selective scan and merge with the fused Numba kernel (CPU, forward only).
+
+    Shapes and semantics are those of :func:`~akmamba.ops.selective_scan.cross.cross_selective_scan`.
+
+    Args:
+        x: (B, E, H, W); fastest channels-last (channel stride 1), other layouts are copied once.
+        dts: (B, 4, E, H, W) delta of each direction in pixel order; fastest with the E axis contiguous
+            (SS2D's pixel-major (B, H, W, 4, E) tensor, permuted).
+        As: (4E, N).
+        Bs: (B, 4, N, H, W); fastest with the N axis contiguous (SS2D's pixel-major x_proj output, permuted).
+        Cs: (B, 4, N, H, W); as Bs.
+        Ds: (4E,) or None.
+        delta_bias: (4E,) or None.
+        delta_softplus: apply softplus (threshold 20) to delta + delta_bias.
+
+    Returns:
+        y (B, E, H, W) in x's dtype, channels-last in memory; no gradient.
+
+    Raises:
+        ShapeError: bad inputs.
+        BackendUnavailableError: CUDA tensors, Numba missing, or gradients needed (the message says what to do).
+    """
+    # cross.py imports this module for its dispatch, so its input check is imported here, at call time
+    from akmamba.ops.selective_scan.cross import check_cross_scan_inputs
+
+    shapes = check_cross_scan_inputs(x, dts, As, Bs, Cs, Ds, delta_bias)
+    if needs_grad(x, dts, As, Bs, Cs, Ds, delta_bias):
+        raise BackendUnavailableError(
+            FORWARD_ONLY_MESSAGE,
+            parameter="backend",
+            got=FUSED_NUMBA,
+            hint="use the torch backend for training, or run inference under torch.no_grad()/torch.inference_mode()",
+        )
+    ok, reason = numba_cross_scan_available(x.device)
+    kernels, _ = _import_kernels()
+    if not ok or kernels is None:
+        raise BackendUnavailableError(
+            f"cross_selective_scan backend {FUSED_NUMBA!r} cannot run here: {reason}.",
+            parameter="backend",
+            got=FUSED_NUMBA,
+            hint=reason,
+        )
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    b, e, h, w = shapes.batch, shapes.channels, shapes.height, shapes.width
+    x_buf, (sxb, _, sxh, sxw) = _flat(x, dtype, 1)
+    dt_buf, (sdb, sdk, _, sdh, sdw) = _flat(dts, dtype, 2)
+    b_buf, (sbb, sbk, _, sbh, sbw) = _flat(Bs, dtype, 2)
+    c_buf, (scb, sck, _, sch, scw) = _flat(Cs, dtype, 2)
+    strides = torch.tensor(
+        [[sxb, 0, sxh, sxw], [sdb, sdk, sdh, sdw], [sbb, sbk, sbh, sbw], [scb, sck, sch, scw]], dtype=torch.int64
+    )
+    zeros = torch.zeros(4 * e, dtype=dtype)
+    y = torch.empty(b, h * w, e, dtype=dtype)
+    kernels.cross_scan_forward(
+        x_buf, dt_buf, b_buf, c_buf, strides.numpy(),
+        As.detach().to(dtype).contiguous().numpy(),
+        (Ds if Ds is not None else zeros).detach().to(dtype).contiguous().numpy(),
+        (delta_bias if delta_bias is not None else zeros).detach().to(dtype).contiguous().numpy(),
+        bool(delta_softplus), y.numpy(), h, w, TILE,
+    )  # fmt: skip
+    return y.view(b, h, w, e).permute(0, 3, 1, 2).to(x.dtype)
+
+
+__all__ = [
+    "FORWARD_ONLY_MESSAGE",
+    "FUSED_NUMBA",
+    "cross_selective_scan_numba",
+    "numba_cross_scan_available",
+]
