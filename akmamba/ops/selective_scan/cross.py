@@ -297,12 +297,9 @@ def fused_numba_supports(x: torch.Tensor, grad_needed: bool) -> tuple[bool, str]
         x: the map to scan (its device is what matters; every float dtype is taken).
         grad_needed: autograd would need gradients through the scan (the kernel is forward-only).
     """
-    ok, reason = numba_cross_scan_available(x.device)
-    if not ok:
-        return False, reason
-    if grad_needed:
+    if x.device.type == "cpu" and grad_needed:  # checked before the availability, which imports Numba
         return False, "forward only, and gradients are needed (training: use the torch backend)"
-    return True, reason
+    return numba_cross_scan_available(x.device)
 
 
 def fused_cross_scan_supports(x: torch.Tensor, dstate: int) -> tuple[bool, str]:

@@ -19,14 +19,13 @@ float64 in float64, float16 and bfloat16 are upcast to float32 and y is cast bac
 from __future__ import annotations
 
 import functools
-import importlib.util
 from types import ModuleType
 from typing import Any
 
 import torch
 
 from akmamba.errors import BackendUnavailableError
-from akmamba.ops.selective_scan.numba_scan import INSTALL_HINT, needs_grad
+from akmamba.ops.selective_scan.numba_scan import import_kernel_module, needs_grad
 
 #: Name of this path in ``cross_selective_scan(backend=...)``.
 FUSED_NUMBA = "fused_numba"
@@ -42,13 +41,7 @@ TILE = 64
 @functools.lru_cache(maxsize=1)
 def _import_kernels() -> tuple[ModuleType | None, str]:
     """Import Numba and the kernels once: (module, "") or (None, why not)."""
-    if importlib.util.find_spec("numba") is None:
-        return None, f"numba not installed: {INSTALL_HINT}"
-    try:
-        from akmamba.ops.selective_scan import _numba_cross_kernels
-    except Exception as exc:  # noqa: BLE001  (a broken numba/llvmlite install can raise anything at import)
-        return None, f"numba is installed but cannot be imported ({type(exc).__name__}: {exc})"
-    return _numba_cross_kernels, ""
+    return import_kernel_module("_numba_cross_kernels")
 
 
 def numba_cross_scan_available(device: torch.device | str | None = None) -> tuple[bool, str]:

@@ -18,6 +18,7 @@ float32 and y is cast back.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 from types import ModuleType
 from typing import Any
@@ -38,16 +39,24 @@ FORWARD_ONLY_MESSAGE = (
 TILE = 128
 
 
-@functools.lru_cache(maxsize=1)
-def _import_kernels() -> tuple[ModuleType | None, str]:
-    """Import Numba and the kernels once: (module, "") or (None, why not)."""
+def import_kernel_module(name: str) -> tuple[ModuleType | None, str]:
+    """Import Numba and the kernel module ``akmamba.ops.selective_scan.<name>``: (module, "") or (None, why not).
+
+    Shared by the Numba backends (each caches its own result).
+    """
     if importlib.util.find_spec("numba") is None:
         return None, f"numba not installed: {INSTALL_HINT}"
     try:
-        from akmamba.ops.selective_scan import _numba_kernels
+        module = importlib.import_module(f"akmamba.ops.selective_scan.{name}")
     except Exception as exc:  # noqa: BLE001  (a broken numba/llvmlite install can raise anything at import)
         return None, f"numba is installed but cannot be imported ({type(exc).__name__}: {exc})"
-    return _numba_kernels, ""
+    return module, ""
+
+
+@functools.lru_cache(maxsize=1)
+def _import_kernels() -> tuple[ModuleType | None, str]:
+    """Import Numba and the kernels once: (module, "") or (None, why not)."""
+    return import_kernel_module("_numba_kernels")
 
 
 def numba_available(device: torch.device | None = None) -> tuple[bool, str]:
