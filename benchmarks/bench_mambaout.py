@@ -14,11 +14,17 @@ CUDA (``--device cuda``), float32, CUDA-event medians after warm-up (Triton comp
    must move, triton_cross.fused_bytes, over its time) against the H200's measured 4.3 TB/s;
 3. Akmamba-Net forward at 1x3x584x565 with each path (batch 1, as bench_models.py).
 
-CPU (``--device cpu``): the block's forward under inference_mode with the ``numba`` and ``torch`` scan backends,
-each row in its own subprocess (an out-of-memory kill loses one row, not the table).
+CPU (``--device cpu``), every cell in its own subprocess (an out-of-memory kill loses one cell, not the table):
+
+1. the block's forward under inference_mode on three paths: the unfused path with the ``torch`` scan backend
+   (the baseline), the unfused path with the ``numba`` scan backend, and SS2D's fused path with the fused Numba
+   four-direction kernel (``fused numba``: what ``scan_backend="auto"`` takes on CPU for inference). Batch-1 rows
+   first, then the batch-8 rows from the cheapest (deepest level) up, until the time budget is spent;
+2. where the fused block's time goes at one shape (torch.profiler, the kernel wrapped in a record_function);
+3. Akmamba-Net forward at 1x3x584x565 on the three paths (--model-bases).
 
     python benchmarks/bench_mambaout.py --device cuda --out docs/benchmarks/mambaout_cuda.md
-    python benchmarks/bench_mambaout.py --device cpu --out docs/benchmarks/mambaout_cpu.md
+    python benchmarks/bench_mambaout.py --device cpu --budget-s 900 --out docs/benchmarks/mambaout_cpu.md
 """
 
 from __future__ import annotations
@@ -54,7 +60,10 @@ PADDED = (592, 576)  # 584 x 565 padded to multiples of 16 (akmamba/nn/nets/padd
 H200_TBPS = 4.3
 #: label -> (scan_backend, fused_scan)
 CUDA_PATHS = {"mamba_ssm": ("mamba_ssm", False), "triton": ("triton", False), "fused triton": ("triton", True)}
-CPU_PATHS = {"torch": ("torch", False), "numba": ("numba", False)}
+#: label -> (scan_backend, fused_scan); fused_scan=None with "numba" takes the fused Numba kernel under inference_mode
+CPU_PATHS = {"torch": ("torch", False), "numba": ("numba", False), "fused numba": ("numba", None)}
+#: The target of issue 7 for the CPU path at block level: torch time / fused numba time.
+CPU_TARGET = 3.0
 if DRY_RUN:  # no mamba_ssm on a CPU: the torch backend stands in for it
     CUDA_PATHS = {"mamba_ssm": ("torch", False), "triton": ("torch", False), "fused triton": ("triton", True)}
 DEV = "cpu" if DRY_RUN else "cuda"
@@ -110,8 +119,15 @@ def cuda_median_ms(fn: Callable[[], Any], min_reps: int = 5, max_reps: int = 15,
     return statistics.median(times)
 
 
-def cpu_median_s(fn: Callable[[], Any], max_reps: int = 3, budget_s: float = 10.0) -> float:
-    fn()  # warm-up (Numba compiles on first use)
+def cpu_median_s(
+    fn: Callable[[], Any], max_reps: int = 3, budget_s: float = 10.0, warm_up: Callable[[], Any] | None = None
+) -> float:
+    """Median of up to ``max_reps`` runs (one once they pass ``budget_s``) after one warm-up call.
+
+    ``warm_up`` (default: ``fn``) loads or compiles the Numba kernels; a small input does that as well as the real
+    one and saves a long run at the largest shapes.
+    """
+    (warm_up or fn)()
     times: list[float] = []
     while len(times) < max_reps and (not times or sum(times) < budget_s):
         t0 = time.perf_counter()
@@ -339,51 +355,156 @@ def model_forward_ms(base: int, backend: str, fused: bool) -> float:
 # -- CPU ------------------------------------------------------------------------------------------------------------
 
 
-def cpu_row(row: dict[str, int], backend: str) -> float:
-    """Seconds for one block forward under inference_mode (run in a child process)."""
-    block = make_block(row["C"], "cpu", backend, False).eval()
+def cpu_row(row: dict[str, int], name: str) -> float:
+    """Seconds for one block forward under inference_mode on path ``name`` (run in a child process)."""
+    backend, fused = CPU_PATHS[name]
+    block = make_block(row["C"], "cpu", backend, fused).eval()
+    x = torch.randn(row["batch"], row["C"], row["H"], row["W"])
+    small = torch.randn(1, row["C"], 8, 8)
+    with torch.inference_mode():
+        return cpu_median_s(lambda: block(x), warm_up=lambda: block(small))
+
+
+def cpu_model_row(base: int, name: str) -> float:
+    """Seconds for Akmamba-Net's forward at 1x3x584x565 under inference_mode on path ``name`` (child process)."""
+    from akmamba.nn import build_model
+
+    backend, fused = CPU_PATHS[name]
+    torch.manual_seed(0)
+    model = build_model("akmamba", 3, 2, base_channels=base, scan_backend=backend).eval()
+    set_path(model, backend, fused)
+    x = torch.randn(1, 3, 584, 565)
+    small = torch.randn(1, 3, 20, 20)
+    with torch.inference_mode():
+        return cpu_median_s(lambda: model(x), warm_up=lambda: model(small))
+
+
+def cpu_profile(row: dict[str, int]) -> list[str]:
+    """Where the fused block's forward time goes at one shape: torch.profiler's self CPU time per op, with the
+    fused kernel call (SS2D -> cross_selective_scan) wrapped in a record_function (child process)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    original = ss2d_module.cross_selective_scan
+
+    def wrapped(*args: Any, **kwargs: Any) -> torch.Tensor:
+        with record_function("fused numba scan kernel"):
+            return original(*args, **kwargs)
+
+    ss2d_module.cross_selective_scan = wrapped
+    block = make_block(row["C"], "cpu", *CPU_PATHS["fused numba"]).eval()
     x = torch.randn(row["batch"], row["C"], row["H"], row["W"])
     with torch.inference_mode():
-        return cpu_median_s(lambda: block(x))
+        block(x)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            block(x)
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    lines = ["| op | self CPU ms | share |", "|---|---|---|"]
+    for e in events[:10]:
+        lines.append(f"| `{e.key}` | {e.self_cpu_time_total / 1e3:.1f} | {e.self_cpu_time_total / total:.0%} |")
+    lines.append(f"| total | {total / 1e3:.1f} | 100% |")
+    return lines
 
 
-def bench_cpu(rows: list[dict[str, int]], budget_s: float, publish: Callable[[list[str]], None]) -> list[str]:
+def run_cell(args: list[str]) -> float | str:
+    """Run this script's child mode with ``args``; its last stdout line is the result (seconds)."""
+    cmd = [sys.executable, __file__, "--device", "cpu", *args]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or "").strip().splitlines()
+        return f"failed (rc {exc.returncode}{': ' + tail[-1][:80] if tail else ''})"
+
+
+def _cell(v: float | str) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else v
+
+
+def _ratio(num: float | str, den: float | str) -> float | None:
+    return num / den if isinstance(num, float) and isinstance(den, float) else None
+
+
+def bench_cpu(
+    rows: list[dict[str, int]],
+    budget_s: float,
+    model_bases: list[int],
+    profile_row: dict[str, int],
+    publish: Callable[[list[str]], None],
+) -> list[str]:
+    """All CPU tables; ``publish`` gets the text so far after every row (a killed run keeps its rows)."""
     t_start = time.perf_counter()
     lines = [
         "## Mamba-out block forward under inference_mode, float32",
         "",
-        "Seconds, median of up to 3 runs after one warm-up (one run when a run takes more than 10 s); every "
-        "cell in its own process.",
+        "Seconds, median of up to 3 runs after a warm-up on an 8x8 map (one run once runs pass 10 s); every "
+        "cell in its own process. `torch` and `numba` are SS2D's unfused path with that scan backend; "
+        f"`fused numba` is its fused path with the Numba four-direction kernel. Target: torch / fused numba >= "
+        f"{CPU_TARGET:g}x.",
         "",
-        "| base | level | batch, C, H x W | torch s | numba s | torch / numba |",
-        "|---|---|---|---|---|---|",
+        "| base | level | batch, C, H x W | torch s | numba s | fused numba s | torch / numba | torch / fused numba "
+        "| 3x met? |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    # batch 1 first, then larger batches from the cheapest row up (more rows fit the budget)
+    order = sorted(rows, key=lambda r: (r["batch"] > 1, r["batch"] * r["C"] * r["H"] * r["W"] if r["batch"] > 1 else 0))
     skipped = []
-    for row in rows:
+    for row in order:
         label = f"{row['batch']}, {row['C']}, {row['H']}x{row['W']}"
         if time.perf_counter() - t_start > budget_s:
             skipped.append(label)
             continue
         res: dict[str, float | str] = {}
         for name in CPU_PATHS:
-            cmd = [sys.executable, __file__, "--device", "cpu", "--single", json.dumps([row, name])]
-            try:
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                res[name] = float(out.stdout.strip().splitlines()[-1])
-            except subprocess.CalledProcessError as exc:
-                tail = (exc.stderr or "").strip().splitlines()
-                res[name] = f"failed (rc {exc.returncode}{': ' + tail[-1][:80] if tail else ''})"
+            res[name] = run_cell(["--single", json.dumps([row, name])])
             print(f"[cpu] {label} {name}: {res[name]}", file=sys.stderr, flush=True)
-        t, nb = res["torch"], res["numba"]
-        ratio = f"{t / nb:.1f}x" if isinstance(t, float) and isinstance(nb, float) else "-"
-
-        def cell(v: float | str) -> str:
-            return f"{v:.3f}" if isinstance(v, float) else v
-
-        lines.append(f"| {row['base']} | {row['level']} | {label} | {cell(t)} | {cell(nb)} | {ratio} |")
+        old, new = _ratio(res["torch"], res["numba"]), _ratio(res["torch"], res["fused numba"])
+        met = "-" if new is None else ("yes" if new >= CPU_TARGET else "no")
+        lines.append(
+            f"| {row['base']} | {row['level']} | {label} | {_cell(res['torch'])} | {_cell(res['numba'])} "
+            f"| {_cell(res['fused numba'])} | {'-' if old is None else f'{old:.2f}x'} "
+            f"| {'-' if new is None else f'{new:.2f}x'} | {met} |"
+        )
         publish(lines)
     if skipped:
         lines += ["", f"Not run (time budget of {budget_s:.0f} s spent): {'; '.join(skipped)}"]
+    label = f"{profile_row['batch']}, {profile_row['C']}, {profile_row['H']}x{profile_row['W']}"
+    lines += [
+        "",
+        f"## Where the fused block's time goes ({label}, base {profile_row['base']} level {profile_row['level']})",
+        "",
+        "torch.profiler, one forward after a warm-up; self CPU time per op.",
+        "",
+    ]
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, "--device", "cpu", "--profile-single", json.dumps(profile_row)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        lines += [ln for ln in out.stdout.splitlines() if ln.startswith("|")]
+    except subprocess.CalledProcessError as exc:
+        lines.append(f"failed (rc {exc.returncode})")
+    publish(lines)
+    lines += [
+        "",
+        "## Akmamba-Net forward at 1x3x584x565 under inference_mode, float32",
+        "",
+        "Seconds, as above (warm-up on 20x20); default model options but base_channels.",
+        "",
+        "| model | torch s | numba s | fused numba s | torch / numba | torch / fused numba |",
+        "|---|---|---|---|---|---|",
+    ]
+    for base in model_bases:
+        res = {name: run_cell(["--single-model", json.dumps([base, name])]) for name in CPU_PATHS}
+        print(f"[cpu model] base {base}: {res}", file=sys.stderr, flush=True)
+        old, new = _ratio(res["torch"], res["numba"]), _ratio(res["torch"], res["fused numba"])
+        lines.append(
+            f"| akmamba (base {base}) | {_cell(res['torch'])} | {_cell(res['numba'])} | {_cell(res['fused numba'])} "
+            f"| {'-' if old is None else f'{old:.2f}x'} | {'-' if new is None else f'{new:.2f}x'} |"
+        )
+        publish(lines)
     return lines
 
 
@@ -417,17 +538,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bases", default="32,16", help="comma list of base_channels (default 32,16)")
     parser.add_argument("--batches", default="1,8", help="comma list of batch sizes (default 1,8)")
     parser.add_argument("--levels", default="1,2,3,4", help="comma list of levels 1..4 (1 = full resolution)")
-    parser.add_argument("--model-bases", default="32,16", help="Akmamba-Net widths for the end-to-end rows (cuda)")
-    parser.add_argument("--budget-s", type=float, default=240.0,
-                        help="stop starting new rows after this many seconds (default 240)")
+    parser.add_argument("--model-bases", default="32,16", help="Akmamba-Net widths for the end-to-end rows")
+    parser.add_argument(
+        "--profile",
+        default="32,2,1",
+        help="CPU: base,level,batch of the shape whose fused block is profiled (default 32,2,1)",
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=240.0, help="stop starting new rows after this many seconds (default 240)"
+    )
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--dry-run", action="store_true",
-                        help="run the --device cuda code path on tiny CPU shapes in Triton's interpreter (a smoke "
-                             "test of this script; the timings mean nothing)")
+    parser.add_argument("--single-model", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-single", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the --device cuda code path on tiny CPU shapes in Triton's interpreter (a smoke "
+        "test of this script; the timings mean nothing)",
+    )
     args = parser.parse_args(argv)
-    if args.single:  # child process of the CPU mode: one cell, seconds on stdout
+    if args.single:  # child processes of the CPU mode: one cell, seconds on stdout
         row, name = json.loads(args.single)
-        print(cpu_row(row, CPU_PATHS[name][0]))
+        print(cpu_row(row, name))
+        return
+    if args.single_model:
+        base, name = json.loads(args.single_model)
+        print(cpu_model_row(base, name))
+        return
+    if args.profile_single:
+        print("\n".join(cpu_profile(json.loads(args.profile_single))))
         return
     if args.device == "cuda" and not torch.cuda.is_available() and not args.dry_run:
         parser.error("--device cuda: CUDA is not available on this machine")
@@ -461,7 +600,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.device == "cuda":
         body = bench_cuda(rows, args.budget_s, ints[3], publish)
     else:
-        body = bench_cpu(rows, args.budget_s, publish)
+        base, level, batch = (int(v) for v in args.profile.split(","))
+        body = bench_cpu(rows, args.budget_s, ints[3], shapes([base], [batch], [level])[0], publish)
     publish(body, final=True)
 
 

@@ -11,9 +11,13 @@ exactly that (pixel-major delta, B and C, and a channels-last x), so nothing is 
 once into a channels-last one. y is computed pixel-major and returned as a channels-last (B, E, H, W) tensor.
 
 Kernels live in ``_numba_cross_kernels.py``, imported on first use and compiled with ``cache=True`` (the first
-call of a process compiles, about 20 s, or loads the cached machine code). float32 inputs are computed in float32,
-float64 in float64, float16 and bfloat16 are upcast to float32 and y is cast back. Forward only: it raises
-:class:`~akmamba.errors.BackendUnavailableError` when autograd would need a gradient.
+call of a process compiles, about 6 s per input dtype on a 2-core EPYC, or loads the cached machine code in about
+0.5 s). float32 inputs are computed in float32, float64 in float64, float16 and bfloat16 are upcast to float32 and
+y is cast back. Forward only: it raises :class:`~akmamba.errors.BackendUnavailableError` when autograd would need a
+gradient.
+
+Parallelism: one task per (batch element, block of 16 channels), so a batch-1 map with E = 32 (Akmamba-Net base 16,
+full resolution) keeps only two cores busy; on a 2-core machine that is all of them.
 """
 
 from __future__ import annotations
