@@ -5,9 +5,10 @@ run in float64 on the same values. float64 inputs must match it to 1e-10, float3
 tolerance (tolerances.py) and in practice to about 1e-5; float16/bfloat16 inputs are upcast. Shapes are odd or
 degenerate (7x5, 1xN, Nx1, 33x17), with E not a multiple of the kernel's 16 lanes and N = 16 or 5. Layouts: the
 pixel-major views SS2D passes (read in place), contiguous (B, 4, E, H, W) tensors (copied once), NCHW and
-channels-last x, and a B broadcast over the batch (zero strides). Then the dispatch (explicit, auto only without
-gradients) and SS2D: its fused CPU core equals the unfused core, and a Mamba-out block and a small Akmamba-Net give
-the torch backend's output. Kernel tests skip with the reason where Numba is missing.
+channels-last x, and a B broadcast over the batch (zero strides). Direction groups (the split used when there are
+fewer channel blocks than threads) give the same result. Then the dispatch (explicit, auto only without gradients)
+and SS2D: its fused CPU core equals the unfused core, and a Mamba-out block and a small Akmamba-Net give the torch
+backend's output. Kernel tests skip with the reason where Numba is missing.
 """
 
 from __future__ import annotations
@@ -147,6 +148,28 @@ def test_output_is_channels_last_and_inputs_are_read_in_place(monkeypatch: pytes
     y = cross_selective_scan_numba(**inputs, delta_softplus=True)
     assert copies == []
     assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_direction_groups_give_the_same_result(groups: int) -> None:
+    """Few tasks (batch 1, one channel block) are split by direction into groups with an output slab each."""
+    for dtype, atol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        inputs = make_inputs(2, 20, 6, 7, 16, dtype=dtype, seed=13)
+        want = cross_selective_scan_numba(**inputs, delta_softplus=True, groups=1)
+        got = cross_selective_scan_numba(**inputs, delta_softplus=True, groups=groups)
+        torch.testing.assert_close(got, want, rtol=0, atol=atol)
+
+
+def test_direction_groups_choice_and_validation() -> None:
+    from akmamba.ops.selective_scan import _numba_kernels
+
+    assert numba_cross.LANES == _numba_kernels.LANES
+    assert numba_cross.direction_groups(batch=1, channels=32, threads=2) == 1  # 2 tasks for 2 threads
+    assert numba_cross.direction_groups(batch=1, channels=32, threads=4) == 2
+    assert numba_cross.direction_groups(batch=1, channels=32, threads=16) == 4
+    assert numba_cross.direction_groups(batch=8, channels=32, threads=16) == 1
+    with pytest.raises(ConfigError, match="groups must be None, 1, 2 or 4"):
+        cross_selective_scan_numba(**make_inputs(1, 3, 4, 5, 4), groups=3)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -4,8 +4,10 @@
 
 One forward pass for SS2D's whole scan stage. Each parallel task (``prange``) owns one batch element and a block
 of :data:`LANES` consecutive channels, and runs the four directions one after the other, so that it alone writes
-its slice of y: direction 0 stores, directions 1-3 add (the merge happens in the same pass, without atomics).
-Per direction it walks the direction's order in tiles of ``tile`` tokens:
+its slice of y: the first direction stores, the others add (the merge happens in the same pass, without atomics).
+When that gives fewer tasks than threads, the directions are split into S = 2 or 4 groups (k = s, s + S, ...),
+each task writing its own slab y[s], and the host sums the slabs. Per direction a task walks the direction's
+order in tiles of ``tile`` tokens:
 
 1. gather: the tile's pixels (i, j), found by stepping through direction k's order, and their x, raw delta, B and
    C, read in place by index arithmetic. Every tensor is a flat buffer with element strides (b, k, i, j) and its
@@ -21,6 +23,7 @@ its accuracy, is that of the ``numba`` backend (see ``_numba_kernels``).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -128,8 +131,8 @@ def _scatter(y, b, e0, nl, pix, ys, xs, d_k, tl, first):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, height, width, tile):
-    """Channels e0 .. e0+nl of batch b, the four directions in turn (see the module docstring)."""
+def _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, k0, k_step, height, width, tile):
+    """Channels e0 .. e0+nl of batch b, directions k0, k0 + k_step, ... < 4 in turn (see the module docstring)."""
     e = y.shape[2]
     n_state = A.shape[1]
     length = height * width
@@ -147,7 +150,7 @@ def _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, height, width,
     bbuf = np.zeros((tile, n_state), dtype=dtype)  # token-major: each token's N states are one contiguous copy
     cbuf = np.zeros((tile, n_state), dtype=dtype)
     pix = np.zeros(tile, dtype=np.int64)
-    for k in range(K_DIRECTIONS):
+    for k in range(k0, K_DIRECTIONS, k_step):
         a_nonpositive = True
         for c in range(nl):
             row = k * e + e0 + c
@@ -162,7 +165,7 @@ def _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, height, width,
             _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbuf, cbuf, pix)
             decaying = _deltas(xs, raw, bias_k, softplus, tl, dts, dus) and a_nonpositive
             scan_tile_lanes(dts, dus, a, h, bbuf.T, cbuf.T, ys, acc, tl, decaying)
-            _scatter(y, b, e0, nl, pix, ys, xs, d_k, tl, k == 0)
+            _scatter(y, b, e0, nl, pix, ys, xs, d_k, tl, k == k0)
 
 
 @njit(parallel=True, fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -177,16 +180,23 @@ def cross_scan_forward(x, dt, bs, cs, st, A, D, bias, softplus, y, height, width
         A: (4E, N) C-contiguous; row k*E + e belongs to channel e of direction k.
         D, bias: (4E,) (zeros when absent).
         softplus: apply softplus (threshold 20) to delta + bias.
-        y: (B, H*W, E) C-contiguous output, pixel-major.
+        y: (S, B, H*W, E) C-contiguous output, pixel-major; S in {1, 2, 4} groups of directions, slab s holding
+            the sum over directions k = s, s + S, ... (S = 1: y[0] is the result).
         height, width: H, W.
         tile: tokens per tile.
 
-    One parallel task per batch element and block of LANES channels.
+    One parallel task per direction group, batch element and block of LANES channels.
     """
-    bt, _, e = y.shape
+    n_groups, bt, _, e = y.shape
     nblk = (e + LANES - 1) // LANES
-    for task in prange(bt * nblk):
-        b = task // nblk
+    for task in prange(n_groups * bt * nblk):
+        s = task // (bt * nblk)
+        b = (task // nblk) % bt
         e0 = (task % nblk) * LANES
         nl = min(LANES, e - e0)
-        _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, height, width, tile)
+        _block(x, dt, bs, cs, st, A, D, bias, softplus, y[s], b, e0, nl, s, n_groups, height, width, tile)
+
+
+def num_threads():
+    """Numba's thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``)."""
+    return numba.get_num_threads()

@@ -16,8 +16,9 @@ call of a process compiles, about 6 s per input dtype on a 2-core EPYC, or loads
 y is cast back. Forward only: it raises :class:`~akmamba.errors.BackendUnavailableError` when autograd would need a
 gradient.
 
-Parallelism: one task per (batch element, block of 16 channels), so a batch-1 map with E = 32 (Akmamba-Net base 16,
-full resolution) keeps only two cores busy; on a 2-core machine that is all of them.
+Parallelism: one task per (batch element, block of 16 channels) runs the four directions and merges without
+atomics. Where that makes fewer tasks than Numba has threads (batch 1 and E = 32 gives two tasks), the directions
+are split into 2 or 4 groups with an output slab each, summed afterwards (:func:`direction_groups`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch
 
-from akmamba.errors import BackendUnavailableError
+from akmamba.errors import BackendUnavailableError, ConfigError
 from akmamba.ops.selective_scan.numba_scan import import_kernel_module, needs_grad
 
 #: Name of this path in ``cross_selective_scan(backend=...)``.
@@ -38,6 +39,8 @@ FORWARD_ONLY_MESSAGE = (
     f"{FUSED_NUMBA} cross-scan is forward-only: use the torch backend for training, or wrap inference in "
     "torch.no_grad()/inference_mode"
 )
+#: Channels per task (the kernels' vector lanes; _numba_kernels.LANES, repeated here to keep Numba unimported).
+LANES = 16
 #: Tokens per tile: the block's gathered tile (x, δ, δu, y of 16 channels; B and C) stays in L1.
 TILE = 64
 
@@ -76,6 +79,21 @@ def _flat(t: torch.Tensor, dtype: torch.dtype, channel_dim: int) -> tuple[Any, l
     return flat.numpy(), list(t.stride())
 
 
+def direction_groups(batch: int, channels: int, threads: int) -> int:
+    """How many groups to split the four directions into (1, 2 or 4): the fewest that give every thread a task.
+
+    Args:
+        batch: B.
+        channels: E.
+        threads: Numba's thread count.
+    """
+    tasks = batch * -(-channels // LANES)
+    for groups in (1, 2):
+        if tasks * groups >= threads:
+            return groups
+    return 4
+
+
 def cross_selective_scan_numba(
     x: torch.Tensor,
     dts: torch.Tensor,
@@ -85,6 +103,8 @@ def cross_selective_scan_numba(
     Ds: torch.Tensor | None = None,
     delta_bias: torch.Tensor | None = None,
     delta_softplus: bool = False,
+    *,
+    groups: int | None = None,
 ) -> torch.Tensor:
     """SS2D's four-direction selective scan and merge with the fused Numba kernel (CPU, forward only).
 
@@ -100,14 +120,24 @@ def cross_selective_scan_numba(
         Ds: (4E,) or None.
         delta_bias: (4E,) or None.
         delta_softplus: apply softplus (threshold 20) to delta + delta_bias.
+        groups: split the four directions into 1, 2 or 4 parallel groups (their outputs summed afterwards); None
+            (default): :func:`direction_groups` for Numba's thread count.
 
     Returns:
         y (B, E, H, W) in x's dtype, channels-last in memory; no gradient.
 
     Raises:
         ShapeError: bad inputs.
+        ConfigError: ``groups`` not None, 1, 2 or 4.
         BackendUnavailableError: CUDA tensors, Numba missing, or gradients needed (the message says what to do).
     """
+    if groups not in (None, 1, 2, 4):
+        raise ConfigError(
+            f"cross_selective_scan_numba: groups must be None, 1, 2 or 4; got {groups!r}.",
+            parameter="groups",
+            expected=(None, 1, 2, 4),
+            got=groups,
+        )
     # cross.py imports this module for its dispatch, so its input check is imported here, at call time
     from akmamba.ops.selective_scan.cross import check_cross_scan_inputs
 
@@ -138,7 +168,9 @@ def cross_selective_scan_numba(
         [[sxb, 0, sxh, sxw], [sdb, sdk, sdh, sdw], [sbb, sbk, sbh, sbw], [scb, sck, sch, scw]], dtype=torch.int64
     )
     zeros = torch.zeros(4 * e, dtype=dtype)
-    y = torch.empty(b, h * w, e, dtype=dtype)
+    if groups is None:
+        groups = direction_groups(b, e, kernels.num_threads())
+    y = torch.empty(groups, b, h * w, e, dtype=dtype)
     kernels.cross_scan_forward(
         x_buf, dt_buf, b_buf, c_buf, strides.numpy(),
         As.detach().to(dtype).contiguous().numpy(),
@@ -146,12 +178,14 @@ def cross_selective_scan_numba(
         (delta_bias if delta_bias is not None else zeros).detach().to(dtype).contiguous().numpy(),
         bool(delta_softplus), y.numpy(), h, w, TILE,
     )  # fmt: skip
-    return y.view(b, h, w, e).permute(0, 3, 1, 2).to(x.dtype)
+    merged = y[0] if groups == 1 else y.sum(0)
+    return merged.view(b, h, w, e).permute(0, 3, 1, 2).to(x.dtype)
 
 
 __all__ = [
     "FORWARD_ONLY_MESSAGE",
     "FUSED_NUMBA",
     "cross_selective_scan_numba",
+    "direction_groups",
     "numba_cross_scan_available",
 ]
