@@ -6,7 +6,8 @@ tolerance (tolerances.py) and in practice to about 1e-5; float16/bfloat16 inputs
 degenerate (7x5, 1xN, Nx1, 33x17), with E not a multiple of the kernel's 16 lanes and N = 16 or 5. Layouts: the
 pixel-major views SS2D passes (read in place), contiguous (B, 4, E, H, W) tensors (copied once), NCHW and
 channels-last x, and a B broadcast over the batch (zero strides). Direction groups (the split used when there are
-fewer channel blocks than threads) give the same result. Then the dispatch (explicit, auto only without gradients)
+fewer channel blocks than threads) give the same result, and so does the dt projection applied in the kernel
+(``dt_proj_weight``, what SS2D uses for dt_rank <= 8). Then the dispatch (explicit, auto only without gradients)
 and SS2D: its fused CPU core equals the unfused core, and a Mamba-out block and a small Akmamba-Net give the torch
 backend's output. Kernel tests skip with the reason where Numba is missing.
 """
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import torch
 
-from akmamba.errors import BackendUnavailableError, ConfigError
+from akmamba.errors import BackendUnavailableError, ConfigError, ShapeError
 from akmamba.nn import build_model
 from akmamba.nn.blocks import ss2d as ss2d_module
 from akmamba.nn.blocks.ss2d import SS2D, MambaOut
@@ -150,6 +151,33 @@ def test_output_is_channels_last_and_inputs_are_read_in_place(monkeypatch: pytes
     assert y.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("rank", [1, 3, 8])
+def test_dt_projection_folded_into_the_kernel(rank: int, dtype: torch.dtype) -> None:
+    """dt_proj_weight: delta = W_k . (low-rank delta) per pixel, computed in the kernel (SS2D's dt_proj)."""
+    inputs = make_inputs(2, 20, 6, 7, 16, dtype=dtype, seed=14)
+    gen = torch.Generator().manual_seed(15)
+    low = torch.randn(2, 6, 7, 4, rank, generator=gen, dtype=torch.float64)  # pixel-major, as SS2D's x_proj output
+    weight = torch.randn(4, 20, rank, generator=gen, dtype=torch.float64) * 0.3
+    full = dict(inputs, dts=torch.einsum("bhwkr,ker->bkehw", low, weight).to(dtype))
+    got = cross_selective_scan_numba(
+        **dict(inputs, dts=low.to(dtype).permute(0, 3, 4, 1, 2)),
+        delta_softplus=True,
+        dt_proj_weight=weight.to(inputs["As"].dtype),
+    )
+    rtol, atol = TOL[dtype]
+    torch.testing.assert_close(got.double(), reference(full), rtol=rtol, atol=atol)
+
+
+def test_dt_projection_shapes_are_checked() -> None:
+    inputs = make_inputs(1, 16, 3, 4, 4)
+    low = torch.randn(1, 4, 2, 3, 4)
+    with pytest.raises(ShapeError, match=r"dt_proj_weight must have shape \(4, E, R\)"):
+        cross_selective_scan_numba(**dict(inputs, dts=low), dt_proj_weight=torch.randn(4, 8, 2))
+    with pytest.raises(ShapeError, match=r"dts is the low-rank delta \(B, 4, R, H, W\)"):
+        cross_selective_scan_numba(**dict(inputs, dts=low), dt_proj_weight=torch.randn(4, 16, 3))
+
+
 @pytest.mark.parametrize("groups", [2, 4])
 def test_direction_groups_give_the_same_result(groups: int) -> None:
     """Few tasks (batch 1, one channel block) are split by direction into groups with an output slab each."""
@@ -225,7 +253,8 @@ def test_unknown_backend_lists_fused_numba() -> None:
 
 @pytest.fixture
 def numba_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record calls of the fused Numba kernel through cross.py (and so through SS2D)."""
+    """Record calls of the fused Numba kernel through cross.py and SS2D (which calls it directly when it folds the
+    dt projection into the kernel)."""
     calls: list[str] = []
     original = cross.cross_selective_scan_numba
 
@@ -234,6 +263,7 @@ def numba_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(cross, "cross_selective_scan_numba", spy)
+    monkeypatch.setattr(ss2d_module, "cross_selective_scan_numba", spy)
     monkeypatch.setattr(cross, "_AUTO_LOGGED", set())
     return calls
 
@@ -302,9 +332,12 @@ def test_ss2d_path_choice() -> None:
     assert m._fused_backend(x) == FUSED_NUMBA
 
 
-def test_ss2d_fused_cpu_core_equals_unfused_core() -> None:
+@pytest.mark.parametrize("fold", [True, False], ids=["dt_proj-in-kernel", "einsum"])
+def test_ss2d_fused_cpu_core_equals_unfused_core(fold: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(1)
-    m = SS2D(8, d_state=5, scan_backend="reference")
+    m = SS2D(40, d_state=5, scan_backend="reference")  # dt_rank 3
+    if not fold:
+        monkeypatch.setattr(ss2d_module, "MAX_FOLDED_RANK", 2)
     x = torch.randn(2, m.d_inner, 5, 7)
     with torch.no_grad():
         want = m._forward_core(x).transpose(1, 2).reshape(2, 5, 7, m.d_inner)

@@ -20,6 +20,7 @@ from torch import nn
 from akmamba.errors import BackendUnavailableError, ConfigError, ShapeError
 from akmamba.ops import cross_selective_scan, selective_scan
 from akmamba.ops.selective_scan.cross import FUSED, FUSED_NUMBA, fused_cross_scan_supports, fused_numba_supports
+from akmamba.ops.selective_scan.numba_cross import MAX_FOLDED_RANK, cross_selective_scan_numba
 from akmamba.ops.selective_scan.triton_cross import fused_cross_scan_preferred
 
 K_DIRECTIONS = 4
@@ -219,25 +220,32 @@ class SS2D(nn.Module):
         delta, B and C are per-pixel projections of x, so they are computed once per pixel and direction, in pixel
         order (B, H, W, K, ...); the kernel (``backend``: ``"fused_triton"`` or ``"fused_numba"``) reads them, and
         x, in each direction's order by index arithmetic. Both kernels read these pixel-major views in place (for
-        the Numba kernel, direction-major copies measured no faster at block level).
+        the Numba kernel, direction-major copies measured no faster at block level). The Numba kernel also takes
+        the dt projection itself when R <= numba_cross.MAX_FOLDED_RANK, reading the R-rank delta instead of the
+        (B, H, W, K, E) one the einsum would write.
         """
         b, e, h, w = x.shape
         n, r, k = self.d_state, self.dt_rank, K_DIRECTIONS
         x_dbl = F.linear(x.permute(0, 2, 3, 1), self.x_proj_weight.reshape(k * (r + 2 * n), e))
         dts, bs, cs = torch.split(x_dbl.view(b, h, w, k, r + 2 * n), [r, n, n], dim=-1)
-        dts = torch.einsum("bhwkr,ker->bhwke", dts, self.dt_projs_weight)
+        fold_dt_proj = backend == FUSED_NUMBA and r <= MAX_FOLDED_RANK
+        if not fold_dt_proj:
+            dts = torch.einsum("bhwkr,ker->bhwke", dts, self.dt_projs_weight)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            y = cross_selective_scan(
+            inputs = (
                 x,
-                dts.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, E, H, W) views of pixel-major tensors
+                dts.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, E or R, H, W) views of pixel-major tensors
                 -torch.exp(self.A_logs.float()),
                 bs.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, N, H, W)
                 cs.to(x.dtype).permute(0, 3, 4, 1, 2),
-                Ds=self.Ds.float(),
-                delta_bias=self.dt_projs_bias.float().reshape(-1),
-                delta_softplus=True,
-                backend=backend,
+                self.Ds.float(),
+                self.dt_projs_bias.float().reshape(-1),
+                True,  # delta_softplus
             )
+            if fold_dt_proj:
+                y = cross_selective_scan_numba(*inputs, dt_proj_weight=self.dt_projs_weight.float())
+            else:
+                y = cross_selective_scan(*inputs, backend=backend)
         return y.permute(0, 2, 3, 1)
 
     def _forward_core(self, x: torch.Tensor) -> torch.Tensor:

@@ -72,13 +72,16 @@ def _next_pixel(k, i, j, height, width):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbuf, cbuf, pix):
+def _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbuf, cbuf, pix, w_k, low, rank):
     """Tokens t0 .. t0+tl of direction k: x and raw delta of the block's nl channels into xs, raw (tile, LANES),
-    B and C into bbuf, cbuf (tile, N), each token's pixel index i*W + j into pix."""
+    B and C into bbuf, cbuf (tile, N), each token's pixel index i*W + j into pix.
+
+    With ``rank`` R > 0, dt holds the low-rank delta (R values per pixel and direction) and raw = w_k^T dt, with
+    w_k (R, LANES) the block's rows of the dt projection (zero past nl) and low (tile, R) scratch."""
     n_state = bbuf.shape[1]
     i, j = _first_pixel(k, t0, height, width)
     x0 = b * st[X_ROW, 0] + e0
-    d0 = b * st[DT_ROW, 0] + k * st[DT_ROW, 1] + e0
+    d0 = b * st[DT_ROW, 0] + k * st[DT_ROW, 1] + (e0 if rank == 0 else 0)
     b0 = b * st[B_ROW, 0] + k * st[B_ROW, 1]
     c0 = b * st[C_ROW, 0] + k * st[C_ROW, 1]
     for ti in range(tl):
@@ -87,10 +90,17 @@ def _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbu
         if nl == LANES:
             for c in range(LANES):
                 xs[ti, c] = x[xo + _U(c)]
-                raw[ti, c] = dt[do + _U(c)]
         else:
             for c in range(nl):
                 xs[ti, c] = x[xo + _U(c)]
+        if rank > 0:
+            for r in range(rank):
+                low[ti, r] = dt[do + _U(r)]
+        elif nl == LANES:
+            for c in range(LANES):
+                raw[ti, c] = dt[do + _U(c)]
+        else:
+            for c in range(nl):
                 raw[ti, c] = dt[do + _U(c)]
         bo = _U(b0 + i * st[B_ROW, 2] + j * st[B_ROW, 3])
         co = _U(c0 + i * st[C_ROW, 2] + j * st[C_ROW, 3])
@@ -99,6 +109,13 @@ def _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbu
             cbuf[ti, n] = cs[co + _U(n)]
         pix[ti] = i * width + j
         i, j = _next_pixel(k, i, j, height, width)
+    if rank > 0:  # r outermost: each row of raw is updated once per r, no chain of dependent adds per token
+        raw[:tl] = 0
+        for r in range(rank):
+            for ti in range(tl):
+                v = low[ti, r]
+                for c in range(LANES):
+                    raw[ti, c] += v * w_k[r, c]
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
@@ -131,7 +148,7 @@ def _scatter(y, b, e0, nl, pix, ys, xs, d_k, tl, first):
 
 
 @njit(fastmath=FASTMATH, error_model="numpy", cache=True)
-def _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, k0, k_step, height, width, tile):
+def _block(x, dt, dtw, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, k0, k_step, height, width, tile):
     """Channels e0 .. e0+nl of batch b, directions k0, k0 + k_step, ... < 4 in turn (see the module docstring)."""
     e = y.shape[2]
     n_state = A.shape[1]
@@ -150,31 +167,39 @@ def _block(x, dt, bs, cs, st, A, D, bias, softplus, y, b, e0, nl, k0, k_step, he
     bbuf = np.zeros((tile, n_state), dtype=dtype)  # token-major: each token's N states are one contiguous copy
     cbuf = np.zeros((tile, n_state), dtype=dtype)
     pix = np.zeros(tile, dtype=np.int64)
+    rank = dtw.shape[1] if dtw.shape[0] == A.shape[0] else 0
+    w_k = np.zeros((max(rank, 1), LANES), dtype=dtype)
+    low = np.zeros((tile, max(rank, 1)), dtype=dtype)
     for k in range(k0, K_DIRECTIONS, k_step):
         a_nonpositive = True
         for c in range(nl):
             row = k * e + e0 + c
             d_k[c] = D[row]
             bias_k[c] = bias[row]
+            for r in range(rank):
+                w_k[r, c] = dtw[row, r]
             for n in range(n_state):
                 a[n, c] = A[row, n]
                 a_nonpositive &= A[row, n] <= 0 and A[row, n] > -np.inf
         h[:] = 0
         for t0 in range(0, length, tile):
             tl = min(tile, length - t0)
-            _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbuf, cbuf, pix)
+            _gather(x, dt, bs, cs, st, b, k, e0, nl, t0, tl, height, width, xs, raw, bbuf, cbuf, pix, w_k, low, rank)
             decaying = _deltas(xs, raw, bias_k, softplus, tl, dts, dus) and a_nonpositive
             scan_tile_lanes(dts, dus, a, h, bbuf.T, cbuf.T, ys, acc, tl, decaying)
             _scatter(y, b, e0, nl, pix, ys, xs, d_k, tl, k == k0)
 
 
 @njit(parallel=True, fastmath=FASTMATH, error_model="numpy", cache=True)
-def cross_scan_forward(x, dt, bs, cs, st, A, D, bias, softplus, y, height, width, tile):
+def cross_scan_forward(x, dt, dtw, bs, cs, st, A, D, bias, softplus, y, height, width, tile):
     """Four-direction selective scan and merge, forward; writes y in place.
 
     Args:
-        x, dt, bs, cs: flat (1-D) buffers of x (B, E, H, W), delta (B, 4, E, H, W), B and C (B, 4, N, H, W), in
-            the compute dtype, each with its channel (state) axis contiguous (element stride 1).
+        x, dt, bs, cs: flat (1-D) buffers of x (B, E, H, W), delta (B, 4, E, H, W) or its low-rank factor
+            (B, 4, R, H, W), B and C (B, 4, N, H, W), in the compute dtype, each with its channel (state, rank)
+            axis contiguous (element stride 1).
+        dtw: (4E, R) the dt projection when dt is low-rank (delta[k, e] = dtw[k*E + e] . dt[k]); any array with
+            fewer than 4E rows when dt is the full delta.
         st: (4, 4) int64 element strides of (batch, direction, i, j), rows X_ROW, DT_ROW, B_ROW, C_ROW (x's
             direction stride is unused). Zero strides broadcast.
         A: (4E, N) C-contiguous; row k*E + e belongs to channel e of direction k.
@@ -194,7 +219,7 @@ def cross_scan_forward(x, dt, bs, cs, st, A, D, bias, softplus, y, height, width
         b = (task // nblk) % bt
         e0 = (task % nblk) * LANES
         nl = min(LANES, e - e0)
-        _block(x, dt, bs, cs, st, A, D, bias, softplus, y[s], b, e0, nl, s, n_groups, height, width, tile)
+        _block(x, dt, dtw, bs, cs, st, A, D, bias, softplus, y[s], b, e0, nl, s, n_groups, height, width, tile)
 
 
 def num_threads():

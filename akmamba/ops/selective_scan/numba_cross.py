@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from akmamba.errors import BackendUnavailableError, ConfigError
+from akmamba.errors import BackendUnavailableError, ConfigError, ShapeError
 from akmamba.ops.selective_scan.numba_scan import import_kernel_module, needs_grad
 
 #: Name of this path in ``cross_selective_scan(backend=...)``.
@@ -41,6 +41,10 @@ FORWARD_ONLY_MESSAGE = (
 )
 #: Channels per task (the kernels' vector lanes; _numba_kernels.LANES, repeated here to keep Numba unimported).
 LANES = 16
+#: The largest dt rank R for which SS2D lets the kernel apply dt_proj (``dt_proj_weight``): R multiply-adds per
+#: token and 16 channels against reading 16 precomputed deltas and the einsum that writes them; measured faster
+#: at R = 1, 2, 4, 8 (E = 32 ... 256), slower at R = 16 (E = 512).
+MAX_FOLDED_RANK = 8
 #: Tokens per tile: the block's gathered tile (x, δ, δu, y of 16 channels; B and C) stays in L1.
 TILE = 64
 
@@ -94,6 +98,38 @@ def direction_groups(batch: int, channels: int, threads: int) -> int:
     return 4
 
 
+def _check_low_rank(x: torch.Tensor, dts: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Check the low-rank delta (B, 4, R, H, W) and the dt projection (4, E, R); return a zero-stride stand-in of
+    the full delta's shape (B, 4, E, H, W) for the common input check."""
+    for name, t in (("dts", dts), ("dt_proj_weight", weight)):
+        if not isinstance(t, torch.Tensor):
+            raise ShapeError(
+                f"cross_selective_scan_numba: {name} must be a torch.Tensor; got {type(t).__name__}.",
+                parameter=name,
+                expected="torch.Tensor",
+                got=type(t).__name__,
+            )
+    if x.dim() != 4 or weight.dim() != 3 or weight.shape[:2] != (4, x.shape[1]):
+        raise ShapeError(
+            f"cross_selective_scan_numba: dt_proj_weight must have shape (4, E, R) with E = x.shape[1]; got "
+            f"{tuple(weight.shape)} for x of shape {tuple(x.shape)}.",
+            parameter="dt_proj_weight",
+            expected="(4, E, R)",
+            got=tuple(weight.shape),
+        )
+    b, e, h, w = x.shape
+    expected = (b, 4, weight.shape[2], h, w)
+    if tuple(dts.shape) != expected:
+        raise ShapeError(
+            f"cross_selective_scan_numba: with dt_proj_weight, dts is the low-rank delta (B, 4, R, H, W) = "
+            f"{expected}; got {tuple(dts.shape)}.",
+            parameter="dts",
+            expected=expected,
+            got=tuple(dts.shape),
+        )
+    return dts.new_zeros(()).expand(b, 4, e, h, w)
+
+
 def cross_selective_scan_numba(
     x: torch.Tensor,
     dts: torch.Tensor,
@@ -104,6 +140,7 @@ def cross_selective_scan_numba(
     delta_bias: torch.Tensor | None = None,
     delta_softplus: bool = False,
     *,
+    dt_proj_weight: torch.Tensor | None = None,
     groups: int | None = None,
 ) -> torch.Tensor:
     """SS2D's four-direction selective scan and merge with the fused Numba kernel (CPU, forward only).
@@ -113,13 +150,17 @@ def cross_selective_scan_numba(
     Args:
         x: (B, E, H, W); fastest channels-last (channel stride 1), other layouts are copied once.
         dts: (B, 4, E, H, W) delta of each direction in pixel order; fastest with the E axis contiguous
-            (SS2D's pixel-major (B, H, W, 4, E) tensor, permuted).
+            (SS2D's pixel-major (B, H, W, 4, E) tensor, permuted). With ``dt_proj_weight``: the low-rank factor
+            (B, 4, R, H, W) instead (SS2D's x_proj output before dt_proj), fastest with R contiguous.
         As: (4E, N).
         Bs: (B, 4, N, H, W); fastest with the N axis contiguous (SS2D's pixel-major x_proj output, permuted).
         Cs: (B, 4, N, H, W); as Bs.
         Ds: (4E,) or None.
         delta_bias: (4E,) or None.
         delta_softplus: apply softplus (threshold 20) to delta + delta_bias.
+        dt_proj_weight: (4, E, R) or None. Given, delta is computed in the kernel as
+            ``delta[:, k, e] = dt_proj_weight[k, e] . dts[:, k]`` at every pixel (SS2D's dt_proj), so the
+            (B, 4, E, H, W) delta is never stored.
         groups: split the four directions into 1, 2 or 4 parallel groups (their outputs summed afterwards); None
             (default): :func:`direction_groups` for Numba's thread count.
 
@@ -127,7 +168,7 @@ def cross_selective_scan_numba(
         y (B, E, H, W) in x's dtype, channels-last in memory; no gradient.
 
     Raises:
-        ShapeError: bad inputs.
+        ShapeError: bad inputs (with ``dt_proj_weight``, delta is checked as the (B, 4, E, H, W) it stands for).
         ConfigError: ``groups`` not None, 1, 2 or 4.
         BackendUnavailableError: CUDA tensors, Numba missing, or gradients needed (the message says what to do).
     """
@@ -141,8 +182,9 @@ def cross_selective_scan_numba(
     # cross.py imports this module for its dispatch, so its input check is imported here, at call time
     from akmamba.ops.selective_scan.cross import check_cross_scan_inputs
 
-    shapes = check_cross_scan_inputs(x, dts, As, Bs, Cs, Ds, delta_bias)
-    if needs_grad(x, dts, As, Bs, Cs, Ds, delta_bias):
+    full_dts = dts if dt_proj_weight is None else _check_low_rank(x, dts, dt_proj_weight)
+    shapes = check_cross_scan_inputs(x, full_dts, As, Bs, Cs, Ds, delta_bias)
+    if needs_grad(x, dts, As, Bs, Cs, Ds, delta_bias, dt_proj_weight):
         raise BackendUnavailableError(
             FORWARD_ONLY_MESSAGE,
             parameter="backend",
@@ -168,11 +210,12 @@ def cross_selective_scan_numba(
         [[sxb, 0, sxh, sxw], [sdb, sdk, sdh, sdw], [sbb, sbk, sbh, sbw], [scb, sck, sch, scw]], dtype=torch.int64
     )
     zeros = torch.zeros(4 * e, dtype=dtype)
+    dtw = torch.zeros(1, 1, dtype=dtype) if dt_proj_weight is None else dt_proj_weight.reshape(4 * e, -1)
     if groups is None:
         groups = direction_groups(b, e, kernels.num_threads())
     y = torch.empty(groups, b, h * w, e, dtype=dtype)
     kernels.cross_scan_forward(
-        x_buf, dt_buf, b_buf, c_buf, strides.numpy(),
+        x_buf, dt_buf, dtw.detach().to(dtype).contiguous().numpy(), b_buf, c_buf, strides.numpy(),
         As.detach().to(dtype).contiguous().numpy(),
         (Ds if Ds is not None else zeros).detach().to(dtype).contiguous().numpy(),
         (delta_bias if delta_bias is not None else zeros).detach().to(dtype).contiguous().numpy(),
@@ -185,6 +228,7 @@ def cross_selective_scan_numba(
 __all__ = [
     "FORWARD_ONLY_MESSAGE",
     "FUSED_NUMBA",
+    "MAX_FOLDED_RANK",
     "cross_selective_scan_numba",
     "direction_groups",
     "numba_cross_scan_available",
