@@ -11,7 +11,8 @@ order in tiles of ``tile`` tokens:
 
 1. gather: the tile's pixels (i, j), found by stepping through direction k's order, and their x, raw delta, B and
    C, read in place by index arithmetic. Every tensor is a flat buffer with element strides (b, k, i, j) and its
-   channel (or state) axis contiguous, so the LANES channels of one pixel are one contiguous load;
+   channel (or state) axis contiguous, so the LANES channels of one pixel are one contiguous load. With a dt
+   projection (rank R > 0) the raw delta is computed from its rank-R factor, R multiply-adds per token;
 2. δ = softplus(delta + delta_bias) and δu, vectorised over the tile;
 3. the recurrence over the tile (``_numba_kernels.scan_tile_lanes``, shared with the ``numba`` backend);
 4. scatter: y[b, pixel, channels] (+)= Σ_n C h + D u.
