@@ -328,6 +328,8 @@ def _build_report(args: argparse.Namespace, desc: Any, pairing: Pairing, rows: l
     info = _model_json(args.pred)
     model = {"name": str(info.get("name", "unknown")), "version": str(info.get("version", "unknown")),
              "checksum": str(info.get("sha256", "unknown"))}
+    if "tta" in info:  # the test-time augmentation the predictions were made with (akmamba predict --tta)
+        model["tta"] = str(info["tta"])
     evaluated = [p for p in pairing.pairs if p.case not in failed]
     files = [f for p in evaluated for f in (p.pred, p.gt, p.fov, p.probs) if f is not None]
     data = {str(f): sha256_file(f) for f in files}

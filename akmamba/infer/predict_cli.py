@@ -8,7 +8,11 @@ written. Outputs in ``--out``:
   PNG holds no geometry; spacing of a 2-D ``.mha`` input is not kept);
 * volume input -> ``x.nii.gz`` (``x.mha`` / ``x.nrrd`` for those inputs) with the input's geometry;
 * ``--probs``: ``x_probs.npy``, float32 softmax ``(K, H, W)`` or ``(K, Z, Y, X)``;
-* ``model.json``: the model's name, version, SHA-256, checkpoint path and the date, for ``akmamba evaluate``.
+* ``model.json``: the model's name, version, SHA-256, checkpoint path, the inference settings (tile side,
+  overlap, test-time augmentation ``tta`` and its number of passes) and the date, for ``akmamba evaluate``.
+
+``--tta flips`` (4 passes) or ``--tta d4`` (8 passes) averages the softmax probabilities over flipped / rotated
+copies of each image (:mod:`akmamba.infer.tta`); one output folder never mixes two models or two TTA modes.
 
 Existing outputs are never replaced unless ``--overwrite`` is given. Progress goes to stderr.
 """
@@ -50,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--roi-size", type=int, default=512, help="tile side in pixels for large images")
     parser.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction in [0, 1)")
+    parser.add_argument("--tta", default="none", metavar="{none,flips,d4}",
+                        help="test-time augmentation: none (default), flips (4 passes) or d4 (flips and 90-degree "
+                             "rotations, 8 passes); the softmax probabilities are averaged")
     parser.add_argument("--models-dir", type=Path, default=None, help="extra folder searched for model names")
 
 
@@ -84,6 +91,13 @@ def label_path(path: Path, is_volume: bool, out: Path) -> Path:
 def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     """Run the ``predict`` command; returns the exit status (0 all written, 1 nothing done, 2 some failed)."""
     err = stderr or sys.stderr
+    try:
+        from akmamba.infer.tta import check_tta
+
+        check_tta(args.tta)  # before reading every input
+    except AkmambaError as exc:
+        err.write(f"akmamba predict: {_message(exc)}\n")
+        return EXIT_FATAL
     jobs, failed = _validate_inputs([Path(p) for p in args.inputs], args, err)
     if not jobs:
         err.write(f"akmamba predict: no input can be predicted ({failed} failed).\n")
@@ -92,14 +106,16 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
         from akmamba.infer.predictor import Predictor
 
         predictor = Predictor.from_checkpoint(args.model, args.device, models_dir=args.models_dir,
-                                              roi_size=args.roi_size, overlap=args.overlap)
+                                              roi_size=args.roi_size, overlap=args.overlap, tta=args.tta)
         args.out.mkdir(parents=True, exist_ok=True)
         _write_model_json(predictor, args.out, args.overwrite)
     except (AkmambaError, OSError) as exc:
         err.write(f"akmamba predict: {_message(exc)}\n")
         return EXIT_FATAL
     info = predictor.model_info
-    err.write(f"model {info['name']} (version {info['version']}, {predictor.architecture}) on {predictor.device}\n")
+    tta = "" if predictor.tta == "none" else f", test-time augmentation {predictor.tta}"
+    err.write(f"model {info['name']} (version {info['version']}, {predictor.architecture}) on {predictor.device}"
+              f"{tta}\n")
     written = 0
     for i, job in enumerate(jobs, 1):
         try:
@@ -197,9 +213,10 @@ def _save_npy(array: np.ndarray, path: Path, overwrite: bool) -> None:
 
 
 def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:
-    """Record the model in ``out/model.json``; refuse to mix two models' predictions in one folder."""
+    """Record the model in ``out/model.json``; refuse to mix two models' (or TTA modes') predictions in one folder."""
     from akmamba import __version__
     from akmamba.errors import ConfigError
+    from akmamba.infer.tta import tta_transforms
     from akmamba.reports.report import atomic_write_bytes
 
     path = out / MODEL_JSON
@@ -216,6 +233,13 @@ def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:
                 "--out, or pass --overwrite.",
                 path=str(path), expected=old.get("sha256"), got=info["sha256"],
             )
+        old_tta = old.get("tta", "none") if old else predictor.tta  # folders from before TTA existed used none
+        if old_tta != predictor.tta:
+            raise ConfigError(
+                f"{str(out)!r} holds predictions made with test-time augmentation {old_tta!r}; this run uses "
+                f"{predictor.tta!r}. Choose another --out, or pass --overwrite.",
+                path=str(path), parameter="tta", expected=old_tta, got=predictor.tta,
+            )
     record = {
         **info,
         "architecture": predictor.architecture,
@@ -225,6 +249,8 @@ def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:
         "normalisation": predictor.normalisation,
         "roi_size": predictor.roi_size,
         "overlap": predictor.overlap,
+        "tta": predictor.tta,
+        "tta_passes": len(tta_transforms(predictor.tta)),
         "device": str(predictor.device),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "akmamba_version": __version__,

@@ -2,7 +2,9 @@
 
 Inference normalises exactly as training did (:func:`akmamba.data.normalize.to_channels_first` then
 :func:`~akmamba.data.normalize.normalise` with the checkpoint's ``normalisation``), tiles large images
-(:mod:`akmamba.infer.tiling`) and returns softmax probabilities and argmax labels.
+(:mod:`akmamba.infer.tiling`) and returns softmax probabilities and argmax labels. With test-time augmentation
+(``tta="flips"`` or ``"d4"``, :mod:`akmamba.infer.tta`) it averages the probabilities of 4 or 8 transformed
+passes; progress counts every pass.
 
 Three ways to run, one computation:
 
@@ -44,6 +46,7 @@ from akmamba.infer.tiling import (
     tiled_logits,
     with_oom_fallback,
 )
+from akmamba.infer.tta import check_tta, tta_transforms
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +64,7 @@ class Prediction:
         model_info: ``{"name", "version", "sha256"}`` of the model that produced it.
         roi_size: the tile side finally used (smaller than asked after an out-of-memory retry).
         device: the device it finally ran on (``"cpu"`` after a CPU fallback).
+        tta: the test-time augmentation used (``"none"``, ``"flips"`` or ``"d4"``).
     """
 
     probs: np.ndarray | None
@@ -68,6 +72,7 @@ class Prediction:
     model_info: dict[str, str] = field(default_factory=dict)
     roi_size: int = DEFAULT_ROI
     device: str = "cpu"
+    tta: str = "none"
 
 
 class Predictor:
@@ -81,11 +86,13 @@ class Predictor:
         roi_size: tile side in pixels for large images (default 512).
         overlap: fraction of a tile shared with each neighbour (default 0.25).
         sw_batch_size: tiles per network call (default 1).
+        tta: test-time augmentation: ``"none"`` (default), ``"flips"`` (4 passes) or ``"d4"`` (8 passes: flips
+            and 90-degree rotations); the softmax probabilities of the passes are averaged.
         checkpoint: the file the model came from, if any (recorded in ``model_info``).
         checkpoint_sha256: SHA-256 of that file; it becomes ``model_info["sha256"]`` (else the weights' SHA-256).
 
     Raises:
-        ConfigError: unknown device or invalid tiling options.
+        ConfigError: unknown device, invalid tiling options or unknown ``tta``.
     """
 
     def __init__(
@@ -97,12 +104,14 @@ class Predictor:
         roi_size: int = DEFAULT_ROI,
         overlap: float = DEFAULT_OVERLAP,
         sw_batch_size: int = 1,
+        tta: str = "none",
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_sha256: str | None = None,
     ) -> None:
         from akmamba.train.engine import resolve_device
 
         check_options(roi_size, overlap, sw_batch_size)
+        self.tta = check_tta(tta)
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.model = model.to(self.device).eval()
         self.metadata = dict(metadata)
@@ -137,7 +146,7 @@ class Predictor:
             path_or_name: a ``.safetensors`` path or a shipped model name such as ``"akmamba-drive"``.
             device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
             models_dir: an extra folder searched first for named models.
-            **options: passed to :class:`Predictor` (``roi_size``, ``overlap``, ``sw_batch_size``).
+            **options: passed to :class:`Predictor` (``roi_size``, ``overlap``, ``sw_batch_size``, ``tta``).
 
         Raises:
             CheckpointError: unknown name (with the installed names), unreadable or corrupt checkpoint.
@@ -171,11 +180,13 @@ class Predictor:
         Args:
             image: ``(H, W)`` grey or ``(H, W, 3)`` colour, any numeric dtype (grey is repeated to three
                 channels for an RGB model, colour averaged for a grey one).
-            progress: called with the fraction done, monotone, ending at 1.0.
-            should_stop: polled before every tile; True cancels.
+            progress: called with the fraction done, monotone, ending at 1.0 (with TTA each of the ``n`` passes
+                covers ``1/n`` of the range).
+            should_stop: polled before every tile of every pass; True cancels.
 
         Returns:
-            ``Prediction`` with ``probs`` ``(K, H, W)`` float32 and ``labels`` ``(H, W)`` uint8.
+            ``Prediction`` with ``probs`` ``(K, H, W)`` float32 (averaged over the TTA passes) and ``labels``
+            ``(H, W)`` uint8.
 
         Raises:
             ShapeError: ``image`` is not ``(H, W)`` or ``(H, W, C)``.
@@ -184,12 +195,11 @@ class Predictor:
         report = _monotone(progress)
         check_stop(should_stop)
         x = torch.from_numpy(self._prepare(image))[None]
-        logits, roi, device = self._logits(x, report, should_stop)
-        probs = torch.softmax(logits[0], dim=0)
+        probs, roi, device = self._probs(x, report, should_stop)
         labels = probs.argmax(0).to(torch.uint8)
         if report is not None:
             report(1.0)
-        return Prediction(probs.numpy(), labels.numpy(), dict(self.model_info), roi, str(device))
+        return Prediction(probs.numpy(), labels.numpy(), dict(self.model_info), roi, str(device), self.tta)
 
     def iter_predict(
         self, image: np.ndarray, should_stop: StopFn | None = None
@@ -246,7 +256,7 @@ class Predictor:
                 probs[:, z] = result.probs
         if report is not None:
             report(1.0)
-        return Prediction(probs, labels, dict(self.model_info), result.roi_size, result.device)
+        return Prediction(probs, labels, dict(self.model_info), result.roi_size, result.device, self.tta)
 
     def iter_predict_volume(
         self, volume: np.ndarray, should_stop: StopFn | None = None, *, return_probs: bool = True
@@ -268,16 +278,37 @@ class Predictor:
             )
         return normalise(to_channels_first(arr, self.in_channels), self.normalisation)
 
-    def _logits(
+    def _probs(
         self, x: torch.Tensor, progress: ProgressFn | None, should_stop: StopFn | None
     ) -> tuple[torch.Tensor, int, torch.device]:
-        def run(roi: int, device: torch.device) -> tuple[torch.Tensor, int, torch.device]:
-            net = self._model_on(device)
-            logits = tiled_logits(net, x, device, roi_size=roi, overlap=self.overlap,
-                                  sw_batch_size=self.sw_batch_size, progress=progress, should_stop=should_stop)
-            return logits, roi, device
+        """Softmax probabilities ``(K, H, W)`` of ``x`` ``(1, C, H, W)``, averaged over the TTA transforms.
 
-        return with_oom_fallback(run, self.roi_size, self.device)
+        Each pass has its own out-of-memory fallback; a later pass starts from the tile side and device that
+        the previous one ended with, so a fallback happens (and warns) once, not once per pass.
+        """
+        transforms = tta_transforms(self.tta)
+        n = len(transforms)
+        roi, device = self.roi_size, self.device
+        total: torch.Tensor | None = None
+        for i, t in enumerate(transforms):
+            sub = None if progress is None else _scaled(progress, i / n, 1 / n)
+            logits, roi, device = self._logits(t.apply(x), sub, should_stop, roi, device)
+            probs = t.invert(torch.softmax(logits[0], dim=0))
+            total = probs if total is None else total.add_(probs)
+        assert total is not None  # at least the identity pass ran (internal invariant)
+        return (total / n if n > 1 else total), roi, device
+
+    def _logits(
+        self, x: torch.Tensor, progress: ProgressFn | None, should_stop: StopFn | None, roi_size: int,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, int, torch.device]:
+        def run(roi: int, dev: torch.device) -> tuple[torch.Tensor, int, torch.device]:
+            net = self._model_on(dev)
+            logits = tiled_logits(net, x, dev, roi_size=roi, overlap=self.overlap,
+                                  sw_batch_size=self.sw_batch_size, progress=progress, should_stop=should_stop)
+            return logits, roi, dev
+
+        return with_oom_fallback(run, roi_size, device)
 
     def _model_on(self, device: torch.device) -> nn.Module:
         if device == self.device:
