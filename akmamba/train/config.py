@@ -52,6 +52,10 @@ class TrainConfig:
             (non-zero = a pixel the user edited); with it the loss weights edited pixels by ``edit_weight``
             (:class:`akmamba.finetune.weights.WeightedDiceCELoss`). An image without a mask file has no edits.
         edit_weight: loss weight of edited pixels (the rest weigh 1); used only with ``edit_masks``.
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.995; None: off,
+            the default). When on, validation and ``best.safetensors`` use the averaged weights (metadata
+            ``weights: "ema"`` and ``ema: {decay, updates}``); ``last.safetensors`` keeps the trained weights and
+            ``last_ema.safetensors`` the average, so ``resume`` continues both (:mod:`akmamba.train.ema`).
         val_cases: explicit validation case ids (overrides ``folds``/``fold``; fine-tuning uses its frozen
             held-out split); ``[]`` trains on everything with no validation.
     """
@@ -89,6 +93,7 @@ class TrainConfig:
     edit_masks: str | None = None
     edit_weight: float = 5.0
     val_cases: list[str] | None = None
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:
@@ -112,6 +117,7 @@ class TrainConfig:
             ("time_limit_s", self.time_limit_s is None or self.time_limit_s > 0, "> 0 or None"),
             ("edit_weight", self.edit_weight > 0, "> 0"),
             ("val_cases", self.val_cases is None or isinstance(self.val_cases, (list, tuple)), "a list or None"),
+            ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1, "in (0, 1) or None"),
         ]
         for name, ok, expected in checks:
             if not ok:

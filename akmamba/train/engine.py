@@ -12,7 +12,9 @@ import logging
 import math
 import os
 import random
+import re
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from akmamba.metrics import evaluate_case, summarise
 from akmamba.nn import build_model, load_checkpoint, save_checkpoint
 from akmamba.reports.report import sha256_file
 from akmamba.train.config import TrainConfig
+from akmamba.train.ema import WeightEMA
 from akmamba.train.state import load_optimizer, save_optimizer
 
 log = logging.getLogger(__name__)
@@ -197,7 +200,9 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
 
     Every event has ``event`` and ``time``; step events carry ``epoch``, ``step``, ``loss``, ``eta_s``.
     The best checkpoint (by validation Dice; the last epoch when there is no validation) is
-    ``out_dir/best.safetensors``; ``out_dir/last.safetensors`` plus ``last_optim.*`` allow ``resume``.
+    ``out_dir/best.safetensors``; ``out_dir/last.safetensors`` plus ``last_optim.*`` allow ``resume``. With
+    ``cfg.ema_decay`` an exponential moving average of the weights (:class:`~akmamba.train.ema.WeightEMA`, on
+    rank 0) is validated and saved as the best checkpoint, and kept in ``out_dir/last_ema.safetensors``.
     """
     device = resolve_device(cfg.device)
     rank, world, device = _dist_setup(device)
@@ -234,6 +239,13 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
 
         weighted_loss = WeightedDiceCELoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    resuming = cfg.resume and (out / "last.safetensors").is_file()
+    if resuming and cfg.ema_decay is not None and not (out / "last_ema.safetensors").is_file():
+        raise ConfigError(f"Cannot resume {str(out)!r} with ema_decay={cfg.ema_decay}: it has no last_ema.safetensors "
+                          "(the run was started without weight averaging). Resume without --ema-decay, or start a "
+                          "new run.", path=str(out), parameter="ema_decay", expected=None, got=cfg.ema_decay)
+    # the average is a copy of the bare model, made before DDP wraps it; only rank 0 validates and saves
+    ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None and rank == 0 else None
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -244,13 +256,18 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         planned_steps = min(planned_steps, cfg.max_steps)
     scheduler = _scheduler(optimizer, cfg.lr_schedule, planned_steps)
     start_epoch, step, best, since_best = 0, 0, -math.inf, 0
-    if cfg.resume and (out / "last.safetensors").is_file():
+    if resuming:
         resumed, _ = load_checkpoint(out / "last.safetensors")
         model.load_state_dict(resumed.state_dict())
         rec = load_optimizer(optimizer, out / "last_optim.safetensors")
         start_epoch, step, best, since_best = rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"]
-        for _ in range(step):
-            scheduler.step()
+        with warnings.catch_warnings():  # fast-forwarding the schedule: no optimiser step belongs to these
+            warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
+            for _ in range(step):
+                scheduler.step()
+        if ema is not None:
+            ema.load(out / "last_ema.safetensors")
+    evaluated = ema.module if ema is not None else model  # the weights validated and saved as best
     checksums = {**data_checksums(train_s + val_s, root), **edit_checksums} if rank == 0 else {}
     base_meta = {
         "name": f"{cfg.model}-{desc.name.lower()}",
@@ -266,6 +283,8 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         "version": cfg.version,
         "parent_version": cfg.parent_version or (parent_meta or {}).get("version"),
         "world_size": world,
+        "weights": "raw",
+        "ema": None,
     }
     total_steps = (cfg.epochs - start_epoch) * steps_per_epoch
     if cfg.max_steps:
@@ -281,7 +300,8 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         yield emit("start", device=str(device), world_size=world, model=cfg.model, train_cases=len(base_meta[
             "train_cases"]), val_cases=len(base_meta["val_cases"]), train_images=len(train_s),
             steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, in_channels=in_channels, num_classes=num_classes,
-            parameters=sum(p.numel() for p in model.parameters()))
+            parameters=sum(p.numel() for p in model.parameters()), ema_decay=cfg.ema_decay,
+            ema_updates=None if ema is None else ema.updates)
     model.train()
     stop = False
     stopped_by = "epochs"
@@ -300,6 +320,8 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update(model)
             step += 1
             done_steps += 1
             done_images += x.shape[0] * world
@@ -322,23 +344,29 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             improved = False
             metrics: dict[str, Any] = {}
             if val_data and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
-                res = validate(model, val_data, label_names, device, amp)
+                res = validate(evaluated, val_data, label_names, device, amp)
                 metrics = {"val_dice": res["dice"], "val_summary": res["summary"]}
                 improved = res["dice"] > best
                 since_best = 0 if improved else since_best + 1
                 best = max(best, res["dice"])
                 yield emit("validation", epoch=epoch, step=step, dice=res["dice"], best_dice=best,
-                           summary=res["summary"])
+                           summary=res["summary"], weights="raw" if ema is None else "ema")
             elif not val_data and last_epoch:
                 improved = True
             meta = {**base_meta, "epoch": epoch, "step": step, "metrics": metrics}
             if improved:
-                save_checkpoint(model, out / "best.safetensors", metadata=meta)
+                if ema is not None:
+                    ema.save(out / "best.safetensors", meta)
+                else:
+                    save_checkpoint(model, out / "best.safetensors", metadata=meta)
                 yield emit("checkpoint", path=str(out / "best.safetensors"), epoch=epoch, which="best",
-                           val_dice=metrics.get("val_dice"))
+                           val_dice=metrics.get("val_dice"), weights="raw" if ema is None else "ema")
             save_checkpoint(model, out / "last.safetensors", metadata=meta)
+            if ema is not None:
+                ema.save(out / "last_ema.safetensors", meta)
             save_optimizer(optimizer, out / "last_optim.safetensors",
-                           {"epoch": epoch, "step": step, "best": best, "since_best": since_best})
+                           {"epoch": epoch, "step": step, "best": best, "since_best": since_best,
+                            "ema": None if ema is None else ema.info()})
             if cfg.early_stopping is not None and since_best >= cfg.early_stopping:
                 stop, stopped_by = True, "early_stopping"
                 yield emit("early_stop", epoch=epoch, best_dice=best)

@@ -97,13 +97,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_gloo(disc_dataset, tmp_path) -> None:
+def test_torchrun_two_cpu_processes_gloo_with_ema(disc_dataset, tmp_path) -> None:
     root, desc = disc_dataset
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={_free_port()}", "-m", "akmamba.train", "--dataset", str(desc), "--data-root", str(root),
-           "--out", str(out), "--epochs", "2", "--device", "cpu", *TINY, "--jsonl"]
+           "--out", str(out), "--epochs", "2", "--device", "cpu", *TINY, "--ema-decay", "0.9", "--jsonl"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     events = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
@@ -111,3 +111,5 @@ def test_torchrun_two_cpu_processes_gloo(disc_dataset, tmp_path) -> None:
     assert events[-1]["event"] == "done"
     _, meta = load_checkpoint(out / "best.safetensors")
     assert meta["world_size"] == 2
+    assert meta["weights"] == "ema"  # the average is kept on rank 0 and validated there
+    assert meta["ema"]["updates"] == meta["step"]
