@@ -171,7 +171,10 @@ def capture_scan_args(block: MambaOut, x: torch.Tensor) -> tuple[tuple[Any, ...]
         ss2d_module.cross_selective_scan = original
     kwargs = dict(captured["kwargs"])
     kwargs.pop("backend", None)
-    return tuple(a.detach() for a in captured["args"]), kwargs
+    args = list(captured["args"])
+    if args and isinstance(args[-1], bool):  # delta_softplus, passed positionally
+        kwargs["delta_softplus"] = args.pop()
+    return tuple(a.detach() for a in args), kwargs
 
 
 def op_timings_cuda(args: tuple[Any, ...], kwargs: dict[str, Any], backend: str) -> tuple[float, float]:

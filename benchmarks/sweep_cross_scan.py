@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_mambaout import (  # noqa: E402
+from bench_mambaout import (
     PADDED,
     capture_scan_args,
     device_name,
@@ -31,7 +31,7 @@ from bench_mambaout import (  # noqa: E402
     versions,
 )
 
-from akmamba.ops.selective_scan import triton_cross  # noqa: E402
+from akmamba.ops.selective_scan import triton_cross
 
 #: label -> settings of triton_cross for the variant: "LAUNCH_OVERRIDES" (dict) and any module constant
 #: (PROGRAMS_PER_SM, CHUNK_BELOW_PER_SM, CUDA_FWD_BLOCK_D, CUDA_BWD_BLOCK_D)

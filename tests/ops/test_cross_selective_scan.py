@@ -203,11 +203,22 @@ def test_auto_prefers_fused_only_when_measured(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(cross, "fused_cross_scan_supports", lambda x, n: (True, "test"))
     monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (True, "test"))
     inputs = make_inputs(1, 2, 3, 4, 2, torch.float32, device="cpu")
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}  # training: both ratios count
     for ratios, want in (((None, None), []), ((1.3, 0.9), []), ((1.0, 1.2), ["fused"])):
         calls.clear()
         monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_MAMBA_SSM", ratios)
-        cross_selective_scan(**inputs, delta_softplus=True)
+        cross_selective_scan(**leaves, delta_softplus=True)
         assert calls == want, ratios
+    # inference (no gradient needed) asks only for the forward ratio; training for both
+    monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_MAMBA_SSM", (1.3, 0.9))
+    calls.clear()
+    cross_selective_scan(**{k: v.requires_grad_() for k, v in inputs.items()}, delta_softplus=True)
+    assert calls == []
+    with torch.no_grad():
+        cross_selective_scan(**inputs, delta_softplus=True)
+    assert calls == ["fused"]
+    assert not triton_cross._at_least_as_fast((1.3, None))
+    assert triton_cross._at_least_as_fast((1.3, None), needs_grad=False)
     # the shipped constants: only a measured speed-up makes auto (and SS2D's default) take the fused path
     measured = triton_cross.MEASURED_SPEED_VS_MAMBA_SSM
     assert not triton_cross._at_least_as_fast((None, None))
@@ -319,7 +330,9 @@ def test_chunking_fills_the_gpu() -> None:
     assert triton_cross._chunking(int(sms * triton_cross.CHUNK_BELOW_PER_SM), 10_000, sms, 0) == (1, 10_000)
     n, per = triton_cross._chunking(16, 10_653, sms, 0)
     # equal chunks of whole tiles: the count may round a little below the target
-    assert n * 16 >= 0.95 * sms * per_sm and per >= min_tiles and (n - 1) * per < 10_653 <= n * per
+    assert n * 16 >= 0.95 * sms * per_sm
+    assert per >= min_tiles
+    assert (n - 1) * per < 10_653 <= n * per
     assert triton_cross._chunking(16, 9, sms, 0) == (2, 5)  # short sequences: chunks of at least 4 tiles
     assert triton_cross._chunking(16, 9, sms, 5) == (5, 2)  # override
     assert triton_cross._chunking(16, 3, sms, 7) == (3, 1)  # never more chunks than tiles

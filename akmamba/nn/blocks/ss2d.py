@@ -207,7 +207,8 @@ class SS2D(nn.Module):
                 parameter="fused_scan", got=True, hint="set fused_scan=None or False to use the unfused path",
             )
         if support[FUSED][0] and (
-            self.scan_backend == "triton" or (self.scan_backend == "auto" and fused_cross_scan_preferred(x.device))
+            self.scan_backend == "triton"
+            or (self.scan_backend == "auto" and fused_cross_scan_preferred(x.device, self._needs_grad(x)))
         ):
             return FUSED
         if support[FUSED_NUMBA][0] and self.scan_backend in ("auto", "numba"):

@@ -275,10 +275,11 @@ def cross_selective_scan(
                 parameter="backend", got=backend, hint=reason,
             )
         return cross_selective_scan_fused(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
-    if backend == "auto" and fused_ok and fused_cross_scan_preferred(x.device):
+    grad_needed = needs_grad(x, dts, As, Bs, Cs, Ds, delta_bias)
+    if backend == "auto" and fused_ok and fused_cross_scan_preferred(x.device, grad_needed):
         _log_auto(x.device, FUSED)
         return cross_selective_scan_fused(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
-    if backend == "auto" and fused_numba_supports(x, needs_grad(x, dts, As, Bs, Cs, Ds, delta_bias))[0]:
+    if backend == "auto" and fused_numba_supports(x, grad_needed)[0]:
         _log_auto(x.device, FUSED_NUMBA)
         return cross_selective_scan_numba(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus)
     return cross_selective_scan_reference(x, dts, As, Bs, Cs, Ds, delta_bias, delta_softplus, scan_backend=backend)

@@ -59,8 +59,10 @@ CUDA_BWD_BLOCK_D = 4
 CARRY_BLOCK = 256
 
 
-def _at_least_as_fast(ratios: tuple[float | None, float | None]) -> bool:
-    return all(r is not None and r >= 1.0 for r in ratios)
+def _at_least_as_fast(ratios: tuple[float | None, float | None], needs_grad: bool = True) -> bool:
+    """Whether measured (forward, forward+backward) speed ratios are >= 1: both when gradients are needed
+    (training), the forward alone for inference."""
+    return all(r is not None and r >= 1.0 for r in (ratios if needs_grad else ratios[:1]))
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,15 +106,16 @@ def fused_cross_scan_available(device: torch.device | str | None = None) -> tupl
     return module is not None, reason or "fused four-direction Triton kernel (forward and backward)"
 
 
-def fused_cross_scan_preferred(device: torch.device | str | None = None) -> bool:
+def fused_cross_scan_preferred(device: torch.device | str | None = None, needs_grad: bool = True) -> bool:
     """Whether ``auto`` uses the fused path on ``device``: it can run there and it measured at least as fast as
-    the unfused path ``auto`` would use otherwise (mamba_ssm where it loads, else the per-sequence triton scan)."""
+    the unfused path ``auto`` would use otherwise (mamba_ssm where it loads, else the per-sequence triton scan),
+    forward and backward when ``needs_grad`` (training), the forward alone for inference."""
     if not fused_cross_scan_available(device)[0]:
         return False
-    if _at_least_as_fast(MEASURED_SPEED_VS_MAMBA_SSM):
+    if _at_least_as_fast(MEASURED_SPEED_VS_MAMBA_SSM, needs_grad):
         return True
     dev = torch.device(device) if isinstance(device, str) else device
-    return _at_least_as_fast(MEASURED_SPEED_VS_TRITON) and not mamba_ssm_available(dev)[0]
+    return _at_least_as_fast(MEASURED_SPEED_VS_TRITON, needs_grad) and not mamba_ssm_available(dev)[0]
 
 
 # -- launch configuration -------------------------------------------------------------------------------------------
