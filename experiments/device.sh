@@ -7,9 +7,11 @@
 #   collect                        results (logs, configs, eval reports) and chosen checkpoints into $OUT
 # The plans run from a copy of the repository in /tmp/repo and keep running between calls (setsid) while the
 # machine stays warm.
+# Environment: PAR (runs side by side), ONLY (run names), PLAN (tables | round3, see experiments/round3.md),
+# RECIPES (round 3: comma-separated recipe ids), THREADS (CPU threads per run, default 1).
 set -u
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one thread per run: 16 cores, ~15 runs
+export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"  # one thread per run: 16 cores, ~15 runs
 X=/tmp/x; R=/tmp/runs; mkdir -p $X $R
 case "$1" in
 setup)
@@ -19,14 +21,14 @@ setup)
 drive)
   cp .xfer/b/bl.part2 $X/ && mkdir -p /tmp/data && tar xf .xfer/b/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
-    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} --device cuda > $R/drive.log 2>&1 < /dev/null &
+    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/drive.log 2>&1 < /dev/null &
   sleep 5; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 bladder)
   cat $X/bl.part1 $X/bl.part2 .xfer/c/bl.part3 > $X/bladder.tar
   echo "$(cat .xfer/c/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
   tar xf $X/bladder.tar -C /tmp/data && (cd /tmp/data/BladderMRI && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset bladder --data-root /tmp/data/BladderMRI \
-    --out $R/bladder --parallel "${PAR:-7}" --deadline "${2:-1140}" --eval-reserve 240 ${ONLY:+--only $ONLY} --device cuda > $R/bladder.log 2>&1 < /dev/null &
+    --out $R/bladder --parallel "${PAR:-7}" --deadline "${2:-1140}" --eval-reserve 240 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/bladder.log 2>&1 < /dev/null &
   sleep 5; cat $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 wait)
   end=$((SECONDS + ${2:-540}))

@@ -1,9 +1,16 @@
-"""The experiment plan behind docs/RESULTS.md: every training run of Tables 1-3 and of the shipped models.
+"""The experiment plan behind docs/RESULTS.md: every training run of Tables 1-3 and of the shipped models, and
+the recipe ablations of round 3.
 
 One run = one ``akmamba train`` command plus, when it has a validation fold, ``akmamba predict`` on the
-validation images and ``akmamba evaluate`` against the manual labels. ``experiments/run_plan.py`` executes a
-plan on one machine (several runs at once on one GPU); ``experiments/summarise.py`` turns the results into the
-tables. The recipe is fixed here, before any result was seen, and used unchanged for the shipped models.
+validation images and ``akmamba evaluate`` against the manual labels. A run with ``checkpoint_of`` trains
+nothing: it evaluates another run's best checkpoint (with other inference settings, e.g. test-time
+augmentation). ``experiments/run_plan.py`` executes a plan on one machine (several runs at once on one GPU);
+``experiments/summarise.py`` turns the results into the tables. The recipe is fixed here, before any result was
+seen, and used unchanged for the shipped models.
+
+Round 3 (:func:`ablation_plan`, experiments/round3.md) changes one thing of the round-2 recipe per row, for
+Akmamba-Net on every fold: a rerun of the recipe as the control, test-time flips, weight averaging, a schedule
+twice as long, and the last two together with and without flips.
 """
 
 from __future__ import annotations
@@ -54,17 +61,24 @@ class Run:
     fold: int | None  # None: train on every case (shipped model)
     options: dict[str, Any] = field(default_factory=dict)
     priority: int = 0  # higher starts first
+    recipe: str | None = None  # round-3 recipe id (a key of RECIPES_R3); None: the Tables 1-3 plan
+    train_extra: tuple[str, ...] = ()  # extra ``akmamba train`` arguments
+    epochs_factor: int = 1  # the dataset's epochs times this (a longer schedule)
+    tta: str = "none"  # ``akmamba predict --tta`` for the evaluation
+    checkpoint_of: str | None = None  # evaluate this run's best checkpoint instead of training
 
     def train_args(self, data_root: str, out_dir: str, time_limit_s: float | None) -> list[str]:
         """Arguments of ``akmamba train`` for this run."""
+        if self.checkpoint_of is not None:
+            raise ValueError(f"run {self.name!r} trains nothing: it evaluates the checkpoint of {self.checkpoint_of!r}")
         d = DATASETS[self.dataset]
         args = ["train", "--dataset", self.dataset, "--data-root", data_root, "--out", out_dir, "--model", self.model,
-                "--model-options", _json(self.options), "--epochs", str(d["epochs"]),
+                "--model-options", _json(self.options), "--epochs", str(d["epochs"] * self.epochs_factor),
                 "--samples-per-epoch", str(d["samples_per_epoch"]), "--batch-size", str(RECIPE["batch_size"]),
                 "--lr", str(RECIPE["lr"]), "--weight-decay", str(RECIPE["weight_decay"]),
                 "--lr-schedule", RECIPE["lr_schedule"], "--patch-size", *map(str, RECIPE["patch_size"]),
                 "--seed", str(RECIPE["seed"]),
-                "--foreground-fraction", str(d["foreground_fraction"]), "--jsonl"]
+                "--foreground-fraction", str(d["foreground_fraction"]), *self.train_extra, "--jsonl"]
         if self.fold is None:
             args += ["--folds", "0"]
         else:
@@ -72,6 +86,18 @@ class Run:
         if time_limit_s:
             args += ["--time-limit", str(time_limit_s)]
         return args
+
+    def predict_args(self, checkpoint: str, pred_dir: str, device: str, images: list[str]) -> list[str]:
+        """Arguments of ``akmamba predict`` on the validation images (whole images: tiles of 1024)."""
+        tta = ["--tta", self.tta] if self.tta != "none" else []
+        return ["predict", "--model", checkpoint, "--out", pred_dir, "--device", device, "--probs", "--overwrite",
+                "--roi-size", "1024", *tta, *images]
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready description of the run (written to RUN/run.json; summarise.py reads it)."""
+        return {"name": self.name, "dataset": self.dataset, "model": self.model, "fold": self.fold,
+                "recipe": self.recipe, "train_extra": list(self.train_extra), "epochs_factor": self.epochs_factor,
+                "tta": self.tta, "checkpoint_of": self.checkpoint_of}
 
 
 def _json(obj: Any) -> str:
@@ -92,4 +118,51 @@ def plan(dataset: str) -> list[Run]:
                             heavy.get(model, 0)))
     for model in ("akmamba", "unet"):
         runs.append(Run(f"{dataset}-{model}-all", dataset, model, None, MODEL_OPTIONS[model], heavy.get(model, 0)))
+    return sorted(runs, key=lambda r: -r.priority)
+
+
+# ----------------------------------------------------------------------------------------------- round 3
+
+#: EMA decay of the round-3 rows: averages over roughly the last 1 / (1 - 0.995) = 200 steps, and leaves the
+#: early weights a share of 0.995^1250 = 0.2 % at the end of the shortest run (0.999 would leave 29 %).
+EMA_DECAY_R3 = 0.995
+
+#: Round-3 recipes, in table order: id -> (description, train arguments added, epochs factor, TTA, evaluate the
+#: checkpoint of this recipe instead of training). Each changes the round-2 recipe in one named way.
+RECIPES_R3: dict[str, tuple[str, tuple[str, ...], int, str, str | None]] = {
+    "base": ("round-2 recipe, rerun (control)", (), 1, "none", None),
+    "tta": ("base + test-time flips (same checkpoints as base)", (), 1, "flips", "base"),
+    "ema": (f"base + weight EMA {EMA_DECAY_R3}", ("--ema-decay", str(EMA_DECAY_R3)), 1, "none", None),
+    "long": ("base + schedule 2x as long", (), 2, "none", None),
+    "ema-long": (f"base + EMA {EMA_DECAY_R3} + 2x schedule", ("--ema-decay", str(EMA_DECAY_R3)), 2, "none", None),
+    "ema-long-tta": ("base + EMA + 2x schedule + test-time flips (same checkpoints as ema-long)", (), 2, "flips",
+                     "ema-long"),
+}
+
+
+def r3_name(dataset: str, model: str, recipe: str, fold: int) -> str:
+    """Run name of a round-3 row: ``r3-<dataset>-<model>-<recipe>-f<fold>``."""
+    return f"r3-{dataset}-{model}-{recipe}-f{fold}"
+
+
+def ablation_plan(dataset: str, models: tuple[str, ...] = ("akmamba",),
+                  recipes: tuple[str, ...] | None = None) -> list[Run]:
+    """Round 3: every recipe of :data:`RECIPES_R3` (or those named) for ``models`` on every fold of ``dataset``.
+
+    Evaluation-only rows (``checkpoint_of``) follow their source recipe; asking for one adds its source. Longer
+    trainings start first.
+    """
+    wanted = list(RECIPES_R3) if recipes is None else list(recipes)
+    unknown = [r for r in wanted if r not in RECIPES_R3]
+    if unknown:
+        raise ValueError(f"unknown round-3 recipe(s) {unknown}; known: {', '.join(RECIPES_R3)}")
+    wanted += [src for r in wanted if (src := RECIPES_R3[r][4]) is not None and src not in wanted]
+    runs: list[Run] = []
+    for model in models:
+        for recipe in (r for r in RECIPES_R3 if r in wanted):
+            _, extra, factor, tta, source = RECIPES_R3[recipe]
+            for fold in range(DATASETS[dataset]["folds"]):
+                runs.append(Run(r3_name(dataset, model, recipe, fold), dataset, model, fold, MODEL_OPTIONS[model],
+                                priority=factor, recipe=recipe, train_extra=extra, epochs_factor=factor, tta=tta,
+                                checkpoint_of=None if source is None else r3_name(dataset, model, source, fold)))
     return sorted(runs, key=lambda r: -r.priority)

@@ -4,7 +4,10 @@
     python3 experiments/summarise.py > docs/RESULTS_tables.md           # tables from experiments/results
 
 A later RUNS_DIR wins over an earlier one for the same run name (round 2 reran some runs of round 1). Only
-completed evaluations are kept; every number comes from an ``akmamba evaluate`` report.
+completed evaluations are kept; every number comes from an ``akmamba evaluate`` report. Round-3 runs (their
+RUN/run.json names a recipe, experiments/plan.py ``RECIPES_R3``) go into separate ablation tables with a recipe
+column; their steps, EMA decay and test-time augmentation are read from what ran (the done event, config.json
+and the evaluate report), not from the plan, and each row's Dice is compared with the ``base`` row fold by fold.
 """
 
 from __future__ import annotations
@@ -12,15 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from plan import RECIPES_R3
 
 HERE = Path(__file__).resolve().parent / "results"
 PAPER = {  # Tables 1-2 of the paper (Precision / Dice / IoU, %), from ../shared/docs/paper.md
     "drive": {"unet": (95.61, 82.22, 71.23), "attention_unet": (95.32, 80.94, 71.15), "unetpp": (95.64, 81.92, 70.95),
               "unet3plus": (97.03, 80.32, 71.04), "transunet": (97.16, 82.32, 70.97), "akmamba": (97.21, 82.57, 71.93)},
     "bladder": {"unet": (81.12, 85.67, 74.93), "attention_unet": (80.60, 89.23, 80.52), "unetpp": (87.14, 80.12, 67.83),
-                "unet3plus": (85.65, 87.65, 78.12), "transunet": (86.32, 86.43, 75.65), "akmamba": (89.64, 89.98, 81.65),
-                "unet_akconv": (87.34, 87.32, 77.24), "unet_mambaout": (88.72, 88.02, 79.01)},
+                "unet3plus": (85.65, 87.65, 78.12), "transunet": (86.32, 86.43, 75.65),
+                "akmamba": (89.64, 89.98, 81.65), "unet_akconv": (87.34, 87.32, 77.24),
+                "unet_mambaout": (88.72, 88.02, 79.01)},
 }
 NAMES = {"unet": "U-Net", "attention_unet": "Attention U-Net", "unetpp": "UNet++", "unet3plus": "UNet 3+",
          "transunet": "TransUNet", "unet_akconv": "U-Net + AKConv", "unet_mambaout": "U-Net + Mamba-out",
@@ -28,26 +38,45 @@ NAMES = {"unet": "U-Net", "attention_unet": "Attention U-Net", "unetpp": "UNet++
 METRICS = ["precision", "recall", "specificity", "accuracy", "dice", "iou", "auc"]
 
 
-def collect(dirs: list[Path]) -> None:
-    HERE.mkdir(exist_ok=True)
+def collect(dirs: list[Path], into: Path = HERE) -> None:
+    """Write one compact JSON record per run folder ``DIR/<dataset>/<run>`` of each of ``dirs`` into ``into``."""
+    into.mkdir(exist_ok=True)
     for d in dirs:
-        for events in sorted(d.glob("*/*/events.jsonl")):
-            run = events.parent
-            done = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines() if '"done"' in line]
-            start = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines() if '"start"' in line]
-            rec = {"run": run.name, "source": str(run), "done": done[-1] if done else None,
-                   "start": start[-1] if start else None,
-                   "commands": (run / "commands.txt").read_text(encoding="utf-8").splitlines()
-                   if (run / "commands.txt").is_file() else [],
-                   "config": json.loads((run / "config.json").read_text(encoding="utf-8"))}
-            if (run / "eval.json").is_file():
-                ev = json.loads((run / "eval.json").read_text(encoding="utf-8"))
-                rec["summary"], rec["cases"] = ev["summary"], [c.get("case") for c in ev.get("cases", [])]
-            (HERE / f"{run.name}.json").write_text(json.dumps(rec, indent=1), encoding="utf-8")
+        runs = sorted({p.parent for p in (*d.glob("*/*/events.jsonl"), *d.glob("*/*/run.json"))})
+        for run in runs:
+            rec = record(run)
+            if rec is not None:
+                (into / f"{run.name}.json").write_text(json.dumps(rec, indent=1), encoding="utf-8")
 
 
-def load() -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(HERE.glob("*.json"))}
+def record(run: Path) -> dict[str, Any] | None:
+    """The record of one run folder; an evaluation-only run (run.json ``checkpoint_of``) takes the training facts
+    (done and start events, config) of the run whose checkpoint it evaluated. None when nothing was trained."""
+    plan = json.loads((run / "run.json").read_text(encoding="utf-8")) if (run / "run.json").is_file() else None
+    trained = run.parent / plan["checkpoint_of"] if plan and plan.get("checkpoint_of") else run
+    if not (trained / "events.jsonl").is_file() or not (trained / "config.json").is_file():
+        return None
+    lines = (trained / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    done = [json.loads(line) for line in lines if '"done"' in line]
+    start = [json.loads(line) for line in lines if '"start"' in line]
+    rec: dict[str, Any] = {"run": run.name, "source": str(run), "done": done[-1] if done else None,
+                           "start": start[-1] if start else None,
+                           "commands": (run / "commands.txt").read_text(encoding="utf-8").splitlines()
+                           if (run / "commands.txt").is_file() else [],
+                           "config": json.loads((trained / "config.json").read_text(encoding="utf-8"))}
+    if plan is not None:
+        rec["plan"] = plan
+    if trained != run:
+        rec["trained_by"] = trained.name
+    if (run / "eval.json").is_file():
+        ev = json.loads((run / "eval.json").read_text(encoding="utf-8"))
+        rec["summary"], rec["cases"] = ev["summary"], [c.get("case") for c in ev.get("cases", [])]
+        rec["tta"] = ev.get("model", {}).get("tta", "none")  # absent before akmamba predict had --tta
+    return rec
+
+
+def load(where: Path = HERE) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(where.glob("*.json"))}
 
 
 def _fmt(values: list[float]) -> str:
@@ -58,33 +87,90 @@ def _fmt(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
+def _fmt_delta(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{100 * values[0]:+.2f} (1 fold)"
+    return f"{100 * statistics.mean(values):+.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} folds)"
+
+
+def _metric_cells(folds: list[dict], label: str, kind: str) -> list[str]:
+    cells = []
+    for m in METRICS:
+        vals = [r["summary"][label][kind].get(m) for r in folds]
+        cells.append(_fmt([v for v in vals if v is not None]))
+    return cells
+
+
+def _head(first: str) -> str:
+    return f"| {first} | " + " | ".join(m.capitalize() if m != "recall" else "Sensitivity" for m in METRICS)
+
+
 def table(dataset: str, label: str, runs: dict[str, dict], kind: str, models: list[str]) -> str:
-    head = "| Model | folds | steps | " + " | ".join(m.capitalize() if m != "recall" else "Sensitivity"
-                                                  for m in METRICS) + " | paper P / Dice / IoU |"
+    head = _head("Model | folds | steps") + " | paper P / Dice / IoU |"
     lines = [head, "|" + "---|" * (len(METRICS) + 4)]
     for model in models:
         folds = [r for n, r in runs.items() if n.startswith(f"{dataset}-{model}-f") and "summary" in r]
         if not folds:
             continue
         steps = sorted({r["done"]["steps"] for r in folds})
-        cells = []
-        for m in METRICS:
-            vals = [r["summary"][label][kind].get(m) for r in folds]
-            cells.append(_fmt([v for v in vals if v is not None]))
+        cells = _metric_cells(folds, label, kind)
         paper = PAPER[dataset].get(model)
         lines.append(f"| {NAMES[model]} | {len(folds)} | {'/'.join(map(str, steps))} | " + " | ".join(cells)
                      + f" | {' / '.join(map(str, paper)) if paper else '-'} |")
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--collect", nargs="*", type=Path)
-    args = p.parse_args()
-    if args.collect:
-        collect(args.collect)
-        return
-    runs = load()
+def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str) -> str:
+    """Round-3 rows (one per model and recipe) in the format of :func:`table`, with the recipe, the EMA decay and
+    test-time augmentation as run, and the Dice difference to the ``base`` recipe paired by fold."""
+    head = _head("Model | recipe | folds | steps | EMA | TTA") + " | Dice - base (paired by fold) |"
+    lines = [head, "|" + "---|" * (len(METRICS) + 7)]
+    r3 = [r for r in runs.values() if (r.get("plan") or {}).get("recipe") and r["plan"]["dataset"] == dataset
+          and "summary" in r and r.get("done")]
+    models = sorted({r["plan"]["model"] for r in r3}, key=lambda m: list(NAMES).index(m) if m in NAMES else 99)
+    for model in models:
+        by_recipe: dict[str, dict[int, dict]] = {}
+        for r in r3:
+            if r["plan"]["model"] == model:
+                by_recipe.setdefault(r["plan"]["recipe"], {})[r["plan"]["fold"]] = r
+        base = by_recipe.get("base", {})
+        for recipe in [*RECIPES_R3, *sorted(set(by_recipe) - set(RECIPES_R3))]:
+            folds = by_recipe.get(recipe)
+            if not folds:
+                continue
+            recs = [folds[f] for f in sorted(folds)]
+            steps = "/".join(map(str, sorted({r["done"]["steps"] for r in recs})))
+            ema = "/".join(sorted({str(r["config"].get("ema_decay") or "-") for r in recs}))
+            tta = "/".join(sorted({r.get("tta", "none") for r in recs}))
+            deltas = [folds[f]["summary"][label][kind]["dice"] - base[f]["summary"][label][kind]["dice"]
+                      for f in sorted(folds) if f in base] if recipe != "base" else []
+            text = RECIPES_R3[recipe][0] if recipe in RECIPES_R3 else recipe
+            lines.append(f"| {NAMES.get(model, model)} | {recipe}: {text} | {len(recs)} | {steps} | {ema} | {tta} | "
+                         + " | ".join(_metric_cells(recs, label, kind))
+                         + f" | {_fmt_delta(deltas) if recipe != 'base' else '-'} |")
+    return "\n".join(lines)
+
+
+def ablation_sections(runs: dict[str, dict]) -> list[str]:
+    """The round-3 tables (empty when no round-3 run has been collected)."""
+    out: list[str] = []
+    intro = "mean ± sd over folds; the last column: this row's Dice minus base's, fold by fold"
+    if any((r.get("plan") or {}).get("dataset") == "drive" and "summary" in r for r in runs.values()):
+        out += ["", f"## Round 3 recipe ablations, DRIVE vessels inside the FOV, per-image mean ({intro})",
+                ablation_table("drive", "vessel", runs, "per_image_mean"),
+                "", "## Round 3 recipe ablations, DRIVE, pooled over each fold's validation pixels",
+                ablation_table("drive", "vessel", runs, "pooled")]
+    if any((r.get("plan") or {}).get("dataset") == "bladder" and "summary" in r for r in runs.values()):
+        for label in ("mean_over_labels", "bladder_wall", "tumor"):
+            out += ["", f"## Round 3 recipe ablations, Bladder MRI, {label}: pooled over each fold's validation "
+                    f"slices ({intro})", ablation_table("bladder", label, runs, "pooled")]
+    return out
+
+
+def render(runs: dict[str, dict]) -> str:
+    """The whole tables document (what ``main`` prints)."""
     models = ["unet", "attention_unet", "unetpp", "unet3plus", "transunet", "unet_akconv", "unet_mambaout", "akmamba"]
     out = ["## DRIVE, vessels inside the FOV, threshold 0.5 (per-image mean over each fold's validation images; "
            "mean ± sd over folds)", table("drive", "vessel", runs, "per_image_mean", models),
@@ -94,12 +180,23 @@ def main() -> None:
                 table("bladder", label, runs, "pooled", models),
                 "", f"## Bladder MRI, {label}: per-slice mean (a slice with neither truth nor prediction counts 1)",
                 table("bladder", label, runs, "per_image_mean", models)]
+    out += ablation_sections(runs)
     out += ["", "## Runs", "| run | steps | stopped by | training s | validation cases |", "|---|---|---|---|---|"]
     for name, r in runs.items():
         d = r["done"] or {}
         out.append(f"| {name} | {d.get('steps')} | {d.get('stopped_by')} | {d.get('elapsed_s', 0):.0f} | "
                    f"{len(r.get('cases', [])) or '-'} |")
-    print("\n".join(out))
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--collect", nargs="*", type=Path)
+    args = p.parse_args()
+    if args.collect:
+        collect(args.collect)
+        return
+    print(render(load()))
 
 
 if __name__ == "__main__":
