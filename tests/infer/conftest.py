@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,28 @@ LABEL_TABLE = [
     {"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
     {"name": "vessel", "index": 1, "value_in_file": 255, "color": [255, 0, 0]},
 ]
+
+
+@pytest.fixture
+def fail_above(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]:
+    """``fail_above(model, limit=128)`` makes ``model.forward`` raise CUDA out-of-memory for tiles larger than
+    ``limit`` pixels on a side, and returns the list the patched forward appends every tile's larger side to
+    (failed tiles included)."""
+
+    def patch(model: nn.Module, limit: int = 128) -> list[int]:
+        inner = model.forward
+        sizes: list[int] = []
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            sizes.append(max(x.shape[-2:]))
+            if max(x.shape[-2:]) > limit:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return inner(x)
+
+        monkeypatch.setattr(model, "forward", forward)
+        return sizes
+
+    return patch
 
 
 @pytest.fixture

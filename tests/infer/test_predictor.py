@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from akmamba.errors import CancelledError, ShapeError
 from akmamba.infer import Prediction, Predictor
@@ -89,18 +88,9 @@ def test_generator_close_and_should_stop_cancel(tiny_model) -> None:
         list(p.iter_predict(RNG.random((150, 150)), should_stop=lambda: True))
 
 
-def test_oom_retries_with_smaller_tiles(tiny_model, monkeypatch) -> None:
+def test_oom_retries_with_smaller_tiles(tiny_model, fail_above) -> None:
     p = _predictor(tiny_model, roi_size=512)
-    inner = p.model.forward
-    sizes = []
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        sizes.append(max(x.shape[-2:]))
-        if max(x.shape[-2:]) > 128:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return inner(x)
-
-    monkeypatch.setattr(p.model, "forward", forward)
+    sizes = fail_above(p.model)
     seen: list[float] = []
     with pytest.warns(MemoryFallbackWarning, match="retrying with"):
         result = p.predict(RNG.random((300, 280)), progress=seen.append)

@@ -145,18 +145,9 @@ def test_cancel_during_a_later_pass() -> None:
         list(p.iter_predict(RNG.random((100, 120)), should_stop=lambda: True))
 
 
-def test_oom_fallback_happens_once_and_later_passes_keep_the_smaller_tile(monkeypatch) -> None:
+def test_oom_fallback_happens_once_and_later_passes_keep_the_smaller_tile(fail_above) -> None:
     p = _predictor(PixelNet(), 3, roi_size=512, tta="flips")
-    inner = p.model.forward
-    sizes: list[int] = []
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        sizes.append(max(x.shape[-2:]))
-        if max(x.shape[-2:]) > 128:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return inner(x)
-
-    monkeypatch.setattr(p.model, "forward", forward)
+    sizes = fail_above(p.model)
     seen: list[float] = []
     with pytest.warns(MemoryFallbackWarning) as record:
         result = p.predict(RNG.random((300, 280)), progress=seen.append)
