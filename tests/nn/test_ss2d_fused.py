@@ -44,11 +44,12 @@ def wide_programs() -> Iterator[None]:
 
 
 def test_default_path_is_unchanged_until_measured() -> None:
-    """scan_backend='auto' keeps the unfused path while MEASURED_SPEED_VS_MAMBA_SSM says nothing (or slower)."""
+    """scan_backend='auto' takes the fused path only where the measured constants say it is at least as fast as the
+    unfused path auto would otherwise use (fused_cross_scan_preferred)."""
     m = SS2D(8, d_state=4)
     x = torch.randn(1, 16, 3, 5, device=DEVICE)
-    measured = triton_cross._at_least_as_fast(triton_cross.MEASURED_SPEED_VS_MAMBA_SSM)
-    assert m._use_fused(x) == (measured and _OK)
+    preferred = triton_cross.fused_cross_scan_preferred(x.device, m._needs_grad(x))
+    assert m._use_fused(x) == (preferred and _OK)
     for backend in ("torch", "reference", "mamba_ssm", "numba"):
         m.scan_backend = backend
         assert not m._use_fused(x)

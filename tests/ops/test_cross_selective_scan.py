@@ -202,6 +202,7 @@ def test_auto_prefers_fused_only_when_measured(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(cross, "cross_selective_scan_fused", fake_fused)
     monkeypatch.setattr(cross, "fused_cross_scan_supports", lambda x, n: (True, "test"))
     monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (True, "test"))
+    monkeypatch.setattr(triton_cross, "mamba_ssm_available", lambda dev: (True, "test"))  # compare with mamba_ssm
     inputs = make_inputs(1, 2, 3, 4, 2, torch.float32, device="cpu")
     leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}  # training: both ratios count
     for ratios, want in (((None, None), []), ((1.3, 0.9), []), ((1.0, 1.2), ["fused"])):
@@ -223,6 +224,22 @@ def test_auto_prefers_fused_only_when_measured(monkeypatch: pytest.MonkeyPatch) 
     measured = triton_cross.MEASURED_SPEED_VS_MAMBA_SSM
     assert not triton_cross._at_least_as_fast((None, None))
     assert triton_cross._at_least_as_fast(measured) == all(r is not None and r >= 1 for r in measured)
+
+
+def test_preferred_follows_the_ratio_against_what_auto_would_use_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against mamba_ssm where it loads, else against the per-sequence triton scan; training needs both ratios."""
+    monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (True, "test"))
+    monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_MAMBA_SSM", (0.9, 0.8))
+    monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_TRITON", (1.1, 1.05))
+    for mamba_loads, want in ((True, False), (False, True)):
+        monkeypatch.setattr(triton_cross, "mamba_ssm_available", lambda dev, ok=mamba_loads: (ok, "test"))
+        assert triton_cross.fused_cross_scan_preferred("cpu", needs_grad=True) is want
+        assert triton_cross.fused_cross_scan_preferred("cpu", needs_grad=False) is want
+    monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_TRITON", (1.1, 0.95))
+    assert not triton_cross.fused_cross_scan_preferred("cpu", needs_grad=True)
+    assert triton_cross.fused_cross_scan_preferred("cpu", needs_grad=False)
+    monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (False, "test"))
+    assert not triton_cross.fused_cross_scan_preferred("cpu", needs_grad=False)
 
 
 def test_fused_availability_has_a_reason() -> None:

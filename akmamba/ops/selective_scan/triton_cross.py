@@ -31,13 +31,15 @@ MAX_DSTATE = 256
 K_DIRECTIONS = 4
 INSTALL_HINT = triton_scan.INSTALL_HINT
 
-#: Speed of SS2D's fused path relative to its unfused path with the ``mamba_ssm`` kernel, measured on an H200 by
-#: benchmarks/bench_mambaout.py (docs/benchmarks/mambaout_cuda.md): unfused mamba_ssm block time divided by fused
-#: block time, (forward, forward+backward), the worst over the Mamba-out shapes of the shipped models. None: not
-#: measured yet. Re-measure after changing the kernels.
-MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (None, None)
-#: The same against SS2D's unfused path with the per-sequence ``triton`` backend.
-MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (None, None)
+#: Speed of SS2D's fused path relative to its unfused path with the ``mamba_ssm`` kernel, measured by
+#: benchmarks/bench_mambaout.py (docs/benchmarks/mambaout_cuda.md; H100 80GB HBM3, 2026-12-06, chunked kernel):
+#: unfused mamba_ssm block time divided by fused block time, (forward, forward+backward), the worst over the 16
+#: Mamba-out shapes of the shipped models (geometric means 1.27x and 1.02x). Below 1, so ``auto`` keeps mamba_ssm
+#: where it loads. None: not measured. Re-measure after changing the kernels.
+MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (0.90, 0.81)
+#: The same against SS2D's unfused path with the per-sequence ``triton`` backend (same run; geometric means 1.51x and
+#: 1.36x): at least 1 both ways, so ``auto`` takes the fused kernel on CUDA where mamba_ssm does not load.
+MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (1.01, 1.10)
 
 #: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
 #: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch),
