@@ -7,8 +7,9 @@
 #   collect                        results (logs, configs, eval reports) and chosen checkpoints into $OUT
 # The plans run from a copy of the repository in /tmp/repo and keep running between calls (setsid) while the
 # machine stays warm.
-# Environment: PAR (runs side by side), ONLY (run names), PLAN (tables | round3, see experiments/round3.md),
-# RECIPES (round 3: comma-separated recipe ids), THREADS (CPU threads per run, default 1).
+# Environment: PAR (runs side by side), ONLY (run names), PLAN (tables | round3 | round4, see experiments/round3.md
+# and round4.md),
+# RECIPES (rounds 3-4: comma-separated recipe ids), THREADS (CPU threads per run, default 1).
 set -u
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"  # one thread per run: 16 cores, ~15 runs

@@ -11,6 +11,11 @@ seen, and used unchanged for the shipped models.
 Round 3 (:func:`ablation_plan`, experiments/round3.md) changes one thing of the round-2 recipe per row, for
 Akmamba-Net on every fold: a rerun of the recipe as the control, test-time flips, weight averaging, a schedule
 twice as long, and the last two together with and without flips.
+
+Round 4 (:func:`bladder_plan`, experiments/round4.md) does the same for the bladder's rare tumour class:
+checkpoint selection by pooled Dice, slice-level oversampling of tumour slices, batch Dice, whole-slice
+training, and their combination. Every round-3 and round-4 run uses the sampler that draws every training slice
+(round 2's drew only the first 400 of 544-639 slices per fold; round4.md).
 """
 
 from __future__ import annotations
@@ -61,11 +66,12 @@ class Run:
     fold: int | None  # None: train on every case (shipped model)
     options: dict[str, Any] = field(default_factory=dict)
     priority: int = 0  # higher starts first
-    recipe: str | None = None  # round-3 recipe id (a key of RECIPES_R3); None: the Tables 1-3 plan
+    recipe: str | None = None  # round-3/4 recipe id (a key of RECIPES_R3 / RECIPES_R4); None: the Tables 1-3 plan
     train_extra: tuple[str, ...] = ()  # extra ``akmamba train`` arguments
     epochs_factor: int = 1  # the dataset's epochs times this (a longer schedule)
     tta: str = "none"  # ``akmamba predict --tta`` for the evaluation
     checkpoint_of: str | None = None  # evaluate this run's best checkpoint instead of training
+    patch_size: tuple[int, int] | None = None  # instead of RECIPE's (round 4: whole 512 x 512 bladder slices)
 
     def train_args(self, data_root: str, out_dir: str, time_limit_s: float | None) -> list[str]:
         """Arguments of ``akmamba train`` for this run."""
@@ -76,7 +82,8 @@ class Run:
                 "--model-options", _json(self.options), "--epochs", str(d["epochs"] * self.epochs_factor),
                 "--samples-per-epoch", str(d["samples_per_epoch"]), "--batch-size", str(RECIPE["batch_size"]),
                 "--lr", str(RECIPE["lr"]), "--weight-decay", str(RECIPE["weight_decay"]),
-                "--lr-schedule", RECIPE["lr_schedule"], "--patch-size", *map(str, RECIPE["patch_size"]),
+                "--lr-schedule", RECIPE["lr_schedule"],
+                "--patch-size", *map(str, self.patch_size or RECIPE["patch_size"]),
                 "--seed", str(RECIPE["seed"]),
                 "--foreground-fraction", str(d["foreground_fraction"]), *self.train_extra, "--jsonl"]
         if self.fold is None:
@@ -97,7 +104,8 @@ class Run:
         """JSON-ready description of the run (written to RUN/run.json; summarise.py reads it)."""
         return {"name": self.name, "dataset": self.dataset, "model": self.model, "fold": self.fold,
                 "recipe": self.recipe, "train_extra": list(self.train_extra), "epochs_factor": self.epochs_factor,
-                "tta": self.tta, "checkpoint_of": self.checkpoint_of}
+                "tta": self.tta, "checkpoint_of": self.checkpoint_of,
+                "patch_size": list(self.patch_size or RECIPE["patch_size"])}
 
 
 def _json(obj: Any) -> str:
@@ -165,4 +173,54 @@ def ablation_plan(dataset: str, models: tuple[str, ...] = ("akmamba",),
                 runs.append(Run(r3_name(dataset, model, recipe, fold), dataset, model, fold, MODEL_OPTIONS[model],
                                 priority=factor, recipe=recipe, train_extra=extra, epochs_factor=factor, tta=tta,
                                 checkpoint_of=None if source is None else r3_name(dataset, model, source, fold)))
+    return sorted(runs, key=lambda r: -r.priority)
+
+
+# ----------------------------------------------------------------------------------------------- round 4
+
+#: Slice-level oversampling of round 4: bladder slices holding tumour (class 2) are drawn this many times as often
+#: as the others. Fold 0 has 177 tumour slices of 544, so the share of tumour slices drawn goes from 33 % to 59 %
+#: (531 of a cycle of 898).
+OVERSAMPLE_R4 = 3
+
+_R4_OVERSAMPLE = ("--oversample-class", "2", "--oversample-factor", str(OVERSAMPLE_R4))
+_R4_BATCH_DICE = ("--loss", "dice_ce_batch")
+_R4_POOLED = ("--val-metric", "pooled")
+WHOLE_SLICE = (512, 512)  # a patch as large as the bladder slice is the whole slice
+
+#: Round-4 recipes (bladder only), in table order: id -> (description, train arguments added, patch size or None
+#: for RECIPE's). Each row but the combinations changes the round-2 recipe in one named way.
+RECIPES_R4: dict[str, tuple[str, tuple[str, ...], tuple[int, int] | None]] = {
+    "base": ("round-2 recipe, rerun with the fixed sampler (control)", (), None),
+    "pooled": ("base + best checkpoint by pooled validation Dice", _R4_POOLED, None),
+    "oversample": (f"base + tumour slices drawn {OVERSAMPLE_R4}x as often", _R4_OVERSAMPLE, None),
+    "batch-dice": ("base + Dice over the batch (DiceCE batch=True)", _R4_BATCH_DICE, None),
+    "whole": ("base + whole 512x512 slices instead of 256x256 patches", (), WHOLE_SLICE),
+    "combo": ("pooled + oversample + batch-dice", (*_R4_POOLED, *_R4_OVERSAMPLE, *_R4_BATCH_DICE), None),
+    "combo-whole": ("combo + whole slices", (*_R4_POOLED, *_R4_OVERSAMPLE, *_R4_BATCH_DICE), WHOLE_SLICE),
+}
+
+
+def r4_name(model: str, recipe: str, fold: int) -> str:
+    """Run name of a round-4 row: ``r4-bladder-<model>-<recipe>-f<fold>``."""
+    return f"r4-bladder-{model}-{recipe}-f{fold}"
+
+
+def bladder_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None) -> list[Run]:
+    """Round 4: every recipe of :data:`RECIPES_R4` (or those named) for ``models`` on every bladder fold.
+
+    Whole-slice rows cost about four times as much per step and start first.
+    """
+    wanted = list(RECIPES_R4) if recipes is None else list(recipes)
+    unknown = [r for r in wanted if r not in RECIPES_R4]
+    if unknown:
+        raise ValueError(f"unknown round-4 recipe(s) {unknown}; known: {', '.join(RECIPES_R4)}")
+    runs: list[Run] = []
+    for model in models:
+        for recipe in (r for r in RECIPES_R4 if r in wanted):
+            _, extra, patch = RECIPES_R4[recipe]
+            for fold in range(DATASETS["bladder"]["folds"]):
+                runs.append(Run(r4_name(model, recipe, fold), "bladder", model, fold, MODEL_OPTIONS[model],
+                                priority=1 if patch is None else 4, recipe=recipe, train_extra=extra,
+                                patch_size=patch))
     return sorted(runs, key=lambda r: -r.priority)

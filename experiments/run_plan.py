@@ -3,6 +3,7 @@
     python3 experiments/run_plan.py --dataset drive --data-root DATA/DRIVE/training --out RUNS \
         --parallel 10 --deadline 1500
     python3 experiments/run_plan.py --plan round3 --dataset drive ... --list     # the commands, without running
+    python3 experiments/run_plan.py --plan round4 --dataset bladder ... --list   # round 4 (bladder only)
 
 Each run: ``akmamba train`` (JSON events in RUN/events.jsonl), then for a validation fold ``akmamba predict
 --probs`` on the fold's validation images and ``akmamba evaluate`` (RUN/eval.json). A run that evaluates another
@@ -29,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plan import RECIPES_R3, Run, ablation_plan, plan
+from plan import RECIPES_R3, RECIPES_R4, Run, ablation_plan, bladder_plan, plan
 
 PY = [sys.executable, "-m", "akmamba.cli"]
 
@@ -103,16 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-parallel", type=int, default=3, help="evaluations (predict + evaluate) at a time")
     p.add_argument("--device", default="auto")
     p.add_argument("--only", default=None, help="comma-separated run names")
-    p.add_argument("--plan", choices=["tables", "round3"], default="tables",
-                   help="tables: Tables 1-3 and the shipped models (rounds 1-2); round3: the recipe ablations")
-    p.add_argument("--models", default="akmamba", help="round3: comma-separated models (default akmamba)")
+    p.add_argument("--plan", choices=["tables", "round3", "round4"], default="tables",
+                   help="tables: Tables 1-3 and the shipped models (rounds 1-2); round3: the recipe ablations; "
+                        "round4: the bladder tumour ablations (--dataset bladder)")
+    p.add_argument("--models", default="akmamba", help="round3/4: comma-separated models (default akmamba)")
     p.add_argument("--recipes", default=None,
-                   help=f"round3: comma-separated recipes (default all: {','.join(RECIPES_R3)})")
+                   help=f"round3/4: comma-separated recipes (default all; round3: {','.join(RECIPES_R3)}; "
+                        f"round4: {','.join(RECIPES_R4)})")
     p.add_argument("--list", action="store_true", help="print every run and its commands, run nothing")
     args = p.parse_args(argv)
+    recipes = tuple(args.recipes.split(",")) if args.recipes else None
+    if args.plan == "round4" and args.dataset != "bladder":
+        p.error("--plan round4 is for --dataset bladder only")
     if args.plan == "round3":
-        runs = ablation_plan(args.dataset, tuple(args.models.split(",")),
-                             tuple(args.recipes.split(",")) if args.recipes else None)
+        runs = ablation_plan(args.dataset, tuple(args.models.split(",")), recipes)
+    elif args.plan == "round4":
+        runs = bladder_plan(tuple(args.models.split(",")), recipes)
     else:
         runs = plan(args.dataset)
     if args.only:

@@ -8,6 +8,8 @@ completed evaluations are kept; every number comes from an ``akmamba evaluate`` 
 RUN/run.json names a recipe, experiments/plan.py ``RECIPES_R3``) go into separate ablation tables with a recipe
 column; their steps, EMA decay and test-time augmentation are read from what ran (the done event, config.json
 and the evaluate report), not from the plan, and each row's Dice is compared with the ``base`` row fold by fold.
+Round-4 runs (names ``r4-``, ``RECIPES_R4``) get their own bladder tables the same way, with the loss,
+oversampling, patch size and checkpoint-selection metric as run (from config.json).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plan import RECIPES_R3
+from plan import RECIPES_R3, RECIPES_R4
 
 HERE = Path(__file__).resolve().parent / "results"
 PAPER = {  # Tables 1-2 of the paper (Precision / Dice / IoU, %), from ../shared/docs/paper.md
@@ -122,13 +124,40 @@ def table(dataset: str, label: str, runs: dict[str, dict], kind: str, models: li
     return "\n".join(lines)
 
 
-def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str) -> str:
-    """Round-3 rows (one per model and recipe) in the format of :func:`table`, with the recipe, the EMA decay and
-    test-time augmentation as run, and the Dice difference to the ``base`` recipe paired by fold."""
-    head = _head("Model | recipe | folds | steps | EMA | TTA") + " | Dice - base (paired by fold) |"
-    lines = [head, "|" + "---|" * (len(METRICS) + 7)]
+def _as_run_r3(recs: list[dict]) -> list[str]:
+    """EMA decay and test-time augmentation of round-3 runs, as run."""
+    return ["/".join(sorted({str(r["config"].get("ema_decay") or "-") for r in recs})),
+            "/".join(sorted({r.get("tta", "none") for r in recs}))]
+
+
+def _as_run_r4(recs: list[dict]) -> list[str]:
+    """Loss, oversampling, patch size and checkpoint selection of round-4 runs, as run."""
+    def cell(fn) -> str:
+        return "/".join(sorted({fn(r["config"]) for r in recs}))
+
+    return [cell(lambda c: c.get("loss", "dice_ce")),
+            cell(lambda c: f"class {c['oversample_class']} x{c['oversample_factor']}"
+                 if c.get("oversample_class") is not None and c.get("oversample_factor", 1) > 1 else "-"),
+            cell(lambda c: "x".join(map(str, c["patch_size"])) if c.get("patch_size") else "whole"),
+            cell(lambda c: c.get("val_metric", "per_image"))]
+
+
+#: Per round: recipe table, the "as run" columns and the function that fills them.
+ROUNDS: dict[int, tuple[dict, str, Any]] = {
+    3: (RECIPES_R3, "EMA | TTA", _as_run_r3),
+    4: (RECIPES_R4, "loss | oversample | patch | selection", _as_run_r4),
+}
+
+
+def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str, round_: int = 3) -> str:
+    """Round-3 (or round-4) rows (one per model and recipe) in the format of :func:`table`, with the recipe, what
+    it ran with (round 3: EMA decay and test-time augmentation; round 4: loss, oversampling, patch, selection), and
+    the Dice difference to the ``base`` recipe paired by fold."""
+    recipes, columns, as_run = ROUNDS[round_]
+    head = _head(f"Model | recipe | folds | steps | {columns}") + " | Dice - base (paired by fold) |"
+    lines = [head, "|" + "---|" * (len(METRICS) + 6 + columns.count("|"))]
     r3 = [r for r in runs.values() if (r.get("plan") or {}).get("recipe") and r["plan"]["dataset"] == dataset
-          and "summary" in r and r.get("done")]
+          and str(r["plan"].get("name", "")).startswith(f"r{round_}-") and "summary" in r and r.get("done")]
     models = sorted({r["plan"]["model"] for r in r3}, key=lambda m: list(NAMES).index(m) if m in NAMES else 99)
     for model in models:
         by_recipe: dict[str, dict[int, dict]] = {}
@@ -136,36 +165,40 @@ def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str) -
             if r["plan"]["model"] == model:
                 by_recipe.setdefault(r["plan"]["recipe"], {})[r["plan"]["fold"]] = r
         base = by_recipe.get("base", {})
-        for recipe in [*RECIPES_R3, *sorted(set(by_recipe) - set(RECIPES_R3))]:
+        for recipe in [*recipes, *sorted(set(by_recipe) - set(recipes))]:
             folds = by_recipe.get(recipe)
             if not folds:
                 continue
             recs = [folds[f] for f in sorted(folds)]
             steps = "/".join(map(str, sorted({r["done"]["steps"] for r in recs})))
-            ema = "/".join(sorted({str(r["config"].get("ema_decay") or "-") for r in recs}))
-            tta = "/".join(sorted({r.get("tta", "none") for r in recs}))
             deltas = [folds[f]["summary"][label][kind]["dice"] - base[f]["summary"][label][kind]["dice"]
                       for f in sorted(folds) if f in base] if recipe != "base" else []
-            text = RECIPES_R3[recipe][0] if recipe in RECIPES_R3 else recipe
-            lines.append(f"| {NAMES.get(model, model)} | {recipe}: {text} | {len(recs)} | {steps} | {ema} | {tta} | "
-                         + " | ".join(_metric_cells(recs, label, kind))
+            text = recipes[recipe][0] if recipe in recipes else recipe
+            lines.append(f"| {NAMES.get(model, model)} | {recipe}: {text} | {len(recs)} | {steps} | "
+                         + " | ".join(as_run(recs)) + " | " + " | ".join(_metric_cells(recs, label, kind))
                          + f" | {_fmt_delta(deltas) if recipe != 'base' else '-'} |")
     return "\n".join(lines)
 
 
+def _has(runs: dict[str, dict], dataset: str, round_: int) -> bool:
+    return any((r.get("plan") or {}).get("dataset") == dataset and "summary" in r
+               and str(r["plan"].get("name", "")).startswith(f"r{round_}-") for r in runs.values())
+
+
 def ablation_sections(runs: dict[str, dict]) -> list[str]:
-    """The round-3 tables (empty when no round-3 run has been collected)."""
+    """The round-3 and round-4 tables (none for a round of which no run has been collected)."""
     out: list[str] = []
     intro = "mean ± sd over folds; the last column: this row's Dice minus base's, fold by fold"
-    if any((r.get("plan") or {}).get("dataset") == "drive" and "summary" in r for r in runs.values()):
+    if _has(runs, "drive", 3):
         out += ["", f"## Round 3 recipe ablations, DRIVE vessels inside the FOV, per-image mean ({intro})",
                 ablation_table("drive", "vessel", runs, "per_image_mean"),
                 "", "## Round 3 recipe ablations, DRIVE, pooled over each fold's validation pixels",
                 ablation_table("drive", "vessel", runs, "pooled")]
-    if any((r.get("plan") or {}).get("dataset") == "bladder" and "summary" in r for r in runs.values()):
-        for label in ("mean_over_labels", "bladder_wall", "tumor"):
-            out += ["", f"## Round 3 recipe ablations, Bladder MRI, {label}: pooled over each fold's validation "
-                    f"slices ({intro})", ablation_table("bladder", label, runs, "pooled")]
+    for round_ in (3, 4):
+        if _has(runs, "bladder", round_):
+            for label in ("mean_over_labels", "bladder_wall", "tumor"):
+                out += ["", f"## Round {round_} recipe ablations, Bladder MRI, {label}: pooled over each fold's "
+                        f"validation slices ({intro})", ablation_table("bladder", label, runs, "pooled", round_)]
     return out
 
 

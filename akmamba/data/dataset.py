@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from akmamba.data.normalize import normalise, to_channels_first
 from akmamba.data.transforms import random_crop, random_flip_rotate, random_intensity
-from akmamba.errors import ShapeError
+from akmamba.errors import ConfigError, ShapeError
 from akmamba.io.dataset import DatasetDescription, Sample, load_sample
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,41 @@ def load_samples(
     return out
 
 
+def class_repeats(samples: Sequence[LoadedSample], class_index: int, factor: int) -> list[int]:
+    """Slice-level oversampling: ``factor`` for each sample whose label holds ``class_index``, 1 for the rest.
+
+    Passed to :class:`PatchDataset` as ``repeats``, a sample holding the class is drawn ``factor`` times as often
+    as one without it (e.g. bladder slices with tumour, class 2).
+
+    Raises:
+        ConfigError: ``factor`` < 1 or ``class_index`` < 1 (background cannot be oversampled).
+    """
+    if factor < 1 or class_index < 1:
+        raise ConfigError(f"Oversampling needs a foreground class >= 1 and a factor >= 1; got class {class_index}, "
+                          f"factor {factor}.", parameter="oversample_factor", expected=">= 1",
+                          got=(class_index, factor))
+    return [factor if bool((s.label == class_index).any()) else 1 for s in samples]
+
+
 class PatchDataset(Dataset):
     """Random augmented patches; item ``i`` of epoch ``e`` is reproducible from ``(seed, e, i)``.
 
+    Which sample item ``i`` of epoch ``e`` comes from: the samples form a cycle (each listed ``repeats[k]`` times
+    in a row, in the given order) and epoch ``e`` takes the ``length`` positions after the ``e * length`` taken
+    by earlier epochs, wrapping around. So every sample is drawn, equally often up to one draw (or in proportion
+    to ``repeats``), even when ``length`` is smaller than the cycle; when ``length`` is a multiple of the cycle
+    (e.g. the default, one item per sample), item ``i`` is sample ``i mod len(samples)`` in every epoch.
+
     Args:
         samples: loaded cases.
-        patch_size: (height, width), or None for whole images (they must share one size).
+        patch_size: (height, width), or None for whole images (they must share one size). A patch as large as
+            the images (e.g. 512 x 512 bladder slices) is the whole image, with 90-degree rotations if square.
         length: items per epoch (default: one per sample).
         seed: base seed.
         augment: flips / 90-degree rotations / intensity jitter.
         foreground_fraction: share of patches centred on a labelled pixel.
+        repeats: how many times each sample appears in the cycle (default: once each); see
+            :func:`class_repeats`.
 
     Items are ``(image, label)``; when any sample carries a ``weight`` map they are ``(image, label, weight)``
     (samples without one get ones), the weight cropped, flipped and rotated with the label. The random stream is
@@ -78,8 +103,16 @@ class PatchDataset(Dataset):
         seed: int = 0,
         augment: bool = True,
         foreground_fraction: float = 0.5,
+        repeats: Sequence[int] | None = None,
     ) -> None:
         self.samples = list(samples)
+        if repeats is None:
+            repeats = [1] * len(self.samples)
+        if len(repeats) != len(self.samples) or any(int(r) < 1 for r in repeats):
+            raise ConfigError(f"repeats needs one integer >= 1 per sample ({len(self.samples)}); got {list(repeats)}.",
+                              parameter="repeats", expected=f"{len(self.samples)} integers >= 1",
+                              got=list(repeats))
+        self.cycle = np.repeat(np.arange(len(self.samples)), [int(r) for r in repeats])
         self.patch_size = patch_size
         self.length = length or len(self.samples)
         self.seed = seed
@@ -100,10 +133,14 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def sample_index(self, index: int) -> int:
+        """The sample that item ``index`` of the current epoch is cut from (see the class docstring)."""
+        return int(self.cycle[(self.epoch * self.length + index) % self.cycle.size])
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         """Returns image ``(C, h, w)`` float32, label ``(h, w)`` int64 and, for weighted sets, weight ``(h, w)``."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        s = self.samples[index % len(self.samples)]
+        s = self.samples[self.sample_index(index)]
         image, label = s.image, s.label
         if self.weighted:  # the weight rides along as an extra image channel through crops, flips and rotations
             weight = s.weight if s.weight is not None else np.ones(label.shape, np.float32)

@@ -11,6 +11,11 @@ from typing import Any
 from akmamba.errors import ConfigError
 from akmamba.registry import suggest
 
+#: Training losses (:func:`akmamba.train.engine.make_loss`).
+LOSSES = ("dice_ce", "dice_ce_batch")
+#: Validation Dice used to pick the best checkpoint (see ``TrainConfig.val_metric``).
+VAL_METRICS = ("per_image", "pooled")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -35,10 +40,21 @@ class TrainConfig:
         seed: seed of weights, splits, patches and augmentation.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (bfloat16) on CUDA; ignored on CPU.
-        loss: ``dice_ce`` (MONAI DiceCELoss, softmax, background excluded from Dice).
+        loss: ``dice_ce`` (MONAI DiceCELoss, softmax, background excluded from Dice, Dice per image) or
+            ``dice_ce_batch`` (the same with ``batch=True``: each class's Dice over the whole batch, so that false
+            positives of a rare class in patches where it is absent are penalised; :func:`make_loss`).
         normalisation: input normalisation (stored in the checkpoint).
         augment: flips, 90-degree rotations and intensity jitter.
         foreground_fraction: share of patches centred on a labelled pixel.
+        oversample_class: with ``oversample_factor`` > 1, training images whose label holds this class index (e.g.
+            2, bladder tumour) are drawn ``oversample_factor`` times as often as the others (slice-level
+            oversampling, :func:`akmamba.data.dataset.class_repeats`). None: every image equally often.
+        oversample_factor: 1..100; used only with ``oversample_class``.
+        val_metric: which validation Dice picks the best checkpoint and drives early stopping, averaged over the
+            foreground labels: ``per_image`` (mean over validation images; an image where a label is absent from
+            both truth and prediction scores 1, so never predicting a rare class scores well) or ``pooled`` (from
+            the counts summed over all validation images, as docs/RESULTS.md reports the bladder). Both are in
+            every ``validation`` event.
         init_from: checkpoint to warm-start from (fine-tuning).
         resume: continue from ``out_dir/last`` if present.
         max_steps: stop after this many optimiser steps (smoke tests).
@@ -94,6 +110,9 @@ class TrainConfig:
     edit_weight: float = 5.0
     val_cases: list[str] | None = None
     ema_decay: float | None = None
+    oversample_class: int | None = None
+    oversample_factor: int = 1
+    val_metric: str = "per_image"
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:
@@ -110,7 +129,8 @@ class TrainConfig:
             ("folds", self.folds == 0 or self.folds >= 2, "0 or >= 2"),
             ("fold", self.folds == 0 or 0 <= self.fold < self.folds, f"0..{self.folds - 1}"),
             ("val_every", self.val_every >= 1, ">= 1"),
-            ("loss", self.loss in ("dice_ce",), "'dice_ce'"),
+            ("loss", self.loss in LOSSES, " or ".join(map(repr, LOSSES))),
+            ("loss", self.edit_masks is None or self.loss == "dice_ce", "'dice_ce' with edit_masks"),
             ("foreground_fraction", 0 <= self.foreground_fraction <= 1, "0..1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
@@ -118,6 +138,10 @@ class TrainConfig:
             ("edit_weight", self.edit_weight > 0, "> 0"),
             ("val_cases", self.val_cases is None or isinstance(self.val_cases, (list, tuple)), "a list or None"),
             ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1, "in (0, 1) or None"),
+            ("oversample_class", self.oversample_class is None or self.oversample_class >= 1,
+             "a foreground class index >= 1 or None"),
+            ("oversample_factor", 1 <= self.oversample_factor <= 100, "1..100"),
+            ("val_metric", self.val_metric in VAL_METRICS, " or ".join(map(repr, VAL_METRICS))),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from akmamba import __version__
-from akmamba.data.dataset import LoadedSample, PatchDataset, load_samples
+from akmamba.data.dataset import LoadedSample, PatchDataset, class_repeats, load_samples
 from akmamba.data.splits import kfold_by_case
 from akmamba.errors import ConfigError
 from akmamba.io.dataset import (
@@ -41,7 +41,7 @@ from akmamba.io.readers import read_image
 from akmamba.metrics import evaluate_case, summarise
 from akmamba.nn import build_model, load_checkpoint, save_checkpoint
 from akmamba.reports.report import sha256_file
-from akmamba.train.config import TrainConfig
+from akmamba.train.config import LOSSES, TrainConfig
 from akmamba.train.ema import WeightEMA
 from akmamba.train.state import load_optimizer, save_optimizer
 
@@ -128,10 +128,13 @@ def data_checksums(samples: list[Sample], root: Path) -> dict[str, str]:
 
 @torch.no_grad()
 def validate(model: nn.Module, samples: list[LoadedSample], label_names: dict[int, str], device: torch.device,
-             amp: bool) -> dict[str, Any]:
-    """Whole-image prediction on each validation case; returns ``{"rows": [...], "summary": {...}, "dice": m}``.
+             amp: bool, metric: str = "per_image") -> dict[str, Any]:
+    """Whole-image prediction on each validation case; returns ``{"rows", "summary", "dice", "dice_per_image",
+    "dice_pooled"}``.
 
-    ``dice`` is the per-image mean Dice over cases, averaged over foreground labels (inside the FOV if given).
+    ``dice_per_image`` is the mean Dice over cases (a case where a label is absent from truth and prediction
+    scores 1), ``dice_pooled`` the Dice of the counts summed over cases; each is averaged over the foreground labels
+    (inside the FOV if given). ``dice`` is the one named by ``metric`` (``per_image`` or ``pooled``).
     """
     model.eval()
     rows = []
@@ -142,9 +145,31 @@ def validate(model: nn.Module, samples: list[LoadedSample], label_names: dict[in
         pred = logits.float().argmax(1)[0].cpu().numpy().astype(np.int64)
         rows += evaluate_case(pred, s.label, label_names, fov=s.fov, case_id=s.name)
     summary = summarise(rows)
-    dices = [summary[n]["per_image_mean"]["dice"] for n in label_names.values()]
+    per_image = float(np.mean([summary[n]["per_image_mean"]["dice"] for n in label_names.values()]))
+    pooled = float(np.mean([summary[n]["pooled"]["dice"] for n in label_names.values()]))
     model.train()
-    return {"rows": rows, "summary": summary, "dice": float(np.mean(dices))}
+    return {"rows": rows, "summary": summary, "dice": pooled if metric == "pooled" else per_image,
+            "dice_per_image": per_image, "dice_pooled": pooled}
+
+
+def make_loss(name: str) -> nn.Module:
+    """The training loss for ``(B, C, H, W)`` logits and ``(B, 1, H, W)`` class targets (MONAI DiceCELoss, softmax,
+    background excluded from the Dice term).
+
+    ``dice_ce``: Dice per image, averaged over images and classes. A patch without a class adds a near-constant 1
+    for that class (``1 - s / (sum p + s)``, s = 1e-5, with no useful gradient), so false positives of a rare
+    class in the many patches where it is absent are left to the cross-entropy alone. ``dice_ce_batch``: each
+    class's Dice over the whole batch (``batch=True``), so those false positives count against the class.
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    from monai.losses import DiceCELoss
+
+    if name not in LOSSES:
+        raise ConfigError(f"Unknown loss {name!r}; valid: {', '.join(LOSSES)}.", parameter="loss",
+                          expected=list(LOSSES), got=name)
+    return DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, batch=name == "dice_ce_batch")
 
 
 def _attach_edit_weights(cfg: TrainConfig, root: Path, data: list[LoadedSample]
@@ -225,14 +250,19 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     if cfg.edit_masks:
         train_data, edit_checksums = _attach_edit_weights(cfg, root, train_data)
     val_data = load_samples(val_s, desc, in_channels, cfg.normalisation) if rank == 0 else []
+    repeats = None
+    if cfg.oversample_class is not None and cfg.oversample_factor > 1:
+        if cfg.oversample_class >= num_classes:
+            raise ConfigError(f"oversample_class {cfg.oversample_class} is not a foreground class of {desc.name} "
+                              f"(1..{num_classes - 1}: {label_names}).", parameter="oversample_class",
+                              expected=sorted(label_names), got=cfg.oversample_class)
+        repeats = class_repeats(train_data, cfg.oversample_class, cfg.oversample_factor)
     dataset = PatchDataset(train_data, cfg.patch_size, cfg.samples_per_epoch, cfg.seed, cfg.augment,
-                           cfg.foreground_fraction)
+                           cfg.foreground_fraction, repeats)
     shard = Subset(dataset, range(rank, len(dataset), world))
     loader = DataLoader(shard, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
                         drop_last=len(shard) > cfg.batch_size, generator=torch.Generator().manual_seed(cfg.seed + rank))
-    from monai.losses import DiceCELoss
-
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+    loss_fn = make_loss(cfg.loss)
     weighted_loss = None
     if cfg.edit_masks:
         from akmamba.finetune.weights import WeightedDiceCELoss
@@ -301,7 +331,9 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             "train_cases"]), val_cases=len(base_meta["val_cases"]), train_images=len(train_s),
             steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, in_channels=in_channels, num_classes=num_classes,
             parameters=sum(p.numel() for p in model.parameters()), ema_decay=cfg.ema_decay,
-            ema_updates=None if ema is None else ema.updates)
+            ema_updates=None if ema is None else ema.updates,
+            oversampled_images=0 if repeats is None else sum(r > 1 for r in repeats),
+            cycle_length=int(dataset.cycle.size))
     model.train()
     stop = False
     stopped_by = "epochs"
@@ -344,13 +376,15 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             improved = False
             metrics: dict[str, Any] = {}
             if val_data and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
-                res = validate(evaluated, val_data, label_names, device, amp)
-                metrics = {"val_dice": res["dice"], "val_summary": res["summary"]}
+                res = validate(evaluated, val_data, label_names, device, amp, cfg.val_metric)
+                metrics = {"val_dice": res["dice"], "val_metric": cfg.val_metric, "val_summary": res["summary"]}
                 improved = res["dice"] > best
                 since_best = 0 if improved else since_best + 1
                 best = max(best, res["dice"])
                 yield emit("validation", epoch=epoch, step=step, dice=res["dice"], best_dice=best,
-                           summary=res["summary"], weights="raw" if ema is None else "ema")
+                           metric=cfg.val_metric, dice_per_image=res["dice_per_image"],
+                           dice_pooled=res["dice_pooled"], summary=res["summary"],
+                           weights="raw" if ema is None else "ema")
             elif not val_data and last_epoch:
                 improved = True
             meta = {**base_meta, "epoch": epoch, "step": step, "metrics": metrics}

@@ -38,6 +38,13 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--foreground-fraction", "foreground_fraction", float, "share of patches centred on a labelled pixel"),
     ("--lr-schedule", "lr_schedule", str, "constant (default, the paper) or cosine"),
     ("--time-limit", "time_limit_s", float, "stop after the epoch in which this many seconds have passed"),
+    ("--loss", "loss", str, "dice_ce (default: Dice per image + cross-entropy) or dice_ce_batch (Dice over the "
+     "batch)"),
+    ("--oversample-class", "oversample_class", int, "draw training images holding this class index (e.g. 2, "
+     "bladder tumour) --oversample-factor times as often"),
+    ("--oversample-factor", "oversample_factor", int, "how much more often (1..100; default 1: off)"),
+    ("--val-metric", "val_metric", str, "validation Dice that picks the best checkpoint: per_image (default) or "
+     "pooled (summed counts; use for rare classes)"),
     ("--ema-decay", "ema_decay", float, "average the weights (EMA) with this decay, e.g. 0.995; validation and the "
      "best checkpoint use the average (default: off)"),
 ]

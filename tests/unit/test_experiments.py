@@ -121,3 +121,70 @@ def test_ablation_table_reads_what_ran_and_pairs_folds(modules, tmp_path) -> Non
     main_table = text.split("## DRIVE, pooled")[0]
     assert "r3-" not in main_table
     assert "| Akmamba-Net (AKConv + Mamba-out) | 1 | 1500 |" in main_table  # the round-1 record only
+
+
+def test_round4_rows_change_one_named_thing_each(modules) -> None:
+    plan, _, _ = modules
+    runs = {r.name: r for r in plan.bladder_plan(("akmamba", "unet"))}
+    assert len(runs) == len(plan.RECIPES_R4) * 3 * 2
+    cfg = {recipe: _train_config(runs[f"r4-bladder-unet-{recipe}-f1"].train_args("D", "O", None)).to_dict()
+           for recipe in plan.RECIPES_R4}
+    base = cfg["base"]
+    assert (base["epochs"], base["samples_per_epoch"], base["patch_size"], base["fold"]) == (25, 400, [256, 256], 1)
+    assert (base["loss"], base["oversample_class"], base["val_metric"]) == ("dice_ce", None, "per_image")
+
+    def changed(recipe: str) -> dict:
+        return {k: v for k, v in cfg[recipe].items() if base[k] != v}
+
+    assert changed("pooled") == {"val_metric": "pooled"}
+    assert changed("oversample") == {"oversample_class": 2, "oversample_factor": plan.OVERSAMPLE_R4}
+    assert changed("batch-dice") == {"loss": "dice_ce_batch"}
+    assert changed("whole") == {"patch_size": [512, 512]}
+    assert changed("combo") == {**changed("pooled"), **changed("oversample"), **changed("batch-dice")}
+    assert changed("combo-whole") == {**changed("combo"), **changed("whole")}
+    assert runs["r4-bladder-unet-whole-f0"].record()["patch_size"] == [512, 512]
+    with pytest.raises(ValueError, match="unknown round-4 recipe"):
+        plan.bladder_plan(recipes=("focal",))
+
+
+def test_run_plan_lists_round4_and_refuses_drive(modules, capsys) -> None:
+    _, run_plan, _ = modules
+    assert run_plan.main(["--plan", "round4", "--dataset", "bladder", "--data-root", "/data/B", "--out", "/runs",
+                          "--recipes", "base,combo", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    trains = [x for x in lines if " train " in x]
+    assert len(trains) == 6
+    combo = next(x for x in trains if "r4-bladder-akmamba-combo-f2" in x)
+    assert "--val-metric pooled --oversample-class 2 --oversample-factor 3 --loss dice_ce_batch" in combo
+    with pytest.raises(SystemExit):
+        run_plan.main(["--plan", "round4", "--dataset", "drive", "--data-root", "D", "--out", "R", "--list"])
+
+
+def test_round4_table_reads_what_ran_and_leaves_round3_alone(modules, tmp_path) -> None:
+    plan, _, summarise = modules
+    runs = {r.name: r for r in plan.bladder_plan(recipes=("base", "oversample"))}
+    for recipe, dices in {"base": (0.40, 0.50), "oversample": (0.55, 0.60)}.items():
+        for fold, dice in enumerate(dices):
+            run = runs[f"r4-bladder-akmamba-{recipe}-f{fold}"]
+            d = tmp_path / "runs" / "bladder" / run.name
+            d.mkdir(parents=True)
+            (d / "run.json").write_text(json.dumps(run.record()), encoding="utf-8")
+            over = {"oversample_class": 2, "oversample_factor": 3} if recipe == "oversample" else {}
+            (d / "config.json").write_text(json.dumps({"patch_size": [256, 256], "loss": "dice_ce", **over}),
+                                           encoding="utf-8")
+            (d / "events.jsonl").write_text(json.dumps({"event": "done", "steps": 1250, "stopped_by": "epochs",
+                                                        "elapsed_s": 10.0}) + "\n", encoding="utf-8")
+            metrics = {m: 0.5 for m in ("precision", "recall", "specificity", "accuracy", "iou", "auc")}
+            summary = {label: {k: {**metrics, "dice": dice} for k in ("per_image_mean", "pooled")}
+                       for label in ("bladder_wall", "tumor", "mean_over_labels")}
+            (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}], "model": {}}),
+                                         encoding="utf-8")
+    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
+    text = summarise.render(summarise.load(tmp_path / "results"))
+    assert "Round 3 recipe ablations" not in text
+    section = text.split("## Round 4 recipe ablations, Bladder MRI, tumor: pooled")[1].split("\n\n")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| Akmamba")]
+    assert [r.split(" | ")[1].split(":")[0] for r in rows] == ["base", "oversample"]
+    assert "| 2 | 1250 | dice_ce | - | 256x256 | per_image |" in rows[0]
+    assert "| 2 | 1250 | dice_ce | class 2 x3 | 256x256 | per_image |" in rows[1]
+    assert rows[1].endswith("| +12.50 ± 3.54 (2 folds) |")
