@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from akmamba.data.normalize import NORMALISATIONS
 from akmamba.errors import ConfigError
 from akmamba.registry import suggest
 
@@ -36,7 +37,8 @@ class TrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision (bfloat16) on CUDA; ignored on CPU.
         loss: ``dice_ce`` (MONAI DiceCELoss, softmax, background excluded from Dice).
-        normalisation: input normalisation (stored in the checkpoint).
+        normalisation: input normalisation, ``zscore`` (default) or ``clahe`` (:mod:`akmamba.data.normalize`);
+            stored in the checkpoint, so prediction normalises the same way.
         augment: flips, 90-degree rotations and intensity jitter.
         foreground_fraction: share of patches centred on a labelled pixel.
         init_from: checkpoint to warm-start from (fine-tuning).
@@ -111,6 +113,7 @@ class TrainConfig:
             ("fold", self.folds == 0 or 0 <= self.fold < self.folds, f"0..{self.folds - 1}"),
             ("val_every", self.val_every >= 1, ">= 1"),
             ("loss", self.loss in ("dice_ce",), "'dice_ce'"),
+            ("normalisation", self.normalisation in NORMALISATIONS, " or ".join(map(repr, NORMALISATIONS))),
             ("foreground_fraction", 0 <= self.foreground_fraction <= 1, "0..1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),

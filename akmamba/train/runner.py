@@ -38,6 +38,8 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--foreground-fraction", "foreground_fraction", float, "share of patches centred on a labelled pixel"),
     ("--lr-schedule", "lr_schedule", str, "constant (default, the paper) or cosine"),
     ("--time-limit", "time_limit_s", float, "stop after the epoch in which this many seconds have passed"),
+    ("--normalisation", "normalisation", str, "input normalisation: zscore (default) or clahe (adaptive histogram "
+     "equalisation inside the field of view, then z-score); stored in the checkpoint, prediction applies it"),
     ("--ema-decay", "ema_decay", float, "average the weights (EMA) with this decay, e.g. 0.995; validation and the "
      "best checkpoint use the average (default: off)"),
 ]
