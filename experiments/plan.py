@@ -65,7 +65,8 @@ class Run:
     train_extra: tuple[str, ...] = ()  # extra ``akmamba train`` arguments
     epochs_factor: int = 1  # the dataset's epochs times this (a longer schedule)
     tta: str = "none"  # ``akmamba predict --tta`` for the evaluation
-    checkpoint_of: str | None = None  # evaluate this run's best checkpoint instead of training
+    checkpoint: str = "best.safetensors"  # the file evaluated (the run's own or checkpoint_of's); FINAL_FILES
+    checkpoint_of: str | None = None  # evaluate this run's checkpoint instead of training
 
     def train_args(self, data_root: str, out_dir: str, time_limit_s: float | None) -> list[str]:
         """Arguments of ``akmamba train`` for this run."""
@@ -97,7 +98,7 @@ class Run:
         """JSON-ready description of the run (written to RUN/run.json; summarise.py reads it)."""
         return {"name": self.name, "dataset": self.dataset, "model": self.model, "fold": self.fold,
                 "recipe": self.recipe, "train_extra": list(self.train_extra), "epochs_factor": self.epochs_factor,
-                "tta": self.tta, "checkpoint_of": self.checkpoint_of}
+                "tta": self.tta, "checkpoint_of": self.checkpoint_of, "checkpoint": self.checkpoint}
 
 
 def _json(obj: Any) -> str:
@@ -166,3 +167,16 @@ def ablation_plan(dataset: str, models: tuple[str, ...] = ("akmamba",),
                                 priority=factor, recipe=recipe, train_extra=extra, epochs_factor=factor, tta=tta,
                                 checkpoint_of=None if source is None else r3_name(dataset, model, source, fold)))
     return sorted(runs, key=lambda r: -r.priority)
+
+
+# ----------------------------------------------------------------------------------------------- round 4, DRIVE
+
+#: The files ``akmamba train`` leaves with the weights of its last step: ``last.safetensors`` (the trained weights)
+#: and, with ``--ema-decay``, ``last_ema.safetensors`` (their average, what an EMA recipe means to use). Evaluating
+#: them instead of ``best.safetensors`` selects nothing on the validation fold.
+FINAL_FILES = ("last.safetensors", "last_ema.safetensors")
+
+
+def final_checkpoint(train_extra: tuple[str, ...]) -> str:
+    """The file holding a run's final weights: ``last_ema.safetensors`` when it trains with ``--ema-decay``."""
+    return FINAL_FILES[1] if "--ema-decay" in train_extra else FINAL_FILES[0]

@@ -7,7 +7,9 @@
 Each run: ``akmamba train`` (JSON events in RUN/events.jsonl), then for a validation fold ``akmamba predict
 --probs`` on the fold's validation images and ``akmamba evaluate`` (RUN/eval.json). A run that evaluates another
 run's checkpoint (``checkpoint_of``, e.g. the test-time-flip rows of round 3) waits for that run's training, then
-only predicts and evaluates. Evaluations run beside the trainings (``--eval-parallel`` at a time). The commands
+only predicts and evaluates. The file evaluated is the run's ``checkpoint``: ``best.safetensors`` (picked on the
+validation fold) unless the plan asks for the final weights (round 4 DRIVE: ``last.safetensors``, or
+``last_ema.safetensors`` with EMA). Evaluations run beside the trainings (``--eval-parallel`` at a time). The commands
 are written to RUN/commands.txt exactly as run (validation image paths abbreviated) and the run's plan entry to
 RUN/run.json. ``--deadline`` (seconds from start) gives every training a ``--time-limit`` so that the whole plan
 ends in time; a run cut by it says ``stopped_by: time_limit`` in its done event. Progress goes to
@@ -40,13 +42,13 @@ def _write_status(out: Path, status: dict) -> None:
     os.replace(tmp, out / "status.json")
 
 
-def val_images(run_dir: Path, dataset: str, data_root: str) -> list[str]:
-    """The validation images of a finished fold run (from its checkpoint's metadata)."""
+def val_images(run_dir: Path, dataset: str, data_root: str, checkpoint: str = "best.safetensors") -> list[str]:
+    """The validation images of a finished fold run (from the metadata of its checkpoint ``checkpoint``)."""
     from akmamba.io.dataset import pair_files
     from akmamba.nn.checkpoint import read_metadata
     from akmamba.train.engine import resolve_dataset
 
-    meta = read_metadata(run_dir / "best.safetensors")
+    meta = read_metadata(run_dir / checkpoint)
     cases = set(meta["val_cases"])
     return [str(s.image) for s in pair_files(resolve_dataset(dataset), Path(data_root)) if s.case_id in cases]
 
@@ -63,11 +65,12 @@ def run_one(run: Run, args: argparse.Namespace, time_limit: float | None) -> sub
 
 
 def evaluation_commands(run: Run, args: argparse.Namespace, images: list[str]) -> list[list[str]]:
-    """``akmamba predict`` (of the run's own best checkpoint, or of ``checkpoint_of``'s) and ``akmamba evaluate``."""
+    """``akmamba predict`` (of the run's own checkpoint file ``run.checkpoint``, or of ``checkpoint_of``'s) and
+    ``akmamba evaluate``."""
     run_dir = args.out / run.name
     source = args.out / (run.checkpoint_of or run.name)
     pred = run_dir / "pred"
-    return [PY + run.predict_args(str(source / "best.safetensors"), str(pred), args.device, images),
+    return [PY + run.predict_args(str(source / run.checkpoint), str(pred), args.device, images),
             [*PY, "evaluate", "--pred", str(pred), "--gt", args.data_root, "--dataset", run.dataset,
              "--out", str(run_dir / "eval.json")]]
 
@@ -78,7 +81,7 @@ def evaluate(run: Run, args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if run.checkpoint_of is not None:
         (run_dir / "run.json").write_text(json.dumps(run.record(), indent=1), encoding="utf-8")
-    images = val_images(args.out / (run.checkpoint_of or run.name), run.dataset, args.data_root)
+    images = val_images(args.out / (run.checkpoint_of or run.name), run.dataset, args.data_root, run.checkpoint)
     cmds = evaluation_commands(run, args, images)
     with open(run_dir / "commands.txt", "a", encoding="utf-8") as f:
         for c in cmds:
@@ -143,7 +146,7 @@ def execute(runs: list[Run], args: argparse.Namespace) -> int:
     t0 = time.time()
     trained = {r.name for r in runs if r.checkpoint_of is None}
     missing = sorted({r.checkpoint_of for r in runs if r.checkpoint_of and r.checkpoint_of not in trained
-                      and not (args.out / r.checkpoint_of / "best.safetensors").is_file()})
+                      and not (args.out / r.checkpoint_of / r.checkpoint).is_file()})
     if missing:
         print(f"evaluation-only runs need {missing}: add them to --only, or train them first", file=sys.stderr)
         return 1

@@ -121,3 +121,20 @@ def test_ablation_table_reads_what_ran_and_pairs_folds(modules, tmp_path) -> Non
     main_table = text.split("## DRIVE, pooled")[0]
     assert "r3-" not in main_table
     assert "| Akmamba-Net (AKConv + Mamba-out) | 1 | 1500 |" in main_table  # the round-1 record only
+
+
+def test_a_row_can_evaluate_the_final_weights(modules, tmp_path) -> None:
+    plan, run_plan, _ = modules
+    args = argparse.Namespace(out=tmp_path, data_root="D", device="cpu")
+    own = plan.Run("x-f0", "drive", "unet", 0, checkpoint="last.safetensors")
+    other = plan.Run("y-f0", "drive", "unet", 0, checkpoint_of="x-f0", checkpoint="last_ema.safetensors")
+    assert run_plan.evaluation_commands(own, args, ["a.tif"])[0][5] == str(tmp_path / "x-f0" / "last.safetensors")
+    assert run_plan.evaluation_commands(other, args, ["a.tif"])[0][5] == str(tmp_path / "x-f0" / "last_ema.safetensors")
+    assert other.record()["checkpoint"] == "last_ema.safetensors"
+    assert plan.final_checkpoint(("--ema-decay", "0.995")) == "last_ema.safetensors"
+    assert plan.final_checkpoint(()) == "last.safetensors"
+    # every existing row still evaluates the best checkpoint, with the same commands as before
+    assert {r.checkpoint for r in [*plan.plan("drive"), *plan.ablation_plan("drive"), *plan.ablation_plan("bladder")]
+            } == {"best.safetensors"}
+    base = plan.ablation_plan("drive", recipes=("base",))[0]
+    assert run_plan.evaluation_commands(base, args, ["a.tif"])[0][5].endswith(f"{base.name}/best.safetensors")
