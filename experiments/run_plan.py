@@ -3,6 +3,7 @@
     python3 experiments/run_plan.py --dataset drive --data-root DATA/DRIVE/training --out RUNS \
         --parallel 10 --deadline 1500
     python3 experiments/run_plan.py --plan round3 --dataset drive ... --list     # the commands, without running
+    python3 experiments/run_plan.py --plan round4 --dataset drive ... --list     # round 4, DRIVE
 
 Each run: ``akmamba train`` (JSON events in RUN/events.jsonl), then for a validation fold ``akmamba predict
 --probs`` on the fold's validation images and ``akmamba evaluate`` (RUN/eval.json). A run that evaluates another
@@ -31,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plan import RECIPES_R3, Run, ablation_plan, plan
+from plan import RECIPES_R3, RECIPES_R4_DRIVE, Run, ablation_plan, plan, round4_drive_plan
 
 PY = [sys.executable, "-m", "akmamba.cli"]
 
@@ -106,18 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-parallel", type=int, default=3, help="evaluations (predict + evaluate) at a time")
     p.add_argument("--device", default="auto")
     p.add_argument("--only", default=None, help="comma-separated run names")
-    p.add_argument("--plan", choices=["tables", "round3"], default="tables",
-                   help="tables: Tables 1-3 and the shipped models (rounds 1-2); round3: the recipe ablations")
-    p.add_argument("--models", default="akmamba", help="round3: comma-separated models (default akmamba)")
+    p.add_argument("--plan", default="tables",
+                   help="tables: Tables 1-3 and the shipped models (rounds 1-2); round3: the recipe ablations; "
+                        "round4 with --dataset drive: CLAHE input and final-weight evaluation (round4-drive.md); "
+                        "several, comma-separated (e.g. round3,round4): their runs together, shared ones once")
+    p.add_argument("--models", default="akmamba", help="round3/4: comma-separated models (default akmamba)")
     p.add_argument("--recipes", default=None,
-                   help=f"round3: comma-separated recipes (default all: {','.join(RECIPES_R3)})")
+                   help=f"round3/4: comma-separated recipes (default all; round3: {','.join(RECIPES_R3)}; "
+                        f"round4 DRIVE: {','.join(RECIPES_R4_DRIVE)}); each plan takes those it knows")
     p.add_argument("--list", action="store_true", help="print every run and its commands, run nothing")
     args = p.parse_args(argv)
-    if args.plan == "round3":
-        runs = ablation_plan(args.dataset, tuple(args.models.split(",")),
-                             tuple(args.recipes.split(",")) if args.recipes else None)
-    else:
-        runs = plan(args.dataset)
+    runs = select_runs(p, args)
     if args.only:
         runs = [r for r in runs if r.name in args.only.split(",")]
     if args.list:
@@ -125,6 +125,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     return execute(runs, args)
+
+
+def select_runs(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[Run]:
+    """The runs of ``--plan`` (one plan or several, comma-separated; a run in two plans, e.g. round 3's ``base``
+    that round 4's ``final`` evaluates, is kept once), longer trainings first."""
+    models = tuple(args.models.split(","))
+    recipes = tuple(args.recipes.split(",")) if args.recipes else None
+    known = {"tables": (), "round3": tuple(RECIPES_R3), "round4": tuple(RECIPES_R4_DRIVE)}
+    plans = args.plan.split(",")
+    if any(name not in known for name in plans):
+        p.error(f"--plan: unknown plan in {args.plan!r}; known: {', '.join(known)}")
+    if "round4" in plans and args.dataset != "drive":
+        p.error("--plan round4 is for --dataset drive on this branch (the bladder round 4 is on bladder-recipe)")
+    stray = [r for r in recipes or () if not any(r in known[name] for name in plans)]
+    if stray:
+        p.error(f"--recipes: {stray} belong to no plan of --plan {args.plan}")
+    runs: dict[str, Run] = {}
+    for name in plans:
+        mine = None if recipes is None else tuple(r for r in recipes if r in known[name])
+        if name == "round3":
+            chosen = ablation_plan(args.dataset, models, mine)
+        elif name == "round4":
+            chosen = round4_drive_plan(models, mine)
+        else:
+            chosen = plan(args.dataset)
+        for run in chosen:
+            runs.setdefault(run.name, run)
+    return sorted(runs.values(), key=lambda r: -r.priority)
 
 
 def print_commands(runs: list[Run], args: argparse.Namespace) -> None:
