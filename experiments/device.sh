@@ -13,6 +13,7 @@
 set -u
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"  # one thread per run: 16 cores, ~15 runs
+export ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS="${THREADS:-1}"  # SimpleITK (--normalisation clahe) ignores OMP_NUM_THREADS
 X=/tmp/x; R=/tmp/runs; mkdir -p $X $R
 case "$1" in
 setup)

@@ -16,6 +16,10 @@ Round 4 (:func:`bladder_plan`, experiments/round4.md) does the same for the blad
 checkpoint selection by pooled Dice, slice-level oversampling of tumour slices, batch Dice, whole-slice
 training, and their combination. Every round-3 and round-4 run uses the sampler that draws every training slice
 (round 2's drew only the first 400 of 544-639 slices per fold; round4.md).
+
+Round 4 for DRIVE (:func:`round4_drive_plan`, experiments/round4-drive.md) adds CLAHE input normalisation and
+evaluation on the final weights instead of the checkpoint picked on the validation fold (``Run.checkpoint``), alone
+and on top of round 3's ``ema-long``.
 """
 
 from __future__ import annotations
@@ -70,7 +74,8 @@ class Run:
     train_extra: tuple[str, ...] = ()  # extra ``akmamba train`` arguments
     epochs_factor: int = 1  # the dataset's epochs times this (a longer schedule)
     tta: str = "none"  # ``akmamba predict --tta`` for the evaluation
-    checkpoint_of: str | None = None  # evaluate this run's best checkpoint instead of training
+    checkpoint: str = "best.safetensors"  # the file evaluated (the run's own or checkpoint_of's); FINAL_FILES
+    checkpoint_of: str | None = None  # evaluate this run's checkpoint instead of training
     patch_size: tuple[int, int] | None = None  # instead of RECIPE's (round 4: whole 512 x 512 bladder slices)
 
     def train_args(self, data_root: str, out_dir: str, time_limit_s: float | None) -> list[str]:
@@ -104,7 +109,7 @@ class Run:
         """JSON-ready description of the run (written to RUN/run.json; summarise.py reads it)."""
         return {"name": self.name, "dataset": self.dataset, "model": self.model, "fold": self.fold,
                 "recipe": self.recipe, "train_extra": list(self.train_extra), "epochs_factor": self.epochs_factor,
-                "tta": self.tta, "checkpoint_of": self.checkpoint_of,
+                "tta": self.tta, "checkpoint_of": self.checkpoint_of, "checkpoint": self.checkpoint,
                 "patch_size": list(self.patch_size or RECIPE["patch_size"])}
 
 
@@ -224,3 +229,81 @@ def bladder_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...
                                 priority=1 if patch is None else 4, recipe=recipe, train_extra=extra,
                                 patch_size=patch))
     return sorted(runs, key=lambda r: -r.priority)
+
+
+# ----------------------------------------------------------------------------------------------- round 4, DRIVE
+
+#: The files ``akmamba train`` leaves with the weights of its last step: ``last.safetensors`` (the trained weights)
+#: and, with ``--ema-decay``, ``last_ema.safetensors`` (their average, what an EMA recipe means to use). Evaluating
+#: them instead of ``best.safetensors`` selects nothing on the validation fold.
+FINAL_FILES = ("last.safetensors", "last_ema.safetensors")
+
+
+def final_checkpoint(train_extra: tuple[str, ...]) -> str:
+    """The file holding a run's final weights: ``last_ema.safetensors`` when it trains with ``--ema-decay``."""
+    return FINAL_FILES[1] if "--ema-decay" in train_extra else FINAL_FILES[0]
+
+
+_CLAHE = ("--normalisation", "clahe")
+_EMA = ("--ema-decay", str(EMA_DECAY_R3))
+
+#: Round-4 DRIVE recipes, in table order: id -> (description, train arguments added, epochs factor, recipe whose
+#: training is evaluated instead of training (a round-3 or round-4 id) or None, checkpoint ``best`` or ``final``,
+#: the recipe it is compared with fold by fold besides ``base``).
+RECIPES_R4_DRIVE: dict[str, tuple[str, tuple[str, ...], int, str | None, str, str]] = {
+    "clahe": ("base + CLAHE input normalisation", _CLAHE, 1, None, "best", "base"),
+    "final": ("base, final weights instead of the best on the validation fold (same trainings as base)", (), 1,
+              "base", "final", "base"),
+    "clahe-final": ("clahe, final weights (same trainings as clahe)", (), 1, "clahe", "final", "clahe"),
+    "ema-long-clahe": ("round-3 ema-long + CLAHE input normalisation", (*_EMA, *_CLAHE), 2, None, "best", "ema-long"),
+    "ema-long-final": ("ema-long, final averaged weights (same trainings as ema-long)", (), 2, "ema-long", "final",
+                       "ema-long"),
+    "ema-long-clahe-final": ("ema-long + CLAHE, final averaged weights (same trainings as ema-long-clahe)", (), 2,
+                             "ema-long-clahe", "final", "ema-long"),
+}
+
+
+def r4_drive_name(model: str, recipe: str, fold: int) -> str:
+    """Run name of a round-4 DRIVE row: ``r4-drive-<model>-<recipe>-f<fold>``."""
+    return f"r4-drive-{model}-{recipe}-f{fold}"
+
+
+def _r4_drive_run(model: str, recipe: str, fold: int) -> Run:
+    """The run of one round-4 recipe (or of a round-3 recipe it needs) on one DRIVE fold."""
+    if recipe in RECIPES_R4_DRIVE:
+        _, extra, factor, source, checkpoint, _ = RECIPES_R4_DRIVE[recipe]
+        name = r4_drive_name(model, recipe, fold)
+    else:  # a round-3 training that round-4 rows evaluate: the very run of round 3 (same name, same command)
+        _, extra, factor, _, source = RECIPES_R3[recipe]
+        name, checkpoint = r3_name("drive", model, recipe, fold), "best"
+    if source is None:
+        file = final_checkpoint(extra) if checkpoint == "final" else "best.safetensors"
+        return Run(name, "drive", model, fold, MODEL_OPTIONS[model], priority=factor, recipe=recipe,
+                   train_extra=extra, epochs_factor=factor, checkpoint=file)
+    trained = _r4_drive_run(model, source, fold)
+    file = final_checkpoint(trained.train_extra) if checkpoint == "final" else "best.safetensors"
+    return Run(name, "drive", model, fold, MODEL_OPTIONS[model], priority=factor, recipe=recipe,
+               epochs_factor=factor, checkpoint_of=trained.name, checkpoint=file)
+
+
+def round4_drive_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None) -> list[Run]:
+    """Round 4 on DRIVE: every recipe of :data:`RECIPES_R4_DRIVE` (or those named) for ``models`` on every fold,
+    plus the trainings their evaluation-only rows use. Those of round-3 recipes (``base``, ``ema-long``) are the
+    round-3 runs themselves (same names and commands), so a lease that runs round 3 and round 4 trains them once;
+    drop them with ``run_plan.py --only`` where they are already in the output folder. Longer trainings start
+    first.
+    """
+    wanted = list(RECIPES_R4_DRIVE) if recipes is None else list(recipes)
+    unknown = [r for r in wanted if r not in RECIPES_R4_DRIVE]
+    if unknown:
+        raise ValueError(f"unknown round-4 DRIVE recipe(s) {unknown}; known: {', '.join(RECIPES_R4_DRIVE)}")
+    runs: dict[str, Run] = {}
+    for model in models:
+        for recipe in (r for r in RECIPES_R4_DRIVE if r in wanted):
+            for fold in range(DATASETS["drive"]["folds"]):
+                step: str | None = recipe
+                while step is not None:  # the row, then the training it evaluates
+                    run = _r4_drive_run(model, step, fold)
+                    runs.setdefault(run.name, run)
+                    step = RECIPES_R4_DRIVE[step][3] if step in RECIPES_R4_DRIVE else None
+    return sorted(runs.values(), key=lambda r: -r.priority)

@@ -3,12 +3,15 @@
     python3 experiments/run_plan.py --dataset drive --data-root DATA/DRIVE/training --out RUNS \
         --parallel 10 --deadline 1500
     python3 experiments/run_plan.py --plan round3 --dataset drive ... --list     # the commands, without running
-    python3 experiments/run_plan.py --plan round4 --dataset bladder ... --list   # round 4 (bladder only)
+    python3 experiments/run_plan.py --plan round4 --dataset bladder ... --list   # round 4, bladder
+    python3 experiments/run_plan.py --plan round4 --dataset drive ... --list     # round 4, DRIVE
 
 Each run: ``akmamba train`` (JSON events in RUN/events.jsonl), then for a validation fold ``akmamba predict
 --probs`` on the fold's validation images and ``akmamba evaluate`` (RUN/eval.json). A run that evaluates another
 run's checkpoint (``checkpoint_of``, e.g. the test-time-flip rows of round 3) waits for that run's training, then
-only predicts and evaluates. Evaluations run beside the trainings (``--eval-parallel`` at a time). The commands
+only predicts and evaluates. The file evaluated is the run's ``checkpoint``: ``best.safetensors`` (picked on the
+validation fold) unless the plan asks for the final weights (round 4 DRIVE: ``last.safetensors``, or
+``last_ema.safetensors`` with EMA). Evaluations run beside the trainings (``--eval-parallel`` at a time). The commands
 are written to RUN/commands.txt exactly as run (validation image paths abbreviated) and the run's plan entry to
 RUN/run.json. ``--deadline`` (seconds from start) gives every training a ``--time-limit`` so that the whole plan
 ends in time; a run cut by it says ``stopped_by: time_limit`` in its done event. Progress goes to
@@ -30,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plan import RECIPES_R3, RECIPES_R4, Run, ablation_plan, bladder_plan, plan
+from plan import RECIPES_R3, RECIPES_R4, RECIPES_R4_DRIVE, Run, ablation_plan, bladder_plan, plan, round4_drive_plan
 
 PY = [sys.executable, "-m", "akmamba.cli"]
 
@@ -41,13 +44,13 @@ def _write_status(out: Path, status: dict) -> None:
     os.replace(tmp, out / "status.json")
 
 
-def val_images(run_dir: Path, dataset: str, data_root: str) -> list[str]:
-    """The validation images of a finished fold run (from its checkpoint's metadata)."""
+def val_images(run_dir: Path, dataset: str, data_root: str, checkpoint: str = "best.safetensors") -> list[str]:
+    """The validation images of a finished fold run (from the metadata of its checkpoint ``checkpoint``)."""
     from akmamba.io.dataset import pair_files
     from akmamba.nn.checkpoint import read_metadata
     from akmamba.train.engine import resolve_dataset
 
-    meta = read_metadata(run_dir / "best.safetensors")
+    meta = read_metadata(run_dir / checkpoint)
     cases = set(meta["val_cases"])
     return [str(s.image) for s in pair_files(resolve_dataset(dataset), Path(data_root)) if s.case_id in cases]
 
@@ -64,11 +67,12 @@ def run_one(run: Run, args: argparse.Namespace, time_limit: float | None) -> sub
 
 
 def evaluation_commands(run: Run, args: argparse.Namespace, images: list[str]) -> list[list[str]]:
-    """``akmamba predict`` (of the run's own best checkpoint, or of ``checkpoint_of``'s) and ``akmamba evaluate``."""
+    """``akmamba predict`` (of the run's own checkpoint file ``run.checkpoint``, or of ``checkpoint_of``'s) and
+    ``akmamba evaluate``."""
     run_dir = args.out / run.name
     source = args.out / (run.checkpoint_of or run.name)
     pred = run_dir / "pred"
-    return [PY + run.predict_args(str(source / "best.safetensors"), str(pred), args.device, images),
+    return [PY + run.predict_args(str(source / run.checkpoint), str(pred), args.device, images),
             [*PY, "evaluate", "--pred", str(pred), "--gt", args.data_root, "--dataset", run.dataset,
              "--out", str(run_dir / "eval.json")]]
 
@@ -79,7 +83,7 @@ def evaluate(run: Run, args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if run.checkpoint_of is not None:
         (run_dir / "run.json").write_text(json.dumps(run.record(), indent=1), encoding="utf-8")
-    images = val_images(args.out / (run.checkpoint_of or run.name), run.dataset, args.data_root)
+    images = val_images(args.out / (run.checkpoint_of or run.name), run.dataset, args.data_root, run.checkpoint)
     cmds = evaluation_commands(run, args, images)
     with open(run_dir / "commands.txt", "a", encoding="utf-8") as f:
         for c in cmds:
@@ -104,24 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-parallel", type=int, default=3, help="evaluations (predict + evaluate) at a time")
     p.add_argument("--device", default="auto")
     p.add_argument("--only", default=None, help="comma-separated run names")
-    p.add_argument("--plan", choices=["tables", "round3", "round4"], default="tables",
+    p.add_argument("--plan", default="tables",
                    help="tables: Tables 1-3 and the shipped models (rounds 1-2); round3: the recipe ablations; "
-                        "round4: the bladder tumour ablations (--dataset bladder)")
+                        "round4: with --dataset bladder the tumour ablations (round4.md), with --dataset drive CLAHE "
+                         "input and final-weight evaluation (round4-drive.md); "
+                        "several, comma-separated (e.g. round3,round4): their runs together, shared ones once")
     p.add_argument("--models", default="akmamba", help="round3/4: comma-separated models (default akmamba)")
     p.add_argument("--recipes", default=None,
                    help=f"round3/4: comma-separated recipes (default all; round3: {','.join(RECIPES_R3)}; "
-                        f"round4: {','.join(RECIPES_R4)})")
+                        f"round4 bladder: {','.join(RECIPES_R4)}; round4 DRIVE: {','.join(RECIPES_R4_DRIVE)}); "
+                         "each plan takes those it knows")
     p.add_argument("--list", action="store_true", help="print every run and its commands, run nothing")
     args = p.parse_args(argv)
-    recipes = tuple(args.recipes.split(",")) if args.recipes else None
-    if args.plan == "round4" and args.dataset != "bladder":
-        p.error("--plan round4 is for --dataset bladder only")
-    if args.plan == "round3":
-        runs = ablation_plan(args.dataset, tuple(args.models.split(",")), recipes)
-    elif args.plan == "round4":
-        runs = bladder_plan(tuple(args.models.split(",")), recipes)
-    else:
-        runs = plan(args.dataset)
+    runs = select_runs(p, args)
     if args.only:
         runs = [r for r in runs if r.name in args.only.split(",")]
     if args.list:
@@ -129,6 +128,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     return execute(runs, args)
+
+
+def select_runs(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[Run]:
+    """The runs of ``--plan`` (one plan or several, comma-separated; a run in two plans, e.g. round 3's ``base``
+    that round 4's ``final`` evaluates, is kept once), longer trainings first."""
+    models = tuple(args.models.split(","))
+    recipes = tuple(args.recipes.split(",")) if args.recipes else None
+    round4 = RECIPES_R4 if args.dataset == "bladder" else RECIPES_R4_DRIVE
+    known = {"tables": (), "round3": tuple(RECIPES_R3), "round4": tuple(round4)}
+    plans = args.plan.split(",")
+    if any(name not in known for name in plans):
+        p.error(f"--plan: unknown plan in {args.plan!r}; known: {', '.join(known)}")
+    stray = [r for r in recipes or () if not any(r in known[name] for name in plans)]
+    if stray:
+        p.error(f"--recipes: {stray} belong to no plan of --plan {args.plan}")
+    runs: dict[str, Run] = {}
+    for name in plans:
+        mine = None if recipes is None else tuple(r for r in recipes if r in known[name])
+        if name == "round3":
+            chosen = ablation_plan(args.dataset, models, mine)
+        elif name == "round4":
+            chosen = bladder_plan(models, mine) if args.dataset == "bladder" else round4_drive_plan(models, mine)
+        else:
+            chosen = plan(args.dataset)
+        for run in chosen:
+            runs.setdefault(run.name, run)
+    return sorted(runs.values(), key=lambda r: -r.priority)
 
 
 def print_commands(runs: list[Run], args: argparse.Namespace) -> None:
@@ -150,7 +176,7 @@ def execute(runs: list[Run], args: argparse.Namespace) -> int:
     t0 = time.time()
     trained = {r.name for r in runs if r.checkpoint_of is None}
     missing = sorted({r.checkpoint_of for r in runs if r.checkpoint_of and r.checkpoint_of not in trained
-                      and not (args.out / r.checkpoint_of / "best.safetensors").is_file()})
+                      and not (args.out / r.checkpoint_of / r.checkpoint).is_file()})
     if missing:
         print(f"evaluation-only runs need {missing}: add them to --only, or train them first", file=sys.stderr)
         return 1

@@ -10,6 +10,9 @@ column; their steps, EMA decay and test-time augmentation are read from what ran
 and the evaluate report), not from the plan, and each row's Dice is compared with the ``base`` row fold by fold.
 Round-4 runs (names ``r4-``, ``RECIPES_R4``) get their own bladder tables the same way, with the loss,
 oversampling, patch size and checkpoint-selection metric as run (from config.json).
+Round-4 DRIVE runs (names ``r4-drive-``, ``RECIPES_R4_DRIVE``) get their own tables beside round 3's ``base`` and
+``ema-long`` rows, with the input normalisation (config.json) and the checkpoint file evaluated (the ``predict``
+command in commands.txt) as run, each row compared with its reference recipe and with ``base`` fold by fold.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plan import RECIPES_R3, RECIPES_R4
+from plan import RECIPES_R3, RECIPES_R4, RECIPES_R4_DRIVE
 
 HERE = Path(__file__).resolve().parent / "results"
 PAPER = {  # Tables 1-2 of the paper (Precision / Dice / IoU, %), from ../shared/docs/paper.md
@@ -194,12 +197,82 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
                 ablation_table("drive", "vessel", runs, "per_image_mean"),
                 "", "## Round 3 recipe ablations, DRIVE, pooled over each fold's validation pixels",
                 ablation_table("drive", "vessel", runs, "pooled")]
+    out += round4_drive_sections(runs)
     for round_ in (3, 4):
         if _has(runs, "bladder", round_):
             for label in ("mean_over_labels", "bladder_wall", "tumor"):
                 out += ["", f"## Round {round_} recipe ablations, Bladder MRI, {label}: pooled over each fold's "
                         f"validation slices ({intro})", ablation_table("bladder", label, runs, "pooled", round_)]
     return out
+
+
+def evaluated_file(rec: dict) -> str:
+    """The checkpoint file a run's evaluation predicted with, from its ``predict`` command (``best.safetensors``
+    when the record has none)."""
+    for line in rec.get("commands", []):
+        words = line.split()
+        if "predict" in words and "--model" in words[:-1]:
+            return Path(words[words.index("--model") + 1]).name
+    return "best.safetensors"
+
+
+_CHECKPOINT_CELL = {"best.safetensors": "best", "last.safetensors": "final", "last_ema.safetensors": "final (EMA)"}
+
+
+def _paired(folds: dict[int, dict], ref: dict[int, dict], label: str, kind: str) -> list[float]:
+    return [folds[f]["summary"][label][kind]["dice"] - ref[f]["summary"][label][kind]["dice"]
+            for f in sorted(folds) if f in ref]
+
+
+def round4_drive_table(label: str, runs: dict[str, dict], kind: str) -> str:
+    """Round-4 DRIVE rows with round 3's ``base`` and ``ema-long`` above them: EMA, input normalisation, checkpoint
+    and test-time augmentation as run, and the Dice difference to the row's reference recipe and to ``base``,
+    paired by fold."""
+    head = (_head("Model | recipe | folds | steps | EMA | input | checkpoint | TTA")
+            + " | Dice - reference (paired by fold) | Dice - base (paired by fold) |")
+    lines = [head, "|" + "---|" * (len(METRICS) + 10)]
+    chosen = [r for r in runs.values() if (r.get("plan") or {}).get("dataset") == "drive" and "summary" in r
+              and r.get("done") and (str(r["plan"].get("name", "")).startswith("r4-drive-")
+                                     or (str(r["plan"].get("name", "")).startswith("r3-drive-")
+                                         and r["plan"].get("recipe") in ("base", "ema-long")))]
+    models = sorted({r["plan"]["model"] for r in chosen}, key=lambda m: list(NAMES).index(m) if m in NAMES else 99)
+    for model in models:
+        by_recipe: dict[str, dict[int, dict]] = {}
+        for r in chosen:
+            if r["plan"]["model"] == model:
+                by_recipe.setdefault(r["plan"]["recipe"], {})[r["plan"]["fold"]] = r
+        for recipe in ["base", "ema-long", *RECIPES_R4_DRIVE]:
+            folds = by_recipe.get(recipe)
+            if not folds:
+                continue
+            recs = [folds[f] for f in sorted(folds)]
+            steps = "/".join(map(str, sorted({r["done"]["steps"] for r in recs})))
+            ema = "/".join(sorted({str(r["config"].get("ema_decay") or "-") for r in recs}))
+            norm = "/".join(sorted({str(r["config"].get("normalisation", "zscore")) for r in recs}))
+            ckpt = "/".join(sorted({_CHECKPOINT_CELL.get(evaluated_file(r), evaluated_file(r)) for r in recs}))
+            tta = "/".join(sorted({r.get("tta", "none") for r in recs}))
+            ref = RECIPES_R4_DRIVE[recipe][5] if recipe in RECIPES_R4_DRIVE else "base"
+            text = RECIPES_R4_DRIVE[recipe][0] if recipe in RECIPES_R4_DRIVE else RECIPES_R3[recipe][0]
+            to_ref, to_base = "-", "-"
+            if recipe != "base":
+                to_ref = f"{ref}: {_fmt_delta(_paired(folds, by_recipe.get(ref, {}), label, kind))}"
+                to_base = _fmt_delta(_paired(folds, by_recipe.get("base", {}), label, kind))
+            lines.append(f"| {NAMES.get(model, model)} | {recipe}: {text} | {len(recs)} | {steps} | {ema} | {norm} | "
+                         f"{ckpt} | {tta} | " + " | ".join(_metric_cells(recs, label, kind))
+                         + f" | {to_ref} | {to_base} |")
+    return "\n".join(lines)
+
+
+def round4_drive_sections(runs: dict[str, dict]) -> list[str]:
+    """The round-4 DRIVE tables (none when no round-4 DRIVE run has been collected)."""
+    if not any(str((r.get("plan") or {}).get("name", "")).startswith("r4-drive-") and "summary" in r
+               for r in runs.values()):
+        return []
+    intro = "mean ± sd over folds; the last two columns: this row's Dice minus its reference's and base's, fold by fold"
+    return ["", f"## Round 4 DRIVE ablations, vessels inside the FOV, per-image mean ({intro})",
+            round4_drive_table("vessel", runs, "per_image_mean"),
+            "", "## Round 4 DRIVE ablations, pooled over each fold's validation pixels",
+            round4_drive_table("vessel", runs, "pooled")]
 
 
 def render(runs: dict[str, dict]) -> str:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from akmamba.data.normalize import normalise, to_channels_first
+from akmamba.data.normalize import check_normalisation, normalise, to_channels_first
 from akmamba.errors import CancelledError, ShapeError
 from akmamba.infer.tiling import (
     DEFAULT_OVERLAP,
@@ -92,7 +92,8 @@ class Predictor:
         checkpoint_sha256: SHA-256 of that file; it becomes ``model_info["sha256"]`` (else the weights' SHA-256).
 
     Raises:
-        ConfigError: unknown device, invalid tiling options or unknown ``tta``.
+        ConfigError: unknown device, invalid tiling options, unknown ``tta`` or a ``normalisation`` in the
+            metadata that this version does not know.
     """
 
     def __init__(
@@ -119,7 +120,8 @@ class Predictor:
         self.in_channels = int(config.get("in_channels", 1))
         self.num_classes = int(config.get("num_classes", 2))
         self.architecture = str(config.get("name", type(model).__name__))
-        self.normalisation = str(self.metadata.get("normalisation", "zscore"))
+        self.normalisation = check_normalisation(str(self.metadata.get("normalisation", "zscore")),
+                                                 path=str(checkpoint) if checkpoint is not None else None)
         self.roi_size = roi_size
         self.overlap = overlap
         self.sw_batch_size = sw_batch_size

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from akmamba.data.normalize import NORMALISATIONS
 from akmamba.errors import ConfigError
 from akmamba.registry import suggest
 
@@ -43,7 +44,8 @@ class TrainConfig:
         loss: ``dice_ce`` (MONAI DiceCELoss, softmax, background excluded from Dice, Dice per image) or
             ``dice_ce_batch`` (the same with ``batch=True``: each class's Dice over the whole batch, so that false
             positives of a rare class in patches where it is absent are penalised; :func:`make_loss`).
-        normalisation: input normalisation (stored in the checkpoint).
+        normalisation: input normalisation, ``zscore`` (default) or ``clahe`` (:mod:`akmamba.data.normalize`);
+            stored in the checkpoint, so prediction normalises the same way.
         augment: flips, 90-degree rotations and intensity jitter.
         foreground_fraction: share of patches centred on a labelled pixel.
         oversample_class: with ``oversample_factor`` > 1, training images whose label holds this class index (e.g.
@@ -131,6 +133,7 @@ class TrainConfig:
             ("val_every", self.val_every >= 1, ">= 1"),
             ("loss", self.loss in LOSSES, " or ".join(map(repr, LOSSES))),
             ("loss", self.edit_masks is None or self.loss == "dice_ce", "'dice_ce' with edit_masks"),
+            ("normalisation", self.normalisation in NORMALISATIONS, " or ".join(map(repr, NORMALISATIONS))),
             ("foreground_fraction", 0 <= self.foreground_fraction <= 1, "0..1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),

@@ -45,6 +45,8 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--oversample-factor", "oversample_factor", int, "how much more often (1..100; default 1: off)"),
     ("--val-metric", "val_metric", str, "validation Dice that picks the best checkpoint: per_image (default) or "
      "pooled (summed counts; use for rare classes)"),
+    ("--normalisation", "normalisation", str, "input normalisation: zscore (default) or clahe (adaptive histogram "
+     "equalisation inside the field of view, then z-score); stored in the checkpoint, prediction applies it"),
     ("--ema-decay", "ema_decay", float, "average the weights (EMA) with this decay, e.g. 0.995; validation and the "
      "best checkpoint use the average (default: off)"),
 ]

@@ -147,7 +147,7 @@ def test_round4_rows_change_one_named_thing_each(modules) -> None:
         plan.bladder_plan(recipes=("focal",))
 
 
-def test_run_plan_lists_round4_and_refuses_drive(modules, capsys) -> None:
+def test_run_plan_lists_round4_per_dataset(modules, capsys) -> None:
     _, run_plan, _ = modules
     assert run_plan.main(["--plan", "round4", "--dataset", "bladder", "--data-root", "/data/B", "--out", "/runs",
                           "--recipes", "base,combo", "--list"]) == 0
@@ -156,8 +156,13 @@ def test_run_plan_lists_round4_and_refuses_drive(modules, capsys) -> None:
     assert len(trains) == 6
     combo = next(x for x in trains if "r4-bladder-akmamba-combo-f2" in x)
     assert "--val-metric pooled --oversample-class 2 --oversample-factor 3 --loss dice_ce_batch" in combo
+    # the same plan name on DRIVE is the DRIVE round 4; bladder recipe names are refused there
+    assert run_plan.main(["--plan", "round4", "--dataset", "drive", "--data-root", "D", "--out", "R",
+                          "--recipes", "clahe", "--list"]) == 0
+    assert "r4-drive-akmamba-clahe-f0" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        run_plan.main(["--plan", "round4", "--dataset", "drive", "--data-root", "D", "--out", "R", "--list"])
+        run_plan.main(["--plan", "round4", "--dataset", "drive", "--data-root", "D", "--out", "R",
+                       "--recipes", "combo", "--list"])
 
 
 def test_round4_table_reads_what_ran_and_leaves_round3_alone(modules, tmp_path) -> None:
@@ -188,3 +193,157 @@ def test_round4_table_reads_what_ran_and_leaves_round3_alone(modules, tmp_path) 
     assert "| 2 | 1250 | dice_ce | - | 256x256 | per_image |" in rows[0]
     assert "| 2 | 1250 | dice_ce | class 2 x3 | 256x256 | per_image |" in rows[1]
     assert rows[1].endswith("| +12.50 ± 3.54 (2 folds) |")
+
+
+def test_a_row_can_evaluate_the_final_weights(modules, tmp_path) -> None:
+    plan, run_plan, _ = modules
+    args = argparse.Namespace(out=tmp_path, data_root="D", device="cpu")
+    own = plan.Run("x-f0", "drive", "unet", 0, checkpoint="last.safetensors")
+    other = plan.Run("y-f0", "drive", "unet", 0, checkpoint_of="x-f0", checkpoint="last_ema.safetensors")
+    assert run_plan.evaluation_commands(own, args, ["a.tif"])[0][5] == str(tmp_path / "x-f0" / "last.safetensors")
+    assert run_plan.evaluation_commands(other, args, ["a.tif"])[0][5] == str(tmp_path / "x-f0" / "last_ema.safetensors")
+    assert other.record()["checkpoint"] == "last_ema.safetensors"
+    assert plan.final_checkpoint(("--ema-decay", "0.995")) == "last_ema.safetensors"
+    assert plan.final_checkpoint(()) == "last.safetensors"
+    # every existing row still evaluates the best checkpoint, with the same commands as before
+    assert {r.checkpoint for r in [*plan.plan("drive"), *plan.ablation_plan("drive"), *plan.ablation_plan("bladder")]
+            } == {"best.safetensors"}
+    base = plan.ablation_plan("drive", recipes=("base",))[0]
+    assert run_plan.evaluation_commands(base, args, ["a.tif"])[0][5].endswith(f"{base.name}/best.safetensors")
+
+
+# ----------------------------------------------------------------------------------------------- round 4, DRIVE
+
+
+def test_round4_drive_rows_change_one_thing_each(modules) -> None:
+    plan, _, _ = modules
+    runs = {r.name: r for r in plan.round4_drive_plan()}
+    assert len(runs) == (6 + 2) * 5  # six round-4 rows and the round-3 trainings base and ema-long, every fold
+    r3 = {r.name: r for r in plan.ablation_plan("drive")}
+    for name in ("r3-drive-akmamba-base-f2", "r3-drive-akmamba-ema-long-f2"):
+        assert runs[name] == r3[name]  # the very round-3 runs: same name, same commands
+    base = _train_config(runs["r3-drive-akmamba-base-f2"].train_args("D", "O", None))
+    clahe = _train_config(runs["r4-drive-akmamba-clahe-f2"].train_args("D", "O", None))
+    assert (base.normalisation, clahe.normalisation) == ("zscore", "clahe")
+    assert clahe.to_dict() | {"normalisation": "zscore", "out_dir": "O"} == base.to_dict()
+    ema_long = _train_config(runs["r3-drive-akmamba-ema-long-f2"].train_args("D", "O", None))
+    both = _train_config(runs["r4-drive-akmamba-ema-long-clahe-f2"].train_args("D", "O", None))
+    assert both.to_dict() | {"normalisation": "zscore"} == ema_long.to_dict()
+    assert (both.epochs, both.ema_decay) == (150, plan.EMA_DECAY_R3)
+    evaluated = {recipe: (runs[f"r4-drive-akmamba-{recipe}-f2"].checkpoint_of,
+                          runs[f"r4-drive-akmamba-{recipe}-f2"].checkpoint)
+                 for recipe in ("final", "clahe-final", "ema-long-final", "ema-long-clahe-final")}
+    assert evaluated == {
+        "final": ("r3-drive-akmamba-base-f2", "last.safetensors"),
+        "clahe-final": ("r4-drive-akmamba-clahe-f2", "last.safetensors"),
+        "ema-long-final": ("r3-drive-akmamba-ema-long-f2", "last_ema.safetensors"),  # the average, not the raw weights
+        "ema-long-clahe-final": ("r4-drive-akmamba-ema-long-clahe-f2", "last_ema.safetensors"),
+    }
+    with pytest.raises(ValueError, match="trains nothing"):
+        runs["r4-drive-akmamba-final-f2"].train_args("D", "O", None)
+    assert runs["r4-drive-akmamba-final-f2"].record()["checkpoint"] == "last.safetensors"
+    # every earlier row still evaluates the best checkpoint
+    assert {r.checkpoint for r in [*plan.plan("drive"), *plan.ablation_plan("bladder"), *r3.values()]} == {
+        "best.safetensors"}
+    only_final = plan.round4_drive_plan(recipes=("final",))  # asking for an evaluation row adds its training
+    assert sorted({r.recipe for r in only_final}) == ["base", "final"]
+    assert len(only_final) == 10
+    assert len(plan.round4_drive_plan(("akmamba", "unet"))) == 80
+    with pytest.raises(ValueError, match="unknown round-4 DRIVE recipe"):
+        plan.round4_drive_plan(recipes=("clahe-green",))
+
+
+def test_run_plan_round4_drive_lists_exact_commands(modules, capsys) -> None:
+    _, run_plan, _ = modules
+    assert run_plan.main(["--plan", "round4", "--dataset", "drive", "--data-root", "/data/D", "--out", "/runs",
+                          "--device", "cuda", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def after(name: str) -> list[str]:
+        i = lines.index(next(x for x in lines if x.startswith(f"# {name}:")))
+        return lines[i + 1: next((j for j in range(i + 1, len(lines)) if lines[j].startswith("#")), len(lines))]
+
+    final = after("r4-drive-akmamba-final-f1")
+    assert len(final) == 2  # predict and evaluate, no training
+    assert "predict --model /runs/r3-drive-akmamba-base-f1/last.safetensors " in final[0]
+    assert "--out /runs/r4-drive-akmamba-final-f1/pred" in final[0]
+    assert final[1].endswith("evaluate --pred /runs/r4-drive-akmamba-final-f1/pred --gt /data/D --dataset drive "
+                             "--out /runs/r4-drive-akmamba-final-f1/eval.json")
+    combo = after("r4-drive-akmamba-ema-long-clahe-final-f3")
+    assert "predict --model /runs/r4-drive-akmamba-ema-long-clahe-f3/last_ema.safetensors " in combo[0]
+    clahe = after("r4-drive-akmamba-clahe-f0")
+    assert " train --dataset drive --data-root /data/D --out /runs/r4-drive-akmamba-clahe-f0 " in clahe[0]
+    assert "--normalisation clahe --jsonl --folds 5 --fold 0" in clahe[0]
+    assert "predict --model /runs/r4-drive-akmamba-clahe-f0/best.safetensors " in clahe[1]
+    assert sum(" train " in x for x in lines) == 4 * 5  # base, ema-long, clahe, ema-long-clahe
+    with pytest.raises(SystemExit):  # DRIVE recipes are not round-4 bladder recipes
+        run_plan.main(["--plan", "round4", "--dataset", "bladder", "--data-root", "B", "--out", "O",
+                       "--recipes", "clahe", "--list"])
+    assert "belong to no plan" in capsys.readouterr().err
+
+
+def test_run_plan_joins_plans_and_trains_shared_runs_once(modules, capsys) -> None:
+    _, run_plan, _ = modules
+    assert run_plan.main(["--plan", "round3,round4", "--recipes", "tta,final", "--dataset", "drive", "--data-root",
+                          "D", "--out", "/runs", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [x.split(":")[0][2:] for x in lines if x.startswith("# ")]
+    assert len(names) == len(set(names)) == 15  # base (round 3), tta (round 3) and final (round 4), 5 folds each
+    assert sum(" train " in x for x in lines) == 5
+    assert sum("predict --model /runs/r3-drive-akmamba-base-f0/" in x for x in lines) == 3  # best x2, last x1
+    for bad in (["--plan", "round5"], ["--plan", "round3", "--recipes", "clahe"]):
+        with pytest.raises(SystemExit):
+            run_plan.main([*bad, "--dataset", "drive", "--data-root", "D", "--out", "O", "--list"])
+    err = capsys.readouterr().err
+    assert "unknown plan in 'round5'" in err
+    assert "['clahe'] belong to no plan of --plan round3" in err
+
+
+def test_run_plan_needs_the_final_checkpoint_file(modules, tmp_path, capsys) -> None:
+    plan, run_plan, _ = modules
+    final = next(r for r in plan.round4_drive_plan(recipes=("final",)) if r.name == "r4-drive-akmamba-final-f0")
+    args = argparse.Namespace(out=tmp_path, data_root="D", device="cpu", eval_parallel=1, parallel=1, deadline=None,
+                              eval_reserve=0)
+    assert run_plan.evaluation_commands(final, args, ["a.tif"])[0][5] == str(
+        tmp_path / "r3-drive-akmamba-base-f0" / "last.safetensors")
+    (tmp_path / "r3-drive-akmamba-base-f0").mkdir()
+    (tmp_path / "r3-drive-akmamba-base-f0" / "best.safetensors").write_bytes(b"")  # best alone is not enough
+    assert run_plan.execute([final], args) == 1
+    assert "need ['r3-drive-akmamba-base-f0']" in capsys.readouterr().err
+
+
+def test_round4_drive_table_shows_input_and_checkpoint_as_run(modules, tmp_path) -> None:
+    plan, _, summarise = modules
+    runs = {r.name: r for r in plan.round4_drive_plan(recipes=("final", "clahe"))}
+    values = {"base": (0.80, 0.82), "final": (0.805, 0.81), "clahe": (0.83, None)}
+    for recipe, dices in values.items():
+        for fold, dice in enumerate(dices):
+            name = (f"r3-drive-akmamba-{recipe}-f{fold}" if recipe == "base"
+                    else f"r4-drive-akmamba-{recipe}-f{fold}")
+            run = runs[name]
+            _fake_run(tmp_path / "runs", name, run.record(), dice, trained=recipe != "final")
+            folder = tmp_path / "runs" / "drive" / name
+            if recipe != "final":
+                config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+                config["normalisation"] = "clahe" if recipe == "clahe" else "zscore"
+                (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+            source = tmp_path / "runs" / "drive" / (run.checkpoint_of or name)
+            (folder / "commands.txt").write_text(
+                f"python3 -m akmamba.cli predict --model {source / run.checkpoint} --out {folder / 'pred'} "
+                "--device cuda --probs '<validation images>'\n", encoding="utf-8")
+    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
+    records = summarise.load(tmp_path / "results")
+    assert summarise.evaluated_file(records["r4-drive-akmamba-final-f0"]) == "last.safetensors"
+    text = summarise.render(records)
+    section = text.split("## Round 4 DRIVE ablations, vessels inside the FOV, per-image mean")[1]
+    rows = {line.split(" | ")[1].split(":")[0]: line for line in section.split("\n\n")[0].splitlines()
+            if line.startswith("| Akmamba")}
+    assert list(rows) == ["base", "clahe", "final"]
+    assert "| 2 | 1500 | - | zscore | best | none |" in rows["base"]
+    assert "| 1 | 1500 | - | clahe | best | none |" in rows["clahe"]
+    assert "| 2 | 1500 | - | zscore | final | none |" in rows["final"]  # training facts from base's run
+    assert rows["final"].endswith("| base: -0.25 ± 1.06 (2 folds) | -0.25 ± 1.06 (2 folds) |")
+    assert rows["clahe"].endswith("| base: +3.00 (1 fold) | +3.00 (1 fold) |")
+    round3 = text.split("## Round 3 recipe ablations, DRIVE vessels inside the FOV, per-image mean")[1].split("##")[0]
+    assert "clahe" not in round3
+    assert "final" not in round3
