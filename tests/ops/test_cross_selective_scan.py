@@ -203,6 +203,7 @@ def test_auto_prefers_fused_only_when_measured(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(cross, "fused_cross_scan_supports", lambda x, n: (True, "test"))
     monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (True, "test"))
     monkeypatch.setattr(triton_cross, "mamba_ssm_available", lambda dev: (True, "test"))  # compare with mamba_ssm
+    monkeypatch.setattr(triton_cross, "MEASURED_DEVICE_TYPES", frozenset({"cuda", "cpu"}))  # CPU tensors here
     inputs = make_inputs(1, 2, 3, 4, 2, torch.float32, device="cpu")
     leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}  # training: both ratios count
     for ratios, want in (((None, None), []), ((1.3, 0.9), []), ((1.0, 1.2), ["fused"])):
@@ -229,6 +230,7 @@ def test_auto_prefers_fused_only_when_measured(monkeypatch: pytest.MonkeyPatch) 
 def test_preferred_follows_the_ratio_against_what_auto_would_use_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     """Against mamba_ssm where it loads, else against the per-sequence triton scan; training needs both ratios."""
     monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (True, "test"))
+    monkeypatch.setattr(triton_cross, "MEASURED_DEVICE_TYPES", frozenset({"cuda", "cpu"}))
     monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_MAMBA_SSM", (0.9, 0.8))
     monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_TRITON", (1.1, 1.05))
     for mamba_loads, want in ((True, False), (False, True)):
@@ -240,6 +242,16 @@ def test_preferred_follows_the_ratio_against_what_auto_would_use_otherwise(monke
     assert triton_cross.fused_cross_scan_preferred("cpu", needs_grad=False)
     monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (False, "test"))
     assert not triton_cross.fused_cross_scan_preferred("cpu", needs_grad=False)
+
+
+def test_auto_never_prefers_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measured constants are CUDA timings: on CPU tensors (Triton's interpreter) auto keeps the unfused path,
+    however fast the constants say the kernel is."""
+    monkeypatch.setattr(triton_cross, "fused_cross_scan_available", lambda device=None: (True, "test"))
+    monkeypatch.setattr(triton_cross, "MEASURED_SPEED_VS_MAMBA_SSM", (2.0, 2.0))
+    assert not triton_cross.fused_cross_scan_preferred("cpu", needs_grad=False)
+    assert not triton_cross.fused_cross_scan_preferred(torch.device("cpu"), needs_grad=True)
+    assert triton_cross.fused_cross_scan_preferred("cuda", needs_grad=True)
 
 
 def test_fused_availability_has_a_reason() -> None:

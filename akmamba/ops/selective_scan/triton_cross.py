@@ -41,6 +41,10 @@ MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (0.90, 0.81)
 #: 1.36x): at least 1 both ways, so ``auto`` takes the fused kernel on CUDA where mamba_ssm does not load.
 MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (1.01, 1.10)
 
+#: Device types the measured constants apply to. ``auto`` never prefers the fused kernel elsewhere: on CPU tensors
+#: it runs only in Triton's interpreter (TRITON_INTERPRET=1, set by the kernel tests), which is for testing.
+MEASURED_DEVICE_TYPES: frozenset[str] = frozenset({"cuda"})
+
 #: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
 #: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch),
 #: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size). Empty in normal use.
@@ -112,11 +116,12 @@ def fused_cross_scan_preferred(device: torch.device | str | None = None, needs_g
     """Whether ``auto`` uses the fused path on ``device``: it can run there and it measured at least as fast as
     the unfused path ``auto`` would use otherwise (mamba_ssm where it loads, else the per-sequence triton scan),
     forward and backward when ``needs_grad`` (training), the forward alone for inference."""
-    if not fused_cross_scan_available(device)[0]:
+    dev = torch.device(device) if isinstance(device, str) else device
+    dev_type = dev.type if dev is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    if dev_type not in MEASURED_DEVICE_TYPES or not fused_cross_scan_available(device)[0]:
         return False
     if _at_least_as_fast(MEASURED_SPEED_VS_MAMBA_SSM, needs_grad):
         return True
-    dev = torch.device(device) if isinstance(device, str) else device
     return _at_least_as_fast(MEASURED_SPEED_VS_TRITON, needs_grad) and not mamba_ssm_available(dev)[0]
 
 
@@ -431,6 +436,7 @@ def fused_bytes(batch: int, e: int, height: int, width: int, n: int, itemsize: i
 __all__ = [
     "FUSED_DTYPES",
     "MAX_DSTATE",
+    "MEASURED_DEVICE_TYPES",
     "MEASURED_SPEED_VS_MAMBA_SSM",
     "MEASURED_SPEED_VS_TRITON",
     "cross_selective_scan_fused",
