@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -90,19 +89,14 @@ def test_bad_config_gives_message_not_traceback(tmp_path) -> None:
     assert "Traceback" not in res.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_gloo_with_ema(disc_dataset, tmp_path) -> None:
     root, desc = disc_dataset
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", "-m", "akmamba.train", "--dataset", str(desc), "--data-root", str(root),
+    # --standalone: torchrun binds its own free local port (no pick-release-reuse race with other processes)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "akmamba.train",
+           "--dataset", str(desc), "--data-root", str(root),
            "--out", str(out), "--epochs", "2", "--device", "cpu", *TINY, "--ema-decay", "0.9", "--jsonl"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
