@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The GPU-machine side of the Table 1-3 experiments (docs/RESULTS.md), one verb per device call:
-#   setup    (carry .gpu .xfer/a .snap)  install mamba-ssm + wheels into /tmp/site, stash bladder part 1
-#   drive    (carry .xfer/b)       stash bladder part 2, unpack DRIVE, start the DRIVE plan in the background
-#   bladder  (carry .xfer/c)       join + verify the bladder archive, start the bladder plan in the background
+#   setup    (carry .gpu .xfer/a)  install mamba-ssm + wheels into /tmp/site, stash what .xfer/a holds (bladder
+#                                  part 1, and drive.tar when it travels), copy the code to /tmp/repo
+#   drive    (carry .xfer/b)       stash .xfer/b, unpack DRIVE, start the DRIVE plan in the background
+#   bladder  (carry .xfer/b or c)  join the stashed and carried bl.part* in name order, verify against the carried
+#                                  bladder.sha256, unpack, start the bladder plan in the background
+# Each call carries the tracked tree too (64 MiB a call in all): with resources/models moved aside for the calls
+# (about 4 MB left), bladder part 1 (55 MB) travels beside .gpu without the mamba wheel, part 2 (45 MB) alone.
 #   wait S                         sleep up to S seconds or until both plans end; print progress
 #   collect                        results (logs, configs, eval reports) and chosen checkpoints into $OUT
 # The plans run from a copy of the repository in /tmp/repo and keep running between calls (setsid) while the
 # machine stays warm.
 # Environment: PAR (runs side by side), ONLY (run names), PLAN (tables | round3 | round4, see experiments/round3.md
-# and round4.md),
-# RECIPES (rounds 3-4: comma-separated recipe ids), THREADS (CPU threads per run, default 1).
+# and round4.md), MODELS (rounds 3-4, default akmamba), RECIPES (rounds 3-4: comma-separated recipe ids),
+# ALL (round 4 bladder: recipes also trained on all cases), THREADS (CPU threads per run, default 1).
 set -u
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"  # one thread per run: 16 cores, ~15 runs
@@ -18,19 +22,20 @@ X=/tmp/x; R=/tmp/runs; mkdir -p $X $R
 case "$1" in
 setup)
   source .gpu/device-setup.sh
-  cp .xfer/a/* $X/ && rm -rf /tmp/repo && cp -r .snap /tmp/repo
+  cp .xfer/a/* $X/ && rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments pyproject.toml /tmp/repo/
   nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc ;;
 drive)
-  cp .xfer/b/bl.part2 $X/ && mkdir -p /tmp/data && tar xf .xfer/b/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
+  cp .xfer/b/* $X/ && mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
-    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/drive.log 2>&1 < /dev/null &
+    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/drive.log 2>&1 < /dev/null &
   sleep 5; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 bladder)
-  cat $X/bl.part1 $X/bl.part2 .xfer/c/bl.part3 > $X/bladder.tar
-  echo "$(cat .xfer/c/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
-  tar xf $X/bladder.tar -C /tmp/data && (cd /tmp/data/BladderMRI && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
+  for d in .xfer/b .xfer/c; do [ -d $d ] && cp $d/* $X/; done
+  cat $(ls $X/bl.part* | sort) > $X/bladder.tar
+  echo "$(cat $X/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
+  mkdir -p /tmp/data && tar xf $X/bladder.tar -C /tmp/data && (cd /tmp/data/BladderMRI && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset bladder --data-root /tmp/data/BladderMRI \
-    --out $R/bladder --parallel "${PAR:-7}" --deadline "${2:-1140}" --eval-reserve 240 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/bladder.log 2>&1 < /dev/null &
+    --out $R/bladder --parallel "${PAR:-7}" --deadline "${2:-1140}" --eval-reserve 240 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} ${ALL:+--all-data $ALL} --device cuda > $R/bladder.log 2>&1 < /dev/null &
   sleep 5; cat $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 wait)
   end=$((SECONDS + ${2:-540}))

@@ -206,16 +206,22 @@ RECIPES_R4: dict[str, tuple[str, tuple[str, ...], tuple[int, int] | None]] = {
 }
 
 
-def r4_name(model: str, recipe: str, fold: int) -> str:
-    """Run name of a round-4 row: ``r4-bladder-<model>-<recipe>-f<fold>``."""
-    return f"r4-bladder-{model}-{recipe}-f{fold}"
+def r4_name(model: str, recipe: str, fold: int | None) -> str:
+    """Run name of a round-4 row: ``r4-bladder-<model>-<recipe>-f<fold>``, or ``-all`` for all 14 cases."""
+    return f"r4-bladder-{model}-{recipe}-" + ("all" if fold is None else f"f{fold}")
 
 
-def bladder_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None) -> list[Run]:
-    """Round 4: every recipe of :data:`RECIPES_R4` (or those named) for ``models`` on every bladder fold.
+def bladder_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None,
+                 all_data: tuple[str, ...] = ()) -> list[Run]:
+    """Round 4: every recipe of :data:`RECIPES_R4` (or those named) for ``models`` on every bladder fold, and the
+    recipes of ``all_data`` once more on all 14 cases (candidates for the shipped models: no validation, nothing
+    evaluated; the one whose recipe the folds favour is shipped).
 
     Whole-slice rows cost about four times as much per step and start first.
     """
+    stray = [r for r in all_data if r not in RECIPES_R4]
+    if stray:
+        raise ValueError(f"unknown round-4 recipe(s) {stray} for all-data runs; known: {', '.join(RECIPES_R4)}")
     wanted = list(RECIPES_R4) if recipes is None else list(recipes)
     unknown = [r for r in wanted if r not in RECIPES_R4]
     if unknown:
@@ -228,6 +234,10 @@ def bladder_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...
                 runs.append(Run(r4_name(model, recipe, fold), "bladder", model, fold, MODEL_OPTIONS[model],
                                 priority=1 if patch is None else 4, recipe=recipe, train_extra=extra,
                                 patch_size=patch))
+        for recipe in all_data:
+            _, extra, patch = RECIPES_R4[recipe]
+            runs.append(Run(r4_name(model, recipe, None), "bladder", model, None, MODEL_OPTIONS[model],
+                            priority=1 if patch is None else 4, recipe=recipe, train_extra=extra, patch_size=patch))
     return sorted(runs, key=lambda r: -r.priority)
 
 
