@@ -347,3 +347,48 @@ def test_round4_drive_table_shows_input_and_checkpoint_as_run(modules, tmp_path)
     round3 = text.split("## Round 3 recipe ablations, DRIVE vessels inside the FOV, per-image mean")[1].split("##")[0]
     assert "clahe" not in round3
     assert "final" not in round3
+
+
+def test_round4_all_data_rows_train_the_recipe_on_every_case(modules) -> None:
+    plan, _, _ = modules
+    runs = {r.name: r for r in plan.bladder_plan(("akmamba", "unet"), ("base", "combo"), all_data=("combo",))}
+    assert len(runs) == 2 * (2 * 3 + 1)
+    whole = runs["r4-bladder-akmamba-combo-all"]
+    assert whole.fold is None
+    assert whole.recipe == "combo"
+    cfg = _train_config(whole.train_args("D", "O", None)).to_dict()
+    fold = _train_config(runs["r4-bladder-akmamba-combo-f0"].train_args("D", "O", None)).to_dict()
+    assert cfg["folds"] == 0
+    assert fold["folds"] == 3
+    assert {k: v for k, v in cfg.items() if fold[k] != v and k not in ("folds", "out_dir", "val_every")} == {}
+    with pytest.raises(ValueError, match="all-data"):
+        plan.bladder_plan(all_data=("focal",))
+
+
+def _fold_record(path: Path, wall: float, tumour: float) -> None:
+    summary = {"bladder_wall": {"pooled": {"dice": wall}}, "tumor": {"pooled": {"dice": tumour}},
+               "mean_over_labels": {"pooled": {"dice": 0.999}}}  # must not enter the per-label mean
+    path.write_text(json.dumps({"summary": summary}), encoding="utf-8")
+
+
+def test_ship_model_card_figures_come_from_the_fold_reports(tmp_path) -> None:
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        import ship_model
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    _fold_record(tmp_path / "r4-x-combo-f0.json", 0.7, 0.2)
+    _fold_record(tmp_path / "r4-x-combo-f1.json", 0.8, 0.4)
+    _fold_record(tmp_path / "r4-x-combo-all.json", 0.0, 0.0)  # the all-data run: not a fold
+    v = ship_model.fold_validation("r4-x-combo", tmp_path)
+    assert v["bladder_wall"]["dice_mean"] == pytest.approx(0.75)
+    assert v["bladder_wall"]["dice_sd"] == pytest.approx(0.0707107, abs=1e-6)
+    assert v["tumor"]["dice_mean"] == pytest.approx(0.3)
+    assert v["mean_over_labels"]["dice_mean"] == pytest.approx(0.525)
+    assert v["mean_over_labels"]["folds"] == 2
+    assert v["tumor"]["runs"] == ["r4-x-combo-f0", "r4-x-combo-f1"]
+    with pytest.raises(FileNotFoundError, match="no fold records"):
+        ship_model.fold_validation("r4-y", tmp_path)
+    (tmp_path / "r4-z-f0.json").write_text(json.dumps({"run": "r4-z-f0"}), encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="no evaluation summary"):
+        ship_model.fold_validation("r4-z", tmp_path)

@@ -1,0 +1,85 @@
+"""Make a shipped model (resources/models/NAME.safetensors) from an all-data training checkpoint.
+
+    python3 experiments/ship_model.py --checkpoint RUNS/r4-bladder-akmamba-combo-all/best.safetensors \
+        --name akmamba-bladder --folds r4-bladder-akmamba-combo --status "EXPERIMENTAL: ..." \
+        --recipe "..." --out resources/models/akmamba-bladder.safetensors
+
+The validation figures of the model card are not typed in: they are the pooled Dice of every fold run
+``<--folds>-f<k>`` in experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), mean and
+sample sd over the folds, per label and their mean. The weights, the training config, the data hashes and the
+label table are taken over from the checkpoint unchanged; the name, the model card and the validation figures are
+added. The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256 must match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from akmamba.nn.checkpoint import load_checkpoint, read_metadata, save_checkpoint, weights_sha256
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def fold_validation(prefix: str, results: Path = RESULTS) -> dict[str, Any]:
+    """Pooled Dice per label over the fold runs ``<prefix>-f<k>``: {label: {dice_mean, dice_sd, folds, kind}}.
+
+    Raises:
+        FileNotFoundError: no fold record with that prefix, or a fold without an evaluation summary.
+    """
+    files = sorted(results.glob(f"{prefix}-f[0-9]*.json"))
+    if not files:
+        raise FileNotFoundError(f"no fold records {prefix}-f*.json in {results}; run summarise.py --collect first")
+    per_label: dict[str, list[float]] = {}
+    for f in files:
+        summary = json.loads(f.read_text(encoding="utf-8")).get("summary")
+        if not summary:
+            raise FileNotFoundError(f"{f} has no evaluation summary (the fold's evaluation did not finish)")
+        dices = {label: s["pooled"]["dice"] for label, s in summary.items()
+                 if label != "mean_over_labels" and isinstance(s, dict) and "pooled" in s}
+        for label, d in dices.items():
+            per_label.setdefault(label, []).append(d)
+        per_label.setdefault("mean_over_labels", []).append(statistics.fmean(dices.values()))
+    return {label: {"dice_mean": statistics.fmean(v), "dice_sd": statistics.stdev(v) if len(v) > 1 else 0.0,
+                    "folds": len(v), "kind": "pooled", "runs": [f.stem for f in files]}
+            for label, v in per_label.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, type=Path, help="all-data training checkpoint")
+    p.add_argument("--name", required=True, help="shipped name, e.g. akmamba-bladder")
+    p.add_argument("--folds", required=True, help="run-name prefix of the fold runs of the same recipe")
+    p.add_argument("--data", required=True, help="model card: the training data")
+    p.add_argument("--recipe", required=True, help="model card: the recipe, in words")
+    p.add_argument("--status", required=True, help="model card: limits (what it must not be used for)")
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+
+    model, meta = load_checkpoint(args.checkpoint)
+    if meta.get("val_cases"):
+        p.error(f"{args.checkpoint} was validated on cases {meta['val_cases']}: ship a model trained on all data")
+    card = {"data": args.data, "recipe": args.recipe, "limits": args.status,
+            "intended_use": "research and annotation assistance; every mask must be reviewed by a qualified reader",
+            "docs": "docs/RESULTS.md, docs/models.md",
+            "validation": {"how": "same recipe, k-fold by case on the development data (docs/RESULTS.md); "
+                                  "not a test set", **fold_validation(args.folds)},
+            "trained_as": str(args.checkpoint.parent.name)}
+    keep = {k: v for k, v in meta.items() if k not in ("model", "weights_sha256", "format_version", "akmamba_version")}
+    save_checkpoint(model, args.out, metadata={**keep, "name": args.name, "model_card": card})
+    _back, back_meta = load_checkpoint(args.out)
+    if back_meta["weights_sha256"] != weights_sha256(model.state_dict()) or back_meta["name"] != args.name:
+        raise SystemExit(f"{args.out}: read-back mismatch")
+    print(json.dumps({"out": str(args.out), "bytes": args.out.stat().st_size, "name": read_metadata(args.out)["name"],
+                      "validation": {k: v for k, v in card["validation"].items() if k != "how"}}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
