@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from akmamba.io.atomic import atomic_write_text, make_temp_dir
 from akmamba.io.dataset import (
     CompanionRule,
     DatasetDescription,
@@ -105,16 +105,7 @@ def _write_text_atomic(path: Path, text: str, overwrite: bool) -> None:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"The folder {str(path.parent)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def _itksnap_name(name: str) -> str:
@@ -260,7 +251,7 @@ def _prepare_out_dir(out_dir: Path) -> Path:
             raise FileExistsError(f"The folder {str(out_dir)!r} is not empty; choose a new or empty folder.")
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"The folder {str(out_dir.parent)!r} does not exist.")
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    return make_temp_dir(out_dir.parent, prefix=f".{out_dir.name}.", suffix=".partial")
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

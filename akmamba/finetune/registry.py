@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from akmamba.errors import CheckpointError, ConfigError
+from akmamba.io.atomic import atomic_write_text
 
 MODEL_FILE = "model.safetensors"
 VERSION_FILE = "version.json"
@@ -86,17 +87,7 @@ def _fsync_dir(path: Path) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     """Write JSON to ``path`` atomically: temporary file in the same folder, fsync, ``os.replace``, fsync folder."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def _copy_synced(src: Path, dst: Path) -> None:

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,17 +197,14 @@ def _without_geometry(image: Image) -> Image:
 def _save_npy(array: np.ndarray, path: Path, overwrite: bool) -> None:
     import numpy as np
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    from akmamba.io.atomic import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             np.save(f, array.astype(np.float32, copy=False))
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the file appeared meanwhile: never replace silently
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    # overwrite=False publishes with os.link: fails if the file appeared meanwhile, never replaces silently
+    atomic_write(path, write, overwrite=overwrite)
 
 
 def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:

@@ -9,11 +9,14 @@ Public API:
 - :func:`read_image` (by suffix, ``.nii.gz`` included, or a DICOM folder), :func:`read_dicom_series`,
   :func:`supported_suffixes`;
 - :func:`write_image`, :func:`write_labels` (atomic, no overwrite by default, verified by reading back);
+- :func:`atomic_write`, :func:`atomic_write_bytes`, :func:`atomic_write_text` (any file: temporary file, fsync,
+  rename; the permissions of a plainly written file, see :mod:`akmamba.io.atomic`);
 - :func:`check_image`, :func:`check_pair`;
 - dataset descriptions: :func:`load_dataset_description`, :func:`builtin_description`, :func:`pair_files`,
   :func:`remap_labels`, :func:`load_sample`.
 """
 
+from akmamba.io.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from akmamba.io.dataset import (
     DatasetDescription,
     LabelClass,
@@ -36,6 +39,9 @@ __all__ = [
     "Image",
     "LabelClass",
     "Sample",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
     "builtin_description",
     "check_image",
     "check_pair",

@@ -12,7 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from torch import nn
 
 from akmamba import __version__
 from akmamba.errors import CheckpointError, ConfigError
+from akmamba.io.atomic import atomic_write
 from akmamba.nn.build import build_model
 
 FORMAT_VERSION = 1
@@ -83,14 +83,7 @@ def save_checkpoint(
         raise CheckpointError(f"Checkpoint metadata is not JSON-serialisable: {exc}", path=str(path)) from exc
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=header)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(dest, lambda tmp: save_file(state, str(tmp), metadata=header))
     return record
 
 

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ import numpy as np
 
 from akmamba import __version__
 from akmamba.errors import ConfigError, UnsupportedFormatError
+from akmamba.io.atomic import atomic_write_bytes
 from akmamba.metrics.aggregate import COUNT_KEYS, METRIC_ORDER, SKELETON_KEYS, summarise
 from akmamba.metrics.cldice import skeleton_backend
 from akmamba.registry import suggest
@@ -66,22 +66,6 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _to_jsonable(obj: Any) -> Any:

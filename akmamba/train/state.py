@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from akmamba.errors import CheckpointError
-
-
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from akmamba.io.atomic import atomic_write
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, path: Path, record: dict[str, Any]) -> None:
@@ -39,9 +27,9 @@ def save_optimizer(optimizer: torch.optim.Optimizer, path: Path, record: dict[st
         if not isinstance(value, torch.Tensor)
     }
     meta = {"record": record, "param_groups": sd["param_groups"], "scalars": scalars}
-    _atomic(path, lambda tmp: save_file(tensors, tmp))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
     json_path = path.with_suffix(".json")
-    _atomic(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+    atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
 
 
 def load_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> dict[str, Any]:
