@@ -22,7 +22,7 @@ X=/tmp/x; R=/tmp/runs; mkdir -p $X $R
 case "$1" in
 setup)
   source .gpu/device-setup.sh
-  cp .xfer/a/* $X/ && rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments pyproject.toml /tmp/repo/
+  cp .xfer/a/* $X/ && rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments resources pyproject.toml /tmp/repo/
   nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc ;;
 drive)
   cp .xfer/b/* $X/ && mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
