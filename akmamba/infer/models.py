@@ -112,8 +112,32 @@ def _entry(name: str, path: Path) -> ModelEntry:
         "dataset": meta.get("dataset"),
         "created": meta.get("created"),
         "size_mb": round(path.stat().st_size / 1e6, 2),
+        **card_summary(meta.get("model_card")),
     }
     return ModelEntry(name, path, summary)
+
+
+def card_summary(card: Any) -> dict[str, str]:
+    """The model card's validation figures and limits in one line each (empty for a checkpoint without a card).
+
+    ``validation``: e.g. ``"Dice vessel 80.1 ± 2.5 (per_image_mean, 5 folds)"``, from the card's
+    ``validation.<label>.dice_mean`` / ``dice_sd`` / ``kind`` / ``folds``; ``limits``: the card's text as is.
+    """
+    if not isinstance(card, dict):
+        return {}
+    out: dict[str, str] = {}
+    figures = []
+    for label, v in (card.get("validation") or {}).items():
+        if isinstance(v, dict) and isinstance(v.get("dice_mean"), (int, float)):
+            sd = v.get("dice_sd")
+            spread = f" ± {100 * sd:.1f}" if isinstance(sd, (int, float)) else ""
+            how = f"({v.get('kind', '?')}, {v.get('folds', '?')} folds)"
+            figures.append(f"{label} {100 * v['dice_mean']:.1f}{spread} {how}")
+    if figures:
+        out["validation"] = "Dice " + "; ".join(figures)
+    if card.get("limits"):
+        out["limits"] = str(card["limits"])
+    return out
 
 
 def resolve_model(

@@ -50,3 +50,26 @@ def test_models_command_without_and_with_models(tiny_checkpoint: Path, tmp_path:
     installed = [r for r in rows if r["kind"] == "installed"]
     assert [r["name"] for r in installed] == ["tiny-vessels"]
     assert {"akmamba", "unet"} <= {r["name"] for r in rows if r["kind"] == "architecture"}
+
+
+def test_model_card_validation_and_limits_are_listed(capsys) -> None:
+    card = {"limits": "EXPERIMENTAL: misses tumour", "validation": {
+        "how": "3 folds by case", "tumor": {"dice_mean": 0.3215, "dice_sd": 0.0911, "kind": "pooled", "folds": 3},
+        "wall": {"dice_mean": 0.7657, "kind": "pooled", "folds": 3}}}
+    summary = models.card_summary(card)
+    assert summary["validation"] == "Dice tumor 32.1 ± 9.1 (pooled, 3 folds); wall 76.6 (pooled, 3 folds)"
+    assert summary["limits"] == "EXPERIMENTAL: misses tumour"
+    assert models.card_summary(None) == {}
+    assert models.card_summary({"validation": {"how": "x"}}) == {}
+
+
+def test_shipped_models_carry_their_card_to_the_listing(capsys) -> None:
+    shipped = {e.name: e for e in list_shipped_models()}
+    if "akmamba-bladder" not in shipped:
+        pytest.skip("the shipped models are not installed here")
+    for name, entry in shipped.items():
+        assert entry.summary.get("validation", "").startswith("Dice "), name
+        assert entry.summary.get("limits"), name
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "limits: EXPERIMENTAL" in out
