@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The GPU-machine side of the Table 1-3 experiments (docs/RESULTS.md), one verb per device call:
-#   setup    (carry .gpu .xfer/a)  install mamba-ssm + wheels into /tmp/site, stash what .xfer/a holds (bladder
-#                                  part 1, and drive.tar when it travels), copy the code to /tmp/repo
+#   setup    (carry .gpu .xfer/a)  install the small wheels (monai, nibabel) into /tmp/site, stash what .xfer/a
+#                                  holds (bladder part 1, and drive.tar when it travels), copy the code to
+#                                  /tmp/repo. MAMBA=1 also builds mamba-ssm, in the background: the build did not
+#                                  finish in 400 s on 2026-12-06, so by default the scan runs on akmamba's fused
+#                                  Triton kernel (what `auto` picks on CUDA without mamba_ssm)
+#   sitk     (carry .xfer/sitk)    install the SimpleITK wheel (53 MB, for --normalisation clahe) into /tmp/site
 #   drive    (carry .xfer/b)       stash .xfer/b, unpack DRIVE, start the DRIVE plan in the background
 #   bladder  (carry .xfer/b or c)  join the stashed and carried bl.part* in name order, verify against the carried
 #                                  bladder.sha256, unpack, start the bladder plan in the background
@@ -21,9 +25,13 @@ export ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS="${THREADS:-1}"  # SimpleITK (--norm
 X=/tmp/x; R=/tmp/runs; mkdir -p $X $R
 case "$1" in
 setup)
-  source .gpu/device-setup.sh
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl
+  if [ -n "${MAMBA:-}" ]; then (setsid nohup bash -c "source .gpu/device-setup.sh" > $X/mamba-build.log 2>&1 < /dev/null &); fi
   cp .xfer/a/* $X/ && rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments resources pyproject.toml /tmp/repo/
   nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc ;;
+sitk)
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .xfer/sitk/*.whl
+  python3 -c "import SimpleITK as s; print('SimpleITK', s.Version_VersionString())" ;;
 drive)
   cp .xfer/b/* $X/ && mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
