@@ -33,7 +33,7 @@ sitk)
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .xfer/sitk/*.whl
   python3 -c "import SimpleITK as s; print('SimpleITK', s.Version_VersionString())" ;;
 drive)
-  cp .xfer/b/* $X/ && mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
+  cp .xfer/b/* $X/ 2>/dev/null; mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
     --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/drive.log 2>&1 < /dev/null &
   sleep 5; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
