@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Subset
 
 from akmamba import __version__
 from akmamba.data.dataset import LoadedSample, PatchDataset, class_repeats, load_samples
+from akmamba.data.leakage import LeakageReport, check_split
 from akmamba.data.splits import kfold_by_case
 from akmamba.errors import ConfigError
 from akmamba.io.dataset import (
@@ -172,6 +173,13 @@ def make_loss(name: str) -> nn.Module:
     return DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, batch=name == "dice_ce_batch")
 
 
+def twin_check(train: list[LoadedSample], val: list[LoadedSample]) -> LeakageReport:
+    """Validation images with a near-identical twin among the training images (:mod:`akmamba.data.leakage`), from
+    the loaded arrays: cases that hold one scan under two ids would inflate validation scores."""
+    return check_split([s.image for s in train], [s.image for s in val], [s.case_id for s in train],
+                       [s.case_id for s in val], [s.name for s in train], [s.name for s in val])
+
+
 def _attach_edit_weights(cfg: TrainConfig, root: Path, data: list[LoadedSample]
                          ) -> tuple[list[LoadedSample], dict[str, str]]:
     """Give each training sample the loss weight of its correction mask ``edit_masks/<stem>.png`` (if any).
@@ -221,13 +229,19 @@ def _scheduler(optimizer: torch.optim.Optimizer, kind: str, planned_steps: int) 
 
 
 def fit(cfg: TrainConfig) -> Iterator[Event]:
-    """Train one model; yields events (``start``, ``step``, ``epoch``, ``validation``, ``checkpoint``, ``done``).
+    """Train one model; yields events (``start``, ``step``, ``epoch``, ``validation``, ``checkpoint``, ``done``, and
+    ``warning``).
 
     Every event has ``event`` and ``time``; step events carry ``epoch``, ``step``, ``loss``, ``eta_s``.
     The best checkpoint (by validation Dice; the last epoch when there is no validation) is
     ``out_dir/best.safetensors``; ``out_dir/last.safetensors`` plus ``last_optim.*`` allow ``resume``. With
     ``cfg.ema_decay`` an exponential moving average of the weights (:class:`~akmamba.train.ema.WeightEMA`, on
     rank 0) is validated and saved as the best checkpoint, and kept in ``out_dir/last_ema.safetensors``.
+
+    With a validation set, rank 0 checks the split for validation images that have a near-identical twin among
+    the training images (:func:`twin_check`, on the arrays already loaded). What it finds goes into the checkpoint
+    metadata (``leakage_check``); when it finds pairs, a ``warning`` event (``code: "train_val_twins"``, a
+    ``message``, the counts, case pairs and examples) follows ``start``. Training goes on either way.
     """
     device = resolve_device(cfg.device)
     rank, world, device = _dist_setup(device)
@@ -250,6 +264,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     if cfg.edit_masks:
         train_data, edit_checksums = _attach_edit_weights(cfg, root, train_data)
     val_data = load_samples(val_s, desc, in_channels, cfg.normalisation) if rank == 0 else []
+    leakage = twin_check(train_data, val_data) if rank == 0 and val_data else None
     repeats = None
     if cfg.oversample_class is not None and cfg.oversample_factor > 1:
         if cfg.oversample_class >= num_classes:
@@ -315,6 +330,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         "world_size": world,
         "weights": "raw",
         "ema": None,
+        "leakage_check": None if leakage is None else leakage.to_dict(),
     }
     total_steps = (cfg.epochs - start_epoch) * steps_per_epoch
     if cfg.max_steps:
@@ -334,6 +350,8 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
             ema_updates=None if ema is None else ema.updates,
             oversampled_images=0 if repeats is None else sum(r > 1 for r in repeats),
             cycle_length=int(dataset.cycle.size))
+        if leakage is not None and leakage.found:
+            yield emit("warning", code="train_val_twins", message=leakage.message(), **leakage.to_dict())
     model.train()
     stop = False
     stopped_by = "epochs"

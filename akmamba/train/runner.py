@@ -88,6 +88,8 @@ def _progress(event: dict[str, Any], stream: TextIO) -> None:
     elif kind == "start":
         stream.write(f"training {event['model']} on {event['device']} ({event['train_images']} training images, "
                      f"{event['val_cases']} validation cases, {event['parameters'] / 1e6:.2f} M parameters)\n")
+    elif kind == "warning":
+        stream.write(f"warning: {event['message']}\n")
     elif kind == "done":
         stream.write(f"\ndone in {event['elapsed_s']:.1f} s; best checkpoint {event['checkpoint']}\n")
     stream.flush()

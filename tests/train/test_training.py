@@ -71,6 +71,9 @@ def test_train_jsonl_events_checkpoint_and_resume(disc_dataset, tmp_path) -> Non
     assert set(meta["val_cases"]).isdisjoint(meta["train_cases"])
     assert len(meta["data_sha256"]) == 12  # 6 images + 6 labels
     assert 0.0 <= meta["metrics"]["val_dice"] <= 1.0
+    assert "warning" not in kinds  # no twin images across the split
+    assert meta["leakage_check"]["pairs"] == 0
+    assert meta["leakage_check"]["checked"] == [4, 2]
     # resume continues at epoch 3 and stops after epoch 4
     res = _cli(["train", "--dataset", str(desc), "--data-root", str(root), "--out", str(out), "--epochs", "4",
                 *TINY, "--jsonl", "--resume"])
