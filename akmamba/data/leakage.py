@@ -214,12 +214,12 @@ class LeakageReport:
         if len(self.case_pairs) > 8:
             cases += f", and {len(self.case_pairs) - 8} more case pairs"
         examples = ", ".join(f"{t} ~ {v} (r {r:.5f})" for t, v, r in self.examples)
-        suggested = ", ".join(f'"{c}"' for c in self.suggested_val_cases())
+        suggested = ",".join(self.suggested_val_cases())
         return (f"{self.val_images} of {self.checked[1]} validation images have a near-identical twin in the "
                 f"training set ({self.pairs} pairs, correlation >= {self.threshold} of 32x32 fingerprints), so "
                 f"validation scores are inflated. Cases: {cases}. Examples: {examples}. If these cases are one "
-                f"patient or scan, put them in the same fold: set \"val_cases\": [{suggested}] in the --config "
-                "JSON, or give them one case id (file names or the description's case_id rule).")
+                f"patient or scan, put them in the same fold: train with --val-cases {suggested} (or \"val_cases\" "
+                "in the --config JSON), or give them one case id (file names or the description's case_id rule).")
 
 
 def _sorted_cases(cases: set[str]) -> list[str]:

@@ -52,6 +52,14 @@ _FLAGS: list[tuple[str, str, type, str]] = [
 ]
 
 
+def _case_list(text: str) -> list[str]:
+    """``"2, 29"`` -> ``["2", "29"]``; an empty list is an error."""
+    ids = [t.strip() for t in text.split(",") if t.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError(f"expected comma-separated case ids, e.g. 2,29; got {text!r}")
+    return ids
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the training flags to ``parser``."""
     parser.add_argument("--config", type=Path, help="JSON training config; flags override its values")
@@ -62,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON object, e.g. \'{"base_channels": 16}\'')
     parser.add_argument("--no-amp", dest="amp", action="store_false", default=None)
     parser.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    parser.add_argument("--val-cases", dest="val_cases", type=_case_list, default=None, metavar="IDS",
+                        help="comma-separated validation case ids (instead of --folds/--fold), e.g. 2,29 to keep "
+                             "two ids of one patient on the same side")
     parser.add_argument("--resume", action="store_true", default=None)
     parser.add_argument("--jsonl", action="store_true", help="one JSON event per line on stdout")
 
@@ -71,7 +82,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     data: dict[str, Any] = {}
     if args.config is not None:
         data = TrainConfig.from_json(args.config).to_dict()
-    names = [d for _, d, _, _ in _FLAGS] + ["patch_size", "model_options", "amp", "augment", "resume"]
+    names = [d for _, d, _, _ in _FLAGS] + ["patch_size", "model_options", "amp", "augment", "resume", "val_cases"]
     data.update({k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
     return TrainConfig.from_dict(data, source=str(args.config) if args.config else None)
 

@@ -94,7 +94,7 @@ def test_the_report_is_json_ready_and_says_what_to_do() -> None:
     assert "3 of 4 validation images" in text
     assert "training 29 ~ validation 2 (3)" in text
     assert "29-IM0 ~ 2-IM0" in text
-    assert '"val_cases": ["2", "7", "29"]' in text
+    assert "--val-cases 2,7,29" in text
     assert check_split(train[:1], val[3:], ["29"], ["7"]).message() == ""
 
 

@@ -34,7 +34,11 @@ def test_a_twin_across_the_split_is_warned_about_and_recorded(disc_dataset, tmp_
     assert "warning: 1 of 2 validation images have a near-identical twin" in err
     assert "training 1 ~ validation 3 (1)" in err
     assert "1-IM9 ~ 3-IM4" in err
-    assert '"val_cases": ["1", "3"]' in err
+    assert "--val-cases 1,3" in err
+    # the advice works: with both cases on the validation side nothing is reported
+    assert main(["train", "--config", str(cfg), "--val-cases", "1,3", "--out", str(tmp_path / "run2")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "run2" / "config.json").read_text(encoding="utf-8"))["val_cases"] == ["1", "3"]
     events = [json.loads(line) for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [e["event"] for e in events][:2] == ["start", "warning"]
     warning = events[1]
