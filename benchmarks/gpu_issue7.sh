@@ -7,7 +7,8 @@
 # 1. builds mamba-ssm from the sdist in the background (.gpu/device-setup.sh, about 2.5 minutes) while the fused
 #    kernel's CUDA tests run against the reference; then the mamba_ssm comparison tests;
 # 2. benchmarks/bench_mambaout.py (block, op and model tables) -> $OUT/mambaout_cuda.md;
-# 3. with the time left, benchmarks/sweep_cross_scan.py (launch variants) -> $OUT/sweep.md.
+# 3. with PROFILE=1, benchmarks/profile_mambaout_cuda.py (kernel time, launches, GPU busy share) -> profile_cuda.md;
+# 4. with the time left, benchmarks/sweep_cross_scan.py (launch variants) -> $OUT/sweep.md.
 # Writes issue7_summary.txt (read first), pytest_*.txt, mambaout_cuda.md, sweep.md, bench_stderr.txt under $OUT.
 set -u
 OUT=${OUT:-/tmp/issue7}; mkdir -p "$OUT"
@@ -32,6 +33,10 @@ el "pytest mamba rc $?"; tail -6 "$OUT/pytest_mamba.txt"
 timeout ${BENCH_S:-300} python3 benchmarks/bench_mambaout.py --device cuda --budget-s $(( ${BENCH_S:-300} - 70 )) \
   --out "$OUT/mambaout_cuda.md" > /dev/null 2> "$OUT/bench_stderr.txt"
 el "bench rc $?"; grep -A4 "Suggested constants" "$OUT/mambaout_cuda.md" | tail -3
+if [ -n "${PROFILE:-}" ]; then  # where the block's GPU time goes, fused vs mamba_ssm (about a minute)
+  timeout 150 python3 benchmarks/profile_mambaout_cuda.py --out "$OUT/profile_cuda.md" > /dev/null 2> "$OUT/profile_err.txt"
+  el "profile rc $?"
+fi
 left=$(( ${TOTAL_S:-570} - ($(date +%s) - t0) ))
 if [ $left -gt 60 ]; then
   timeout $left python3 benchmarks/sweep_cross_scan.py --no-mamba --budget-s $(( left - 30 )) \
@@ -39,4 +44,4 @@ if [ $left -gt 60 ]; then
   el "sweep rc $?"
 fi
 } > "$OUT/issue7_summary.txt" 2>&1
-cat "$OUT/issue7_summary.txt"; cat "$OUT/mambaout_cuda.md"; cat "$OUT/sweep.md" 2>/dev/null
+cat "$OUT/issue7_summary.txt"; cat "$OUT/mambaout_cuda.md"; cat "$OUT/profile_cuda.md" "$OUT/sweep.md" 2>/dev/null
