@@ -3,6 +3,7 @@ name/version/checksum, and the probability threshold with Accept/Discard for the
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,15 @@ from PySide6 import QtCore, QtWidgets
 
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
 _BROWSE = "__browse__"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A one-line head of a model card's limits: up to its first colon (``"EXPERIMENTAL"``) or its first ``limit``
+    characters cut at a word, with an ellipsis when cut (the whole text goes in the tooltip)."""
+    head = text.split(":", 1)[0]
+    if len(head) < len(text) and len(head) <= limit:
+        return head + " ..."
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 class ModelPanel(QtWidgets.QWidget):
@@ -56,6 +66,7 @@ class ModelPanel(QtWidgets.QWidget):
         self.info_label.setWordWrap(True)
         self.info_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(self.info_label)
+        self._limits: dict[str, str] = {}  # installed model name -> its model card's limits
         row = QtWidgets.QHBoxLayout()
         self.threshold_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(1, 99)
@@ -84,6 +95,7 @@ class ModelPanel(QtWidgets.QWidget):
         """List installed models (``akmamba.infer.ModelEntry``) before the "checkpoint file" entry."""
         keep = self.model_path()
         self.model_combo.clear()
+        self._limits = {e.name: str(e.summary["limits"]) for e in entries if (e.summary or {}).get("limits")}
         for entry in entries:
             summary = entry.summary or {}
             text = entry.name if entry.error is None else f"{entry.name} (unreadable)"
@@ -159,9 +171,11 @@ class ModelPanel(QtWidgets.QWidget):
             self.info_label.setText(note or "No result yet")
             return
         sha = info.get("sha256", "unknown")
-        self.info_label.setText(f"<b>{info.get('name', '?')}</b> v{info.get('version', '?')}<br>"
-                                f"sha256 {sha[:12]}...<br>{note}")
-        self.info_label.setToolTip(f"sha256: {sha}")
+        limits = self._limits.get(str(info.get("name")), "")
+        card = f"<br><i>Limits: {html.escape(_short(limits))} (hover for the model card)</i>" if limits else ""
+        self.info_label.setText(f"<b>{html.escape(str(info.get('name', '?')))}</b> v{info.get('version', '?')}<br>"
+                                f"sha256 {sha[:12]}...<br>{note}{card}")
+        self.info_label.setToolTip(f"sha256: {sha}" + (f"\nLimits (model card): {limits}" if limits else ""))
 
     def threshold(self) -> float:
         """The slider's probability threshold."""
