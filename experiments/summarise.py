@@ -203,7 +203,34 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
             for label in ("mean_over_labels", "bladder_wall", "tumor"):
                 out += ["", f"## Round {round_} recipe ablations, Bladder MRI, {label}: pooled over each fold's "
                         f"validation slices ({intro})", ablation_table("bladder", label, runs, "pooled", round_)]
+            pair = model_pair_table("bladder", ("mean_over_labels", "bladder_wall", "tumor"), runs, "pooled", round_)
+            if pair:
+                out += ["", f"## Round {round_}, Bladder MRI: Akmamba-Net minus U-Net, same recipe, paired by fold "
+                        "(pooled Dice)", pair]
     return out
+
+
+def model_pair_table(dataset: str, labels: tuple[str, ...], runs: dict[str, dict], kind: str, round_: int,
+                     models: tuple[str, str] = ("akmamba", "unet")) -> str:
+    """For each recipe that both ``models`` ran: the first model's Dice minus the second's, paired by fold (mean
+    ± sd over folds, and in how many folds the first is higher), per label. Empty when no recipe has both."""
+    recs = [r for r in runs.values() if (r.get("plan") or {}).get("recipe") and r["plan"]["dataset"] == dataset
+            and str(r["plan"].get("name", "")).startswith(f"r{round_}-") and "summary" in r and r.get("done")
+            and r["plan"].get("fold") is not None]
+    by: dict[tuple[str, str], dict[int, dict]] = {}
+    for r in recs:
+        by.setdefault((r["plan"]["model"], r["plan"]["recipe"]), {})[r["plan"]["fold"]] = r
+    a, b = models
+    recipes = [rc for rc in ROUNDS[round_][0] if (a, rc) in by and (b, rc) in by]
+    if not recipes:
+        return ""
+    lines = [f"| recipe | label | {NAMES.get(a, a)} - {NAMES.get(b, b)} | folds where higher |",
+             "|---|---|---|---|"]
+    for recipe in recipes:
+        for label in labels:
+            d = _paired(by[(a, recipe)], by[(b, recipe)], label, kind)
+            lines.append(f"| {recipe} | {label} | {_fmt_delta(d)} | {sum(v > 0 for v in d)} of {len(d)} |")
+    return "\n".join(lines)
 
 
 def evaluated_file(rec: dict) -> str:

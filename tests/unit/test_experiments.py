@@ -165,28 +165,37 @@ def test_run_plan_lists_round4_per_dataset(modules, capsys) -> None:
                        "--recipes", "combo", "--list"])
 
 
+def _write_r4_run(folder, run, dice: float) -> None:
+    """A finished round-4 bladder run folder as run_plan.py leaves it, every Dice ``dice``."""
+    d = folder / "runs" / "bladder" / run.name
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps(run.record()), encoding="utf-8")
+    over = {"oversample_class": 2, "oversample_factor": 3} if run.recipe == "oversample" else {}
+    (d / "config.json").write_text(json.dumps({"patch_size": [256, 256], "loss": "dice_ce", **over}),
+                                   encoding="utf-8")
+    (d / "events.jsonl").write_text(json.dumps({"event": "done", "steps": 1250, "stopped_by": "epochs",
+                                                "elapsed_s": 10.0}) + "\n", encoding="utf-8")
+    metrics = {m: 0.5 for m in ("precision", "recall", "specificity", "accuracy", "iou", "auc")}
+    summary = {label: {k: {**metrics, "dice": dice} for k in ("per_image_mean", "pooled")}
+               for label in ("bladder_wall", "tumor", "mean_over_labels")}
+    (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}], "model": {}}),
+                                 encoding="utf-8")
+
+
 def test_round4_table_reads_what_ran_and_leaves_round3_alone(modules, tmp_path) -> None:
     plan, _, summarise = modules
-    runs = {r.name: r for r in plan.bladder_plan(recipes=("base", "oversample"))}
+    runs = {r.name: r for r in plan.bladder_plan(("akmamba", "unet"), recipes=("base", "oversample"))}
     for recipe, dices in {"base": (0.40, 0.50), "oversample": (0.55, 0.60)}.items():
         for fold, dice in enumerate(dices):
-            run = runs[f"r4-bladder-akmamba-{recipe}-f{fold}"]
-            d = tmp_path / "runs" / "bladder" / run.name
-            d.mkdir(parents=True)
-            (d / "run.json").write_text(json.dumps(run.record()), encoding="utf-8")
-            over = {"oversample_class": 2, "oversample_factor": 3} if recipe == "oversample" else {}
-            (d / "config.json").write_text(json.dumps({"patch_size": [256, 256], "loss": "dice_ce", **over}),
-                                           encoding="utf-8")
-            (d / "events.jsonl").write_text(json.dumps({"event": "done", "steps": 1250, "stopped_by": "epochs",
-                                                        "elapsed_s": 10.0}) + "\n", encoding="utf-8")
-            metrics = {m: 0.5 for m in ("precision", "recall", "specificity", "accuracy", "iou", "auc")}
-            summary = {label: {k: {**metrics, "dice": dice} for k in ("per_image_mean", "pooled")}
-                       for label in ("bladder_wall", "tumor", "mean_over_labels")}
-            (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}], "model": {}}),
-                                         encoding="utf-8")
+            _write_r4_run(tmp_path, runs[f"r4-bladder-akmamba-{recipe}-f{fold}"], dice)
+    for fold, dice in enumerate((0.30, 0.55)):  # U-Net: base only
+        _write_r4_run(tmp_path, runs[f"r4-bladder-unet-base-f{fold}"], dice)
     summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
     text = summarise.render(summarise.load(tmp_path / "results"))
     assert "Round 3 recipe ablations" not in text
+    pair = text.split("Akmamba-Net minus U-Net, same recipe, paired by fold")[1].split("\n\n")[0]
+    assert "| base | tumor | +2.50 ± 10.61 (2 folds) | 1 of 2 |" in pair
+    assert "oversample" not in pair  # U-Net did not run it
     section = text.split("## Round 4 recipe ablations, Bladder MRI, tumor: pooled")[1].split("\n\n")[0]
     rows = [line for line in section.splitlines() if line.startswith("| Akmamba")]
     assert [r.split(" | ")[1].split(":")[0] for r in rows] == ["base", "oversample"]
