@@ -152,6 +152,12 @@ ROUNDS: dict[int, tuple[dict, str, Any]] = {
 }
 
 
+def _round_runs(runs: dict[str, dict], dataset: str, round_: int) -> list[dict]:
+    """The evaluated, finished runs of a recipe round (names ``r<round>-``) on ``dataset``."""
+    return [r for r in runs.values() if (r.get("plan") or {}).get("recipe") and r["plan"]["dataset"] == dataset
+            and str(r["plan"].get("name", "")).startswith(f"r{round_}-") and "summary" in r and r.get("done")]
+
+
 def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str, round_: int = 3) -> str:
     """Round-3 (or round-4) rows (one per model and recipe) in the format of :func:`table`, with the recipe, what
     it ran with (round 3: EMA decay and test-time augmentation; round 4: loss, oversampling, patch, selection), and
@@ -159,8 +165,7 @@ def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str, r
     recipes, columns, as_run = ROUNDS[round_]
     head = _head(f"Model | recipe | folds | steps | {columns}") + " | Dice - base (paired by fold) |"
     lines = [head, "|" + "---|" * (len(METRICS) + 6 + columns.count("|"))]
-    r3 = [r for r in runs.values() if (r.get("plan") or {}).get("recipe") and r["plan"]["dataset"] == dataset
-          and str(r["plan"].get("name", "")).startswith(f"r{round_}-") and "summary" in r and r.get("done")]
+    r3 = _round_runs(runs, dataset, round_)
     models = sorted({r["plan"]["model"] for r in r3}, key=lambda m: list(NAMES).index(m) if m in NAMES else 99)
     for model in models:
         by_recipe: dict[str, dict[int, dict]] = {}
@@ -214,9 +219,7 @@ def model_pair_table(dataset: str, labels: tuple[str, ...], runs: dict[str, dict
                      models: tuple[str, str] = ("akmamba", "unet")) -> str:
     """For each recipe that both ``models`` ran: the first model's Dice minus the second's, paired by fold (mean
     ± sd over folds, and in how many folds the first is higher), per label. Empty when no recipe has both."""
-    recs = [r for r in runs.values() if (r.get("plan") or {}).get("recipe") and r["plan"]["dataset"] == dataset
-            and str(r["plan"].get("name", "")).startswith(f"r{round_}-") and "summary" in r and r.get("done")
-            and r["plan"].get("fold") is not None]
+    recs = [r for r in _round_runs(runs, dataset, round_) if r["plan"].get("fold") is not None]
     by: dict[tuple[str, str], dict[int, dict]] = {}
     for r in recs:
         by.setdefault((r["plan"]["model"], r["plan"]["recipe"]), {})[r["plan"]["fold"]] = r
