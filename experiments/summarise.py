@@ -208,28 +208,30 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
             for label in ("mean_over_labels", "bladder_wall", "tumor"):
                 out += ["", f"## Round {round_} recipe ablations, Bladder MRI, {label}: pooled over each fold's "
                         f"validation slices ({intro})", ablation_table("bladder", label, runs, "pooled", round_)]
-            pair = model_pair_table("bladder", ("mean_over_labels", "bladder_wall", "tumor"), runs, "pooled", round_)
+            pair = model_pair_table(_round_runs(runs, "bladder", round_), list(ROUNDS[round_][0]),
+                                    ("mean_over_labels", "bladder_wall", "tumor"), "pooled")
             if pair:
                 out += ["", f"## Round {round_}, Bladder MRI: Akmamba-Net minus U-Net, same recipe, paired by fold "
                         "(pooled Dice)", pair]
     return out
 
 
-def model_pair_table(dataset: str, labels: tuple[str, ...], runs: dict[str, dict], kind: str, round_: int,
+def model_pair_table(recs: list[dict], recipes: list[str], labels: tuple[str, ...], kind: str,
                      models: tuple[str, str] = ("akmamba", "unet")) -> str:
-    """For each recipe that both ``models`` ran: the first model's Dice minus the second's, paired by fold (mean
-    ± sd over folds, and in how many folds the first is higher), per label. Empty when no recipe has both."""
-    recs = [r for r in _round_runs(runs, dataset, round_) if r["plan"].get("fold") is not None]
+    """For each recipe (in ``recipes``' order) that both ``models`` ran among ``recs``: the first model's Dice minus
+    the second's, paired by fold (mean ± sd over folds, and in how many folds the first is higher), per label.
+    Empty when no recipe has both."""
     by: dict[tuple[str, str], dict[int, dict]] = {}
     for r in recs:
-        by.setdefault((r["plan"]["model"], r["plan"]["recipe"]), {})[r["plan"]["fold"]] = r
+        if r["plan"].get("fold") is not None:
+            by.setdefault((r["plan"]["model"], r["plan"]["recipe"]), {})[r["plan"]["fold"]] = r
     a, b = models
-    recipes = [rc for rc in ROUNDS[round_][0] if (a, rc) in by and (b, rc) in by]
-    if not recipes:
+    both = [rc for rc in recipes if (a, rc) in by and (b, rc) in by]
+    if not both:
         return ""
     lines = [f"| recipe | label | {NAMES.get(a, a)} - {NAMES.get(b, b)} | folds where higher |",
              "|---|---|---|---|"]
-    for recipe in recipes:
+    for recipe in both:
         for label in labels:
             d = _paired(by[(a, recipe)], by[(b, recipe)], label, kind)
             lines.append(f"| {recipe} | {label} | {_fmt_delta(d)} | {sum(v > 0 for v in d)} of {len(d)} |")
@@ -254,6 +256,18 @@ def _paired(folds: dict[int, dict], ref: dict[int, dict], label: str, kind: str)
             for f in sorted(folds) if f in ref]
 
 
+#: Round-4 DRIVE rows in table order: round 3's ``base`` and ``ema-long`` (the references), then round 4's.
+R4_DRIVE_ORDER = ["base", "ema-long", *RECIPES_R4_DRIVE]
+
+
+def _round4_drive_runs(runs: dict[str, dict]) -> list[dict]:
+    """The evaluated, finished round-4 DRIVE runs and round 3's ``base`` and ``ema-long`` runs they refer to."""
+    return [r for r in runs.values() if (r.get("plan") or {}).get("dataset") == "drive" and "summary" in r
+            and r.get("done") and (str(r["plan"].get("name", "")).startswith("r4-drive-")
+                                   or (str(r["plan"].get("name", "")).startswith("r3-drive-")
+                                       and r["plan"].get("recipe") in ("base", "ema-long")))]
+
+
 def round4_drive_table(label: str, runs: dict[str, dict], kind: str) -> str:
     """Round-4 DRIVE rows with round 3's ``base`` and ``ema-long`` above them: EMA, input normalisation, checkpoint
     and test-time augmentation as run, and the Dice difference to the row's reference recipe and to ``base``,
@@ -261,17 +275,14 @@ def round4_drive_table(label: str, runs: dict[str, dict], kind: str) -> str:
     head = (_head("Model | recipe | folds | steps | EMA | input | checkpoint | TTA")
             + " | Dice - reference (paired by fold) | Dice - base (paired by fold) |")
     lines = [head, "|" + "---|" * (len(METRICS) + 10)]
-    chosen = [r for r in runs.values() if (r.get("plan") or {}).get("dataset") == "drive" and "summary" in r
-              and r.get("done") and (str(r["plan"].get("name", "")).startswith("r4-drive-")
-                                     or (str(r["plan"].get("name", "")).startswith("r3-drive-")
-                                         and r["plan"].get("recipe") in ("base", "ema-long")))]
+    chosen = _round4_drive_runs(runs)
     models = sorted({r["plan"]["model"] for r in chosen}, key=lambda m: list(NAMES).index(m) if m in NAMES else 99)
     for model in models:
         by_recipe: dict[str, dict[int, dict]] = {}
         for r in chosen:
             if r["plan"]["model"] == model:
                 by_recipe.setdefault(r["plan"]["recipe"], {})[r["plan"]["fold"]] = r
-        for recipe in ["base", "ema-long", *RECIPES_R4_DRIVE]:
+        for recipe in R4_DRIVE_ORDER:
             folds = by_recipe.get(recipe)
             if not folds:
                 continue
@@ -299,10 +310,17 @@ def round4_drive_sections(runs: dict[str, dict]) -> list[str]:
                for r in runs.values()):
         return []
     intro = "mean ± sd over folds; the last two columns: this row's Dice minus its reference's and base's, fold by fold"
+    recs = _round4_drive_runs(runs)
+    pair = []
+    for kind, what in (("per_image_mean", "per-image mean"), ("pooled", "pooled")):
+        table_ = model_pair_table(recs, R4_DRIVE_ORDER, ("vessel",), kind)
+        if table_:
+            pair += ["", f"## Rounds 3-4, DRIVE: Akmamba-Net minus U-Net, same recipe, paired by fold ({what} Dice "
+                     "inside the FOV)", table_]
     return ["", f"## Round 4 DRIVE ablations, vessels inside the FOV, per-image mean ({intro})",
             round4_drive_table("vessel", runs, "per_image_mean"),
             "", "## Round 4 DRIVE ablations, pooled over each fold's validation pixels",
-            round4_drive_table("vessel", runs, "pooled")]
+            round4_drive_table("vessel", runs, "pooled"), *pair]
 
 
 def render(runs: dict[str, dict]) -> str:

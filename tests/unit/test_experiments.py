@@ -358,6 +358,24 @@ def test_round4_drive_table_shows_input_and_checkpoint_as_run(modules, tmp_path)
     assert "final" not in round3
 
 
+def test_model_pair_table_pairs_folds_in_the_given_recipe_order(modules) -> None:
+    _, _, summarise = modules
+
+    def rec(model: str, recipe: str, fold: int, dice: float) -> dict:
+        return {"plan": {"model": model, "recipe": recipe, "fold": fold},
+                "summary": {"vessel": {"per_image_mean": {"dice": dice}}}}
+
+    recs = [rec("akmamba", "clahe", 0, 0.82), rec("unet", "clahe", 0, 0.80), rec("akmamba", "clahe", 1, 0.79),
+            rec("unet", "clahe", 1, 0.80), rec("akmamba", "base", 0, 0.81), rec("unet", "base", 0, 0.80),
+            rec("unet", "base", 1, 0.80), rec("akmamba", "final", 0, 0.9), {"plan": {"model": "unet", "recipe":
+            "base", "fold": None}, "summary": {}}]  # an all-data run has no fold: left out
+    text = summarise.model_pair_table(recs, ["base", "ema-long", "clahe", "final"], ("vessel",), "per_image_mean")
+    rows = text.splitlines()[2:]
+    assert rows == ["| base | vessel | +1.00 (1 fold) | 1 of 1 |",  # U-Net's fold 1 has no Akmamba-Net partner
+                    "| clahe | vessel | +0.50 ± 2.12 (2 folds) | 1 of 2 |"]  # final: U-Net did not run it
+    assert summarise.model_pair_table(recs, ["ema-long"], ("vessel",), "per_image_mean") == ""
+
+
 def test_round4_all_data_rows_train_the_recipe_on_every_case(modules) -> None:
     plan, _, _ = modules
     runs = {r.name: r for r in plan.bladder_plan(("akmamba", "unet"), ("base", "combo"), all_data=("combo",))}
