@@ -34,6 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 REPS = 10
 
 
+def _is_kernel(e: Any) -> bool:
+    """A device-side event (a CUDA kernel or memcpy/memset). CPU-side operators (``aten::bmm``, an autograd
+    Function) also carry the device time of the kernels they launched, so summing them too would count every kernel
+    twice (the first run of this script did: its "kernel ms" exceeded the wall time)."""
+    from torch.autograd import DeviceType
+
+    return getattr(e, "device_type", None) == DeviceType.CUDA
+
+
 def _device_time(e: Any) -> float:
     """Self device (CUDA) time of a profiler average in microseconds (attribute renamed across torch versions)."""
     for name in ("self_device_time_total", "self_cuda_time_total"):
@@ -79,7 +88,7 @@ def profile_path(block: torch.nn.Module, x: torch.Tensor, backward: bool, cuda: 
                 walls.append((time.perf_counter() - t) * 1e3)
     events = prof.key_averages()
     launches = sum(e.count for e in events if "LaunchKernel" in e.key)
-    kernels = [e for e in events if _device_time(e) > 0 and "LaunchKernel" not in e.key]
+    kernels = [e for e in events if _is_kernel(e) and _device_time(e) > 0]
     kernel_us = sum(_device_time(e) for e in kernels)
     top = sorted(kernels, key=_device_time, reverse=True)[:8]
     return {"wall_ms": statistics.median(walls), "kernel_ms": kernel_us / 1e3 / REPS, "launches": launches / REPS,
@@ -94,13 +103,22 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import bench_mambaout as bm
 
+    from akmamba.nn.blocks import ss2d
+
     cuda = not bm.DRY_RUN
-    wanted = [tuple(int(v) for v in r.split(":")) for r in args.rows.split(",")]
-    rows = [r for r in bm.shapes(sorted({b for b, _, _ in wanted}), sorted({n for _, _, n in wanted}), [1, 2, 3])
-            if (r["base"], r["level"], r["batch"]) in wanted]
-    paths = {k: v for k, v in bm.CUDA_PATHS.items() if k in ("mamba_ssm", "fused triton")}
+    try:
+        wanted = [tuple(int(v) for v in r.split(":")) for r in args.rows.split(",")]
+    except ValueError:
+        p.error(f"--rows: expected base:level:batch integers, comma-separated, got {args.rows!r}")
+    if any(len(w) != 3 or not 1 <= w[1] <= 4 for w in wanted):
+        p.error(f"--rows: expected base:level:batch with level 1-4 (the skip levels), got {args.rows!r}")
+    rows = [r for r in bm.shapes(sorted({b for b, _, _ in wanted}), sorted({n for _, _, n in wanted}),
+                                 sorted({lv for _, lv, _ in wanted})) if (r["base"], r["level"], r["batch"]) in wanted]
+    # name -> (scan backend, fused, the fused path's dt projection form: ss2d.DT_PROJ_FORM)
+    paths = {"mamba_ssm": ("mamba_ssm", False, "auto"), "fused triton": ("triton", True, "auto"),
+             "fused triton, dt einsum": ("triton", True, "einsum")}
     if bm.DRY_RUN:
-        paths = {"mamba_ssm": ("torch", False), "fused triton": ("torch", False)}
+        paths = {name: ("torch", False, form) for name, (_, _, form) in paths.items()}
     device = "cuda" if cuda else "cpu"
     lines = ["# Mamba-out block on " + (torch.cuda.get_device_name() if cuda else "CPU (dry run: not a result)"), "",
              f"torch.profiler over {REPS} iterations after 3 warm-ups; float32; per iteration.", "",
@@ -111,14 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{row['batch']}, {row['C']}, {row['H']}x{row['W']} (base {row['base']} level {row['level']})"
         x = torch.randn(row["batch"], row["C"], row["H"], row["W"], device=device)
         for backward in (False, True):
-            for name, (backend, fused) in paths.items():
+            for name, (backend, fused, form) in paths.items():
                 try:
                     block = bm.make_block(row["C"], device, backend, fused)
+                    ss2d.DT_PROJ_FORM = form
                     r = profile_path(block, x, backward, cuda)
                 except Exception as exc:  # noqa: BLE001 (report the failure in the table, keep the other cells)
                     lines.append(f"| {label} | {'fwd+bwd' if backward else 'fwd'} | {name} | failed: "
                                  f"{type(exc).__name__} | | | |")
                     continue
+                finally:
+                    ss2d.DT_PROJ_FORM = "auto"
                 busy = r["kernel_ms"] / r["wall_ms"] if r["wall_ms"] else 0.0
                 lines.append(f"| {label} | {'fwd+bwd' if backward else 'fwd'} | {name} | {r['wall_ms']:.3f} | "
                              f"{r['kernel_ms']:.3f} | {busy:.0%} | {r['launches']:.0f} |")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from akmamba.errors import ConfigError, ShapeError
-from akmamba.nn.blocks.ss2d import SS2D, MambaOut, cross_merge, cross_scan
+from akmamba.nn.blocks.ss2d import SS2D, MambaOut, cross_merge, cross_scan, project_dt
 from akmamba.ops import selective_scan
 
 
@@ -135,3 +135,27 @@ def test_bfloat16_autocast_close_to_float32() -> None:
         y = m(x)
     assert torch.isfinite(y).all()
     torch.testing.assert_close(y.float(), ref, atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_dt_projection_forms_agree_with_gradients(rank: int) -> None:
+    """The block-diagonal matmul (CUDA's form) equals the per-direction einsum, values and gradients, on the strided
+    split view the fused path passes it."""
+    torch.manual_seed(3)
+    n = 4
+    x_dbl = torch.randn(2, 5, 3, 4, rank + 2 * n, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 6, rank, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 5, 3, 4, 6, dtype=torch.float64)
+    results = []
+    for form in ("einsum", "block_diag"):
+        dts = x_dbl.split([rank, n, n], dim=-1)[0]  # not contiguous
+        out = project_dt(dts, weight, form)
+        dx, dw = torch.autograd.grad(out, (x_dbl, weight), g)
+        results.append((out.detach(), dx, dw))
+    want = torch.stack([x_dbl[..., k, :rank] @ weight[k].T for k in range(4)], dim=-2)
+    torch.testing.assert_close(results[0][0], want.detach())
+    for a, b in zip(results[0], results[1]):
+        torch.testing.assert_close(b, a)
+    assert project_dt(x_dbl[..., :rank], weight).shape == (2, 5, 3, 4, 6)  # auto: einsum off CUDA
+    with pytest.raises(ConfigError, match="form"):
+        project_dt(x_dbl[..., :rank], weight, "dense")

@@ -21,6 +21,7 @@ if importlib.util.find_spec("triton") is not None and not HAS_CUDA:
 
 from akmamba.errors import BackendUnavailableError  # noqa: E402
 from akmamba.nn import build_model  # noqa: E402
+from akmamba.nn.blocks import ss2d as ss2d_module  # noqa: E402
 from akmamba.nn.blocks.ss2d import SS2D, MambaOut  # noqa: E402
 from akmamba.ops.selective_scan import triton_cross  # noqa: E402
 
@@ -83,7 +84,9 @@ def test_core_fused_equals_unfused_non_square() -> None:
 
 @_kernel
 @pytest.mark.usefixtures("wide_programs")
-def test_mambaout_block_fused_equals_unfused_with_gradients() -> None:
+@pytest.mark.parametrize("dt_form", ["einsum", "block_diag"])
+def test_mambaout_block_fused_equals_unfused_with_gradients(dt_form: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ss2d_module, "DT_PROJ_FORM", dt_form)  # the fused path's dt projection, both forms
     torch.manual_seed(2)
     block = MambaOut(8, d_state=4, scan_backend="reference").to(DEVICE)
     with torch.no_grad():

@@ -25,6 +25,39 @@ from akmamba.ops.selective_scan.triton_cross import fused_cross_scan_preferred
 
 K_DIRECTIONS = 4
 
+#: How the fused path applies the per-direction dt projection (B, H, W, K, R) x (K, E, R) -> (B, H, W, K, E):
+#: ``"einsum"``, a matmul batched over the K directions; ``"block_diag"``, one matmul with the block-diagonal
+#: (K*E, K*R) weight (K times the multiply-adds of a tiny product, and its zero blocks get gradients that are
+#: dropped); ``"auto"``, block_diag on CUDA and einsum elsewhere. Why: the weight's gradient reduces over every
+#: pixel (B*H*W terms) into a (K, E, R) result. On an H100 cuBLAS ran that batched product as one 2.9 ms kernel at
+#: batch 1 on a 296x288 map, where the block's whole forward+backward takes 12 ms, while plain matmuls of the same
+#: long-reduction shape (x_proj's gradient) took well under 1 ms (docs/benchmarks/profile_mambaout_cuda.md).
+DT_PROJ_FORM = "auto"
+
+
+def project_dt(dts: torch.Tensor, weight: torch.Tensor, form: str = "auto") -> torch.Tensor:
+    """The per-direction dt projection of the fused path (see :data:`DT_PROJ_FORM`).
+
+    Args:
+        dts: ``(B, H, W, K, R)``, any strides.
+        weight: ``(K, E, R)``, SS2D's ``dt_projs_weight``.
+        form: ``"einsum"``, ``"block_diag"`` or ``"auto"`` (block_diag on CUDA).
+
+    Returns:
+        ``(B, H, W, K, E)``: ``out[..., k, :] = dts[..., k, :] @ weight[k].T``; both forms give the same values
+        and gradients up to float rounding.
+    """
+    if form == "auto":
+        form = "block_diag" if dts.is_cuda else "einsum"
+    if form == "einsum":
+        return torch.einsum("bhwkr,ker->bhwke", dts, weight)
+    if form != "block_diag":
+        raise ConfigError("Unknown dt projection form.", parameter="form",
+                          expected="'einsum', 'block_diag' or 'auto'", got=form)
+    b, h, w, k, r = dts.shape
+    block = torch.block_diag(*weight.unbind(0))  # (K*E, K*R)
+    return F.linear(dts.reshape(b, h, w, k * r), block).view(b, h, w, k, weight.shape[1])
+
 
 def cross_scan(x: torch.Tensor) -> torch.Tensor:
     """Unfold a map into the four scan orders.
@@ -231,7 +264,7 @@ class SS2D(nn.Module):
         dts, bs, cs = torch.split(x_dbl.view(b, h, w, k, r + 2 * n), [r, n, n], dim=-1)
         fold_dt_proj = backend == FUSED_NUMBA and r <= MAX_FOLDED_RANK
         if not fold_dt_proj:
-            dts = torch.einsum("bhwkr,ker->bhwke", dts, self.dt_projs_weight)
+            dts = project_dt(dts, self.dt_projs_weight, DT_PROJ_FORM)
         with torch.autocast(device_type=x.device.type, enabled=False):
             inputs = (
                 x,
