@@ -335,11 +335,13 @@ def render(runs: dict[str, dict]) -> str:
                 "", f"## Bladder MRI, {label}: per-slice mean (a slice with neither truth nor prediction counts 1)",
                 table("bladder", label, runs, "per_image_mean", models)]
     out += ablation_sections(runs)
-    out += ["", "## Runs", "| run | steps | stopped by | training s | validation cases |", "|---|---|---|---|---|"]
+    out += ["", "## Runs", "| run | steps | stopped by | training s | validation cases | scan kernels |",
+            "|---|---|---|---|---|---|"]
     for name, r in runs.items():
         d = r["done"] or {}
+        kernels = ", ".join(d["scan_backends"]) or "none" if "scan_backends" in d else "not recorded"
         out.append(f"| {name} | {d.get('steps')} | {d.get('stopped_by')} | {d.get('elapsed_s', 0):.0f} | "
-                   f"{len(r.get('cases', [])) or '-'} |")
+                   f"{len(r.get('cases', [])) or '-'} | {kernels} |")
     return "\n".join(out)
 
 

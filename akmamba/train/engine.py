@@ -41,6 +41,7 @@ from akmamba.io.dataset import (
 from akmamba.io.readers import read_image
 from akmamba.metrics import evaluate_case, summarise
 from akmamba.nn import build_model, load_checkpoint, save_checkpoint
+from akmamba.ops.selective_scan import reset_scan_usage, scan_usage
 from akmamba.reports.report import sha256_file
 from akmamba.train.config import LOSSES, TrainConfig
 from akmamba.train.ema import WeightEMA
@@ -355,6 +356,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     model.train()
     stop = False
     stopped_by = "epochs"
+    reset_scan_usage()  # which scan kernels train this model: stored after the first step
     for epoch in range(start_epoch, cfg.epochs):
         dataset.set_epoch(epoch)
         epoch_loss, n = 0.0, 0
@@ -374,6 +376,8 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
                 ema.update(model)
             step += 1
             done_steps += 1
+            if done_steps == 1:
+                base_meta["scan_backends"] = sorted(scan_usage())  # [] for a model without a selective scan
             done_images += x.shape[0] * world
             epoch_loss += loss.item()
             n += 1
@@ -432,7 +436,7 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         elapsed = time.perf_counter() - t0
         yield emit("done", best_dice=None if best == -math.inf else best, steps=step, elapsed_s=elapsed,
                    planned_steps=planned_steps, stopped_by=stopped_by,
-                   images_per_s=done_images / max(elapsed, 1e-9),
+                   images_per_s=done_images / max(elapsed, 1e-9), scan_backends=sorted(scan_usage()),
                    checkpoint=str(out / "best.safetensors"), version=__version__)
     if world > 1:
         dist.barrier()

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from akmamba.cli import main
+from akmamba.nn import load_checkpoint
 
 
 def test_train_predict_evaluate(disc_dataset, tmp_path, capsys) -> None:
@@ -18,6 +19,8 @@ def test_train_predict_evaluate(disc_dataset, tmp_path, capsys) -> None:
                  "16", "--folds", "3", "--max-steps", "2", "--epochs", "5"])
     assert code == 0
     assert (run / "best.safetensors").is_file()
+    _, meta = load_checkpoint(run / "best.safetensors")
+    assert meta["scan_backends"] == ["torch"]  # the kernel that trained it: on CPU with gradients, torch
     images = sorted((root / "Images").glob("*.png"))
     pred = tmp_path / "pred"
     code = main(["predict", "--model", str(run / "best.safetensors"), "--out", str(pred), "--device", "cpu",

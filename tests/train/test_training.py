@@ -74,6 +74,7 @@ def test_train_jsonl_events_checkpoint_and_resume(disc_dataset, tmp_path) -> Non
     assert "warning" not in kinds  # no twin images across the split
     assert meta["leakage_check"]["pairs"] == 0
     assert meta["leakage_check"]["checked"] == [4, 2]
+    assert meta["scan_backends"] == [] == events[-1]["scan_backends"]  # a U-Net runs no selective scan
     # resume continues at epoch 3 and stops after epoch 4
     res = _cli(["train", "--dataset", str(desc), "--data-root", str(root), "--out", str(out), "--epochs", "4",
                 *TINY, "--jsonl", "--resume"])

@@ -33,6 +33,7 @@ from akmamba.ops.selective_scan.checks import INPUT_DTYPES, check_scan_inputs
 from akmamba.ops.selective_scan.chunked import selective_scan_chunked
 from akmamba.ops.selective_scan.cuda import KERNEL_DTYPES, mamba_ssm_available, selective_scan_mamba_ssm
 from akmamba.ops.selective_scan.reference import selective_scan_reference
+from akmamba.ops.selective_scan.usage import record_scan, reset_scan_usage, scan_usage
 from akmamba.registry import Registry, look_up_option
 
 logger = logging.getLogger(__name__)
@@ -298,10 +299,13 @@ def selective_scan(
         x is not None and x.requires_grad for x in (u, delta, A, B, C, D, z, delta_bias)
     )
     chosen = _choose(backend, u.device, u.dtype, needs_grad)
+    record_scan(chosen.name)
     return chosen.fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
 __all__ = [
+    "reset_scan_usage",
+    "scan_usage",
     "SCAN_BACKENDS",
     "BackendInfo",
     "ScanBackend",

@@ -31,6 +31,7 @@ import torch
 
 from akmamba.errors import BackendUnavailableError, ConfigError, ShapeError
 from akmamba.ops.selective_scan.numba_scan import import_kernel_module, needs_grad
+from akmamba.ops.selective_scan.usage import record_scan
 
 #: Name of this path in ``cross_selective_scan(backend=...)``.
 FUSED_NUMBA = "fused_numba"
@@ -200,6 +201,7 @@ def cross_selective_scan_numba(
             got=FUSED_NUMBA,
             hint=reason,
         )
+    record_scan(FUSED_NUMBA)
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     b, e, h, w = shapes.batch, shapes.channels, shapes.height, shapes.width
     x_buf, (sxb, _, sxh, sxw) = _flat(x, dtype, 1)

@@ -23,6 +23,7 @@ import torch
 from akmamba.ops.selective_scan import triton_scan
 from akmamba.ops.selective_scan._triton_interpret import interpreting
 from akmamba.ops.selective_scan.cuda import mamba_ssm_available
+from akmamba.ops.selective_scan.usage import record_scan
 
 #: dtypes the fused kernels accept for x (and delta, B, C).
 FUSED_DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
@@ -409,6 +410,7 @@ def cross_selective_scan_fused(
     Runs under autocast disabled; with autograd when any input requires a gradient, else the forward alone
     (no states saved).
     """
+    record_scan("fused_triton")
     with torch.autocast(device_type=x.device.type, enabled=False):
         tensors = (x, dts, As, Bs, Cs, Ds, delta_bias)
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
