@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Issue 7 (fused four-direction Triton scan) on the GPU machine, one device call of at most ~9.5 minutes:
 #
-#     OUT=$OUT bash benchmarks/gpu_issue7.sh          (carry .gpu, without the 40 MB mamba-ssm wheel: it does not
-#                                                     fit beside the shipped models, so mamba-ssm is built here)
+#     PROFILE=1 VARIANTS="bwd gather,bwd gather 2 ch" OUT=$OUT bash benchmarks/gpu_issue7.sh     (carry .gpu)
 #
-# 1. builds mamba-ssm from the sdist in the background (.gpu/device-setup.sh, about 2.5 minutes) while the fused
+# Carry .gpu *with* the prebuilt mamba-ssm wheel (40 MB; cp ../shared/gpu/*.whl .gpu/): it installs in seconds.
+# Without it device-setup.sh builds mamba-ssm from the sdist, which took about 2.5 minutes once and did not finish
+# in 400 s on 2026-12-06. The tree travels too (64 MiB a call in all): move resources/models aside for the call.
+#
+# 1. installs mamba-ssm in the background (.gpu/device-setup.sh; from the sdist when the wheel is absent) while the fused
 #    kernel's CUDA tests run against the reference; then the mamba_ssm comparison tests;
 # 2. benchmarks/bench_mambaout.py (block, op and model tables) -> $OUT/mambaout_cuda.md;
 # 3. with PROFILE=1, benchmarks/profile_mambaout_cuda.py (kernel time, launches, GPU busy share) -> profile_cuda.md;

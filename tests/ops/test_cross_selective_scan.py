@@ -294,8 +294,13 @@ def test_fused_matches_reference(
         # L = 35 is 3 tiles of 16: one tile per chunk, and an uneven split with a short last chunk
         {"fwd_block_d": 4, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
         {"fwd_block_d": 8, "bwd_block_d": 1, "tile": 16, "fwd_chunks": 2, "bwd_chunks": 2, "atomic_merge": 0},
+        # the backward's a_{t+1} by shifting a_t with tl.gather: a partial last tile (the token after it is past
+        # the sequence), then chunks (the token after a chunk's last tile is the next chunk's first)
+        {"bwd_shift_gather": 1, "fwd_block_d": 4, "bwd_block_d": 4, "tile": 16},
+        {"bwd_shift_gather": 1, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
     ],
-    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven"],
+    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven",
+         "shift-gather", "shift-gather-chunks"],
 )
 def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict[str, int]) -> None:
     launch_overrides.update(overrides)

@@ -236,6 +236,7 @@ def cross_bwd_kernel(
     BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
     HAS_D: tl.constexpr, HAS_DBIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     ATOMIC_MERGE: tl.constexpr, BC_ATOMIC: tl.constexpr, HAS_G0: tl.constexpr, SUMMARY: tl.constexpr,
+    SHIFT_GATHER: tl.constexpr,
 ):  # fmt: skip
     """Backward over one chunk of tiles, last tile first. Tiles are (BLOCK_D, NP, T): tokens last (see
     _triton_kernels.scan_bwd_kernel_dmajor).
@@ -246,7 +247,12 @@ def cross_bwd_kernel(
     dD and d delta_bias (n_chunks, B, 4E): per-program fp32 partial sums, summed by the caller. ``HAS_G0``: the
     adjoint entering the chunk from the right (dh at the next chunk's first token) is read from g0
     (B*4E, n_chunks, NP), else zero. ``SUMMARY``: write only the chunk's dh at its first token from a zero start
-    into chx and the decay exp(A * sum of delta over the chunk's tokens 2..T+1) into chp."""
+    into chx and the decay exp(A * sum of delta over the chunk's tokens 2..T+1) into chp.
+
+    The adjoint needs a_{t+1} = exp(delta_{t+1} A) beside a_t. ``SHIFT_GATHER=0`` computes it from delta loaded
+    one token ahead (a second exp2 per (channel, state, token)); ``SHIFT_GATHER=1`` shifts the tile's a_t by one
+    token with ``tl.gather`` and computes the exp2 only for the one token after the tile (the next tile's first).
+    Same values; which is faster is for the sweep to say (benchmarks/sweep_cross_scan.py, variant "bwd gather")."""
     d, dm, k, b, chunk = _program_ids(E, n_dblk, BLOCK_D)
     col = (k % 2) == 1
     rev = k >= 2
@@ -296,8 +302,9 @@ def cross_bwd_kernel(
         m2 = dm[:, None] & tm[None, :]  # (BD, T)
         m21 = dm[:, None] & (t[None, :] + 1 < L)
         nt2 = nm[:, None] & tm[None, :]  # (NP, T)
-        raw1 = tl.load(dt_base + (i1 * sd_h + j1 * sd_w)[None, :], mask=m21, other=0.0).to(tl.float32)
-        _, dt1 = _delta(raw1, bias[:, None], m21, HAS_DBIAS, SOFTPLUS)
+        if SUMMARY or not SHIFT_GATHER:
+            raw1 = tl.load(dt_base + (i1 * sd_h + j1 * sd_w)[None, :], mask=m21, other=0.0).to(tl.float32)
+            _, dt1 = _delta(raw1, bias[:, None], m21, HAS_DBIAS, SOFTPLUS)
         Cv = tl.load(c_base + (i * sc_h + j * sc_w)[None, :], mask=nt2, other=0.0).to(tl.float32)[None, :, :]
         dy = tl.load(g_base + (i * sg_h + j * sg_w)[None, :], mask=m2, other=0.0).to(tl.float32)
         if SUMMARY:
@@ -320,7 +327,17 @@ def cross_bwd_kernel(
             P, X = tl.associative_scan((a, xx), 2, _lin_combine)
             hh = P * h0[:, :, None] + X
             # adjoint: dh_t = C_t dy_t + a_{t+1} dh_{t+1}, reverse scan with a shifted by one token
-            a1 = tl.exp2(dt1[:, None, :] * A2)
+            if SHIFT_GATHER:
+                tn = it * T + T  # the next tile's first token (masked past the sequence: a = 1, as delta = 0)
+                i_n, j_n = _pixel(tn, L, H, W, col, rev)
+                mn = dm[:, None] & (tn < L)
+                raw_n = tl.load(dt_base + i_n * sd_h + j_n * sd_w, mask=mn, other=0.0).to(tl.float32)  # (BD, 1)
+                _, dt_n = _delta(raw_n, bias[:, None], mn, HAS_DBIAS, SOFTPLUS)
+                a_next = tl.exp2(dt_n[:, None, :] * A2)  # (BD, NP, 1)
+                nxt = tl.broadcast_to(tl.minimum(tt + 1, T - 1)[None, None, :], (BLOCK_D, NP, T))
+                a1 = tl.where(tt[None, None, :] == T - 1, a_next, tl.gather(a, nxt, axis=2))
+            else:
+                a1 = tl.exp2(dt1[:, None, :] * A2)
             P1, S = tl.associative_scan((a1, Cv * dy[:, None, :]), 2, _lin_combine, reverse=True)
             dh = S + P1 * g[:, :, None]
             g = tl.sum(tl.where(tt[None, None, :] == 0, dh, 0.0), axis=2)

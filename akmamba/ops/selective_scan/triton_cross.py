@@ -48,7 +48,8 @@ MEASURED_DEVICE_TYPES: frozenset[str] = frozenset({"cuda"})
 
 #: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
 #: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch),
-#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size). Empty in normal use.
+#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size), "bwd_shift_gather" (see
+#: BWD_SHIFT_GATHER). Empty in normal use.
 LAUNCH_OVERRIDES: dict[str, int] = {}
 #: A launch of fewer programs than this many per streaming multiprocessor splits its sequences into chunks
 #: (docs/triton-cross-scan.md, "Chunks"). Chunking adds a summary pass over the inputs (about +40 % forward work
@@ -62,6 +63,11 @@ MIN_TILES_PER_CHUNK = 4
 #: Channels per program on CUDA, forward and backward (E need not be a multiple: a partial block is masked).
 CUDA_FWD_BLOCK_D = 8
 CUDA_BWD_BLOCK_D = 4
+#: The backward's a_{t+1}: 0 = a second exp2 per (channel, state, token) on delta loaded one token ahead; 1 = the
+#: tile's a_t shifted by one token with tl.gather (one exp2 per element instead of two). The H100 profile of
+#: 2026-12-06 found the backward kernel at 1.8-2.3x mamba_ssm's (docs/benchmarks/profile_mambaout_cuda.md); this is
+#: one candidate, equal in values (tests), not yet timed: off until the sweep's "bwd gather" variant measures it.
+BWD_SHIFT_GATHER = 0
 #: Elements (rows x states) per program of the carry kernel.
 CARRY_BLOCK = 256
 
@@ -170,7 +176,7 @@ def _geometry(batch: int, e: int, length: int, n: int, training: bool, device: t
     cfg = triton_scan._launch_config(rows, e, np_, e, training)
     if sms:
         cfg.update(fwd_block_d=CUDA_FWD_BLOCK_D, bwd_block_d=CUDA_BWD_BLOCK_D)
-    cfg.update(atomic_merge=1, fwd_chunks=0, bwd_chunks=0)
+    cfg.update(atomic_merge=1, fwd_chunks=0, bwd_chunks=0, bwd_shift_gather=BWD_SHIFT_GATHER)
     cfg.update(LAUNCH_OVERRIDES)
     for key in ("fwd_block_d", "bwd_block_d"):
         cfg[key] = max(1, triton_scan._pow2_floor(cfg[key]))
@@ -321,7 +327,7 @@ def fused_backward(
             BLOCK_D=bd, NP=np_, T=t,
             HAS_D=D is not None, HAS_DBIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
             ATOMIC_MERGE=bool(cfg["atomic_merge"]), BC_ATOMIC=bc_atomic,
-            HAS_G0=n_chunks > 1 and not summary, SUMMARY=summary,
+            HAS_G0=n_chunks > 1 and not summary, SUMMARY=summary, SHIFT_GATHER=bool(cfg["bwd_shift_gather"]),
             num_warps=cfg["bwd_warps"],
         )  # fmt: skip
 
