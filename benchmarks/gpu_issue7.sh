@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 7 (fused four-direction Triton scan) on the GPU machine, one device call of at most ~9.5 minutes:
 #
-#     PROFILE=1 VARIANTS="bwd gather,bwd gather 2 ch" OUT=$OUT bash benchmarks/gpu_issue7.sh     (carry .gpu)
+#     PROFILE=1 VARIANTS="bwd gather,bwd token-major,bwd token-major gather,bwd token-major gather 8 ch" \
+#         OUT=$OUT bash benchmarks/gpu_issue7.sh                                                   (carry .gpu)
 #
 # Carry .gpu *with* the prebuilt mamba-ssm wheel (40 MB; cp ../shared/gpu/*.whl .gpu/): it installs in seconds.
 # Without it device-setup.sh builds mamba-ssm from the sdist, which took about 2.5 minutes once and did not finish

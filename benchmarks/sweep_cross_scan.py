@@ -34,7 +34,7 @@ from bench_mambaout import (
 from akmamba.ops.selective_scan import triton_cross
 
 #: label -> settings of triton_cross for the variant: "LAUNCH_OVERRIDES" (dict) and any module constant
-#: (PROGRAMS_PER_SM, CHUNK_BELOW_PER_SM, CUDA_FWD_BLOCK_D, CUDA_BWD_BLOCK_D, BWD_SHIFT_GATHER)
+#: (PROGRAMS_PER_SM, CHUNK_BELOW_PER_SM, CUDA_FWD_BLOCK_D, CUDA_BWD_BLOCK_D, BWD_SHIFT_GATHER, BWD_TOKEN_MAJOR)
 VARIANTS: dict[str, dict[str, Any]] = {
     "no chunks": {"LAUNCH_OVERRIDES": {"fwd_chunks": 1, "bwd_chunks": 1}},
     "chunk below 4/SM": {"CHUNK_BELOW_PER_SM": 4},
@@ -51,6 +51,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bwd 4 ch 2 warps": {"LAUNCH_OVERRIDES": {"bwd_warps": 2}},
     "bwd gather": {"BWD_SHIFT_GATHER": 1},
     "bwd gather 2 ch": {"BWD_SHIFT_GATHER": 1, "CUDA_BWD_BLOCK_D": 2},
+    "bwd token-major": {"BWD_TOKEN_MAJOR": 1},
+    "bwd token-major 8 ch": {"BWD_TOKEN_MAJOR": 1, "CUDA_BWD_BLOCK_D": 8},
+    "bwd token-major gather": {"BWD_TOKEN_MAJOR": 1, "BWD_SHIFT_GATHER": 1},
+    "bwd token-major gather 8 ch": {"BWD_TOKEN_MAJOR": 1, "BWD_SHIFT_GATHER": 1, "CUDA_BWD_BLOCK_D": 8},
 }
 ROWS = [  # batch, C (SS2D E = 2C), level (1 = 592x576)
     (1, 16, 1),
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         "| batch, C, H x W | unfused mamba_ssm | default | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),
     ]
-    constants = ("PROGRAMS_PER_SM", "CHUNK_BELOW_PER_SM", "CUDA_FWD_BLOCK_D", "CUDA_BWD_BLOCK_D", "BWD_SHIFT_GATHER")
+    constants = ("PROGRAMS_PER_SM", "CHUNK_BELOW_PER_SM", "CUDA_FWD_BLOCK_D", "CUDA_BWD_BLOCK_D", "BWD_SHIFT_GATHER",
+                 "BWD_TOKEN_MAJOR")
     saved = {name: getattr(triton_cross, name) for name in constants}
     for batch, c, level in ROWS:
         f = 2 ** (level - 1)

@@ -298,9 +298,15 @@ def test_fused_matches_reference(
         # the sequence), then chunks (the token after a chunk's last tile is the next chunk's first)
         {"bwd_shift_gather": 1, "fwd_block_d": 4, "bwd_block_d": 4, "tile": 16},
         {"bwd_shift_gather": 1, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
+        # the tokens-first backward kernel: alone, with a masked channel block and the store merge, with the
+        # gather shift and chunks, and with one program per direction (dB/dC stored)
+        {"bwd_token_major": 1, "bwd_block_d": 4, "tile": 16, "atomic_merge": 0},
+        {"bwd_token_major": 1, "bwd_shift_gather": 1, "bwd_block_d": 2, "tile": 16, "bwd_chunks": 3},
+        {"bwd_token_major": 1, "bwd_shift_gather": 1, "bwd_block_d": 8, "tile": 32},
     ],
     ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven",
-         "shift-gather", "shift-gather-chunks"],
+         "shift-gather", "shift-gather-chunks", "token-major", "token-major-gather-chunks",
+         "token-major-one-program-per-direction"],
 )
 def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict[str, int]) -> None:
     launch_overrides.update(overrides)
@@ -314,10 +320,12 @@ def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict
     [(False, False, False, torch.float32), (True, True, True, torch.bfloat16)],
     ids=["no-D-no-bias-no-softplus", "bf16-parameters"],
 )
+@pytest.mark.parametrize("token_major", [0, 1], ids=["tokens-last-bwd", "tokens-first-bwd"])
 def test_fused_options(
-    with_d: bool, with_bias: bool, softplus: bool, param_dtype: torch.dtype, launch_overrides: dict[str, int]
-) -> None:
-    launch_overrides.update(fwd_block_d=4, bwd_block_d=4)
+    with_d: bool, with_bias: bool, softplus: bool, param_dtype: torch.dtype, token_major: int,
+    launch_overrides: dict[str, int],
+) -> None:  # fmt: skip
+    launch_overrides.update(fwd_block_d=4, bwd_block_d=4, bwd_token_major=token_major)
     dtype = torch.bfloat16 if param_dtype == torch.bfloat16 else torch.float32
     inputs = make_inputs(2, 3, 5, 4, 4, dtype, seed=3)
     for name in ("As", "Ds", "delta_bias"):

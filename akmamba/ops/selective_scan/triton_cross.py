@@ -48,8 +48,8 @@ MEASURED_DEVICE_TYPES: frozenset[str] = frozenset({"cuda"})
 
 #: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
 #: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch),
-#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size), "bwd_shift_gather" (see
-#: BWD_SHIFT_GATHER). Empty in normal use.
+#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size), "bwd_shift_gather" and
+#: "bwd_token_major" (see BWD_SHIFT_GATHER, BWD_TOKEN_MAJOR). Empty in normal use.
 LAUNCH_OVERRIDES: dict[str, int] = {}
 #: A launch of fewer programs than this many per streaming multiprocessor splits its sequences into chunks
 #: (docs/triton-cross-scan.md, "Chunks"). Chunking adds a summary pass over the inputs (about +40 % forward work
@@ -68,6 +68,11 @@ CUDA_BWD_BLOCK_D = 4
 #: 2026-12-06 found the backward kernel at 1.8-2.3x mamba_ssm's (docs/benchmarks/profile_mambaout_cuda.md); this is
 #: one candidate, equal in values (tests), not yet timed: off until the sweep's "bwd gather" variant measures it.
 BWD_SHIFT_GATHER = 0
+#: The backward kernel's tile layout: 0 = tokens last (BLOCK_D, NP, T), warp lanes along the tokens; 1 = tokens
+#: first (T, BLOCK_D, NP) as the forward's, each thread scanning a run of tokens in registers
+#: (_triton_cross_kernels.cross_bwd_kernel_tm). Same results (tests); off until the sweep's "bwd token-major"
+#: variants time it.
+BWD_TOKEN_MAJOR = 0
 #: Elements (rows x states) per program of the carry kernel.
 CARRY_BLOCK = 256
 
@@ -176,7 +181,8 @@ def _geometry(batch: int, e: int, length: int, n: int, training: bool, device: t
     cfg = triton_scan._launch_config(rows, e, np_, e, training)
     if sms:
         cfg.update(fwd_block_d=CUDA_FWD_BLOCK_D, bwd_block_d=CUDA_BWD_BLOCK_D)
-    cfg.update(atomic_merge=1, fwd_chunks=0, bwd_chunks=0, bwd_shift_gather=BWD_SHIFT_GATHER)
+    cfg.update(atomic_merge=1, fwd_chunks=0, bwd_chunks=0, bwd_shift_gather=BWD_SHIFT_GATHER,
+               bwd_token_major=BWD_TOKEN_MAJOR)
     cfg.update(LAUNCH_OVERRIDES)
     for key in ("fwd_block_d", "bwd_block_d"):
         cfg[key] = max(1, triton_scan._pow2_floor(cfg[key]))
@@ -317,7 +323,8 @@ def fused_backward(
     dummy = A.new_empty(1)
 
     def launch(g0: torch.Tensor, chx: torch.Tensor, chp: torch.Tensor, summary: bool) -> None:
-        kernels.cross_bwd_kernel[(n_dblk * n_chunks, K_DIRECTIONS, bsz)](
+        kernel = kernels.cross_bwd_kernel_tm if cfg["bwd_token_major"] else kernels.cross_bwd_kernel
+        kernel[(n_dblk * n_chunks, K_DIRECTIONS, bsz)](
             x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias, dy, hs,
             g0, chx, chp,
             du, ddts, dA, dummy if dD is None else dD, dummy if ddb is None else ddb, dB, dC,
