@@ -1,7 +1,7 @@
 """The correlation threshold of the train/validation twin check (akmamba/data/leakage.py), measured on the bladder
 data: for every slice, the best fingerprint correlation with any slice of another case, split into the known twins
-(case 29 against case 2) and everything else; then what the check finds on a few splits. Then the same best
-other-case correlation on DRIVE (20 fundus photographs, 20 patients, no twins), where the black surround makes
+(case 29 against case 2) and everything else, also against mirrored and rotated slices; then what the check finds
+on a few splits. Then the same best other-case correlation on DRIVE (20 fundus photographs, 20 patients, no twins), where the black surround makes
 every image look alike.
 
     python3 experiments/twin_threshold.py [--data-root ../shared/data/BladderMRI] [--normalisation zscore]
@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from akmamba.data.dataset import load_samples
-from akmamba.data.leakage import DEFAULT_THRESHOLD, check_split, fingerprints
+from akmamba.data.leakage import DEFAULT_THRESHOLD, DIHEDRAL, FINGERPRINT_SIZE, check_split, fingerprints
 from akmamba.data.splits import kfold_by_case
 from akmamba.io import builtin_description, pair_files
 
@@ -36,6 +36,20 @@ def _stats(name: str, x: np.ndarray) -> None:
     q = np.percentile(x, [0, 1, 50, 99, 100]) if x.size else [np.nan] * 5
     print(f"{name:<36} n={x.size:4d}  min {q[0]:.6f}  p1 {q[1]:.6f}  median {q[2]:.6f}  p99 {q[3]:.6f}  "
           f"max {q[4]:.6f}")
+
+
+def best_mirrored(fp: np.ndarray, ok: np.ndarray, cases: np.ndarray, exclude: np.ndarray | None = None) -> None:
+    """Per non-identity DIHEDRAL transform: each image's best correlation with a transformed image of another case
+    (pairs where both sides are in ``exclude`` left out)."""
+    size = FINGERPRINT_SIZE
+    allowed = (cases[None, :] != cases[:, None]) & ok[:, None] & ok[None, :]
+    if exclude is not None:
+        allowed &= ~(exclude[:, None] & exclude[None, :])
+    for name, transform in DIHEDRAL.items():
+        if name == "identity":
+            continue
+        moved = np.ascontiguousarray(transform(fp.reshape(-1, size, size))).reshape(len(fp), -1)
+        _stats(f"  {name}", np.where(allowed, fp @ moved.T, -np.inf).max(1)[ok])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     top = np.argsort(-np.where(ok & ~is_twin, best_other, -np.inf))[:5]
     print("closest non-twin slices:", ", ".join(f"{data[i].name} {best_other[i]:.5f}" for i in top))
 
+    print("mirrored or rotated, best other case (the 2 ~ 29 pairs left out):")
+    best_mirrored(fp, ok, cases, np.isin(cases, list(TWINS)))
+
     def check(name: str, train: list[int], val: list[int]) -> None:
         rep = check_split([data[i].image for i in train], [data[i].image for i in val], cases[train].tolist(),
                           cases[val].tolist(), [data[i].name for i in train], [data[i].name for i in val])
@@ -100,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         cases = np.array([s.case_id for s in d])
         r = np.where(cases[None, :] != cases[:, None], fp @ fp.T, -np.inf)
         _stats(f"DRIVE ({len(d)} images), best other case", r.max(1)[ok])
+        print("DRIVE, mirrored or rotated, best other case:")
+        best_mirrored(fp, ok, cases)
 
 
 if __name__ == "__main__":
