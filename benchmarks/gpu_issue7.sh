@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 7 (fused four-direction Triton scan) on the GPU machine, one device call of at most ~9.5 minutes:
 #
-#     PROFILE=1 VARIANTS="bwd gather,bwd token-major,bwd token-major gather,bwd token-major gather 8 ch" \
+#     PROFILE=1 VARIANTS="bwd token-major,bwd token-major 8 ch,bwd token-major 8 ch 8 warps,bwd gather" \
 #         OUT=$OUT bash benchmarks/gpu_issue7.sh                                                   (carry .gpu)
 #
 # Carry .gpu *with* the prebuilt mamba-ssm wheel (40 MB; cp ../shared/gpu/*.whl .gpu/): it installs in seconds.

@@ -53,6 +53,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bwd gather 2 ch": {"BWD_SHIFT_GATHER": 1, "CUDA_BWD_BLOCK_D": 2},
     "bwd token-major": {"BWD_TOKEN_MAJOR": 1},
     "bwd token-major 8 ch": {"BWD_TOKEN_MAJOR": 1, "CUDA_BWD_BLOCK_D": 8},
+    "bwd token-major 8 ch 8 warps": {"BWD_TOKEN_MAJOR": 1, "CUDA_BWD_BLOCK_D": 8, "LAUNCH_OVERRIDES": {"bwd_warps": 8}},
     "bwd token-major gather": {"BWD_TOKEN_MAJOR": 1, "BWD_SHIFT_GATHER": 1},
     "bwd token-major gather 8 ch": {"BWD_TOKEN_MAJOR": 1, "BWD_SHIFT_GATHER": 1, "CUDA_BWD_BLOCK_D": 8},
 }
