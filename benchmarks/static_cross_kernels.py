@@ -90,7 +90,14 @@ def inspect_kernel(compiled: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=None, help="also write the tables here (markdown)")
+    p.add_argument("--only", default="", help="semicolon-separated variant labels (default: all)")
     args = p.parse_args(argv)
+    if kernels.INTERPRETED:
+        p.error("TRITON_INTERPRET is set: the kernels are interpreted, not compiled; unset it")
+    chosen = [v for v in args.only.split(";") if v] or list(VARIANTS)
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown:
+        p.error(f"--only: unknown variants {unknown}; known: {list(VARIANTS)}")
     lines = [f"# Fused cross-scan kernels compiled for sm_90 (static; triton {triton.__version__})", "",
              "- command: `python3 benchmarks/static_cross_kernels.py --out docs/benchmarks/"
              "static_cross_kernels_sm90.md`", "- compiled ahead of time on a machine without a GPU; NP 16, T 32, "
@@ -102,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
              "|---|---|---|" + "---|" * (len(OPS) + 5)]
     layouts = ["", "## Layout of the 3-D tile (first 3-D blocked layout in the TTGIR)", "",
                "| kernel | layout |", "|---|---|"]
-    for label, (fn, consts, warps) in VARIANTS.items():
+    for label in chosen:
+        fn, consts, warps = VARIANTS[label]
         t0 = time.perf_counter()
         r = inspect_kernel(compile_for_sm90(fn, consts, warps))
         per = warps / (consts["BLOCK_D"] * COMMON["NP"] * COMMON["T"])

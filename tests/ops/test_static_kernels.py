@@ -1,29 +1,41 @@
 """benchmarks/static_cross_kernels.py: the fused kernels compile for sm_90 without a GPU and their machine code is
-counted (skipped where Triton is absent)."""
+counted (skipped where Triton is absent). It runs in a subprocess: other tests set TRITON_INTERPRET=1 in this one,
+which makes the kernels interpreted rather than compiled."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 
 
-def test_shipped_backward_compiles_for_sm90_and_is_counted() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import static_cross_kernels as sk
-
-    fn, consts, warps = sk.VARIANTS["backward, tokens last, 4 ch, 4 warps (shipped)"]
-    r = sk.inspect_kernel(sk.compile_for_sm90(fn, consts, warps))
-    assert 0 < r["regs"] <= 255
-    assert r["ops"]["SHFL"] > 0  # the token axis lies along the lanes: the scans shuffle
-    assert r["ops"]["MUFU"] > 0  # exp2
-    assert r["ops"]["REDG"] > 0  # du and dB/dC atomic adds
-    assert r["layout"].startswith("sizePerThread = [1, 1, 1], threadsPerWarp = [1, 1, 32]")
-    fn, consts, warps = sk.VARIANTS["backward, tokens first, 4 ch, 4 warps"]
-    tm = sk.inspect_kernel(sk.compile_for_sm90(fn, consts, warps))
-    assert "threadsPerWarp = [1, 2, 16]" in tm["layout"]  # tokens off the lanes
-    assert tm["ops"]["SHFL"] < r["ops"]["SHFL"]
+def test_backward_kernels_compile_for_sm90_and_are_counted() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    shipped, tokens_first = "backward, tokens last, 4 ch, 4 warps (shipped)", "backward, tokens first, 4 ch, 4 warps"
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "static_cross_kernels.py"), "--only",
+                          f"{shipped};{tokens_first}"], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr
+    counts, layouts = res.stdout.split("## Layout")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in counts.splitlines()
+            if line.startswith("| backward")}
+    head = next(line for line in res.stdout.splitlines() if line.startswith("| kernel | registers")).split(" | ")
+    col = {name.strip("| "): i for i, name in enumerate(head)}
+    for label in (shipped, tokens_first):
+        cells = rows[label]
+        assert 0 < int(cells[col["registers"]]) <= 255
+        assert int(cells[col["MUFU"]]) > 0  # exp2
+        assert int(cells[col["REDG"]]) > 0  # du and dB/dC atomic adds
+    # the token axis lies along the lanes in the shipped kernel, off them in the tokens-first one: fewer shuffles
+    assert int(rows[tokens_first][col["SHFL"]]) < int(rows[shipped][col["SHFL"]])
+    assert "threadsPerWarp = [1, 1, 32]" in layouts.split(shipped)[1].splitlines()[0]
+    with_interpreter = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "static_cross_kernels.py")],
+                                      capture_output=True, text=True, env={**env, "TRITON_INTERPRET": "1"}, timeout=600)
+    assert with_interpreter.returncode == 2
+    assert "unset it" in with_interpreter.stderr

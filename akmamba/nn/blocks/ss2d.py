@@ -28,10 +28,12 @@ K_DIRECTIONS = 4
 #: How the fused path applies the per-direction dt projection (B, H, W, K, R) x (K, E, R) -> (B, H, W, K, E):
 #: ``"einsum"``, a matmul batched over the K directions; ``"block_diag"``, one matmul with the block-diagonal
 #: (K*E, K*R) weight (K times the multiply-adds of a tiny product, and its zero blocks get gradients that are
-#: dropped); ``"auto"``, block_diag on CUDA and einsum elsewhere. Why: the weight's gradient reduces over every
-#: pixel (B*H*W terms) into a (K, E, R) result. On an H100 cuBLAS ran that batched product as one 2.9 ms kernel at
-#: batch 1 on a 296x288 map, where the block's whole forward+backward takes 12 ms, while plain matmuls of the same
-#: long-reduction shape (x_proj's gradient) took well under 1 ms (docs/benchmarks/profile_mambaout_cuda.md).
+#: dropped); ``"auto"``, block_diag on CUDA when R > 1, else einsum (with R = 1 torch computes the einsum as a
+#: broadcast product, not a batched matmul, and the profile showed no slow kernel there). Why: the weight's gradient
+#: reduces over every pixel (B*H*W terms) into a (K, E, R) result. On an H100 cuBLAS ran that batched product as one
+#: 2.9 ms kernel at batch 1 on a 296x288 map, where the block's whole forward+backward takes 12 ms, while plain
+#: matmuls of the same long-reduction shape (x_proj's gradient) took well under 1 ms
+#: (docs/benchmarks/profile_mambaout_cuda.md). Not yet timed itself: the profile script times both forms.
 DT_PROJ_FORM = "auto"
 
 
@@ -41,14 +43,14 @@ def project_dt(dts: torch.Tensor, weight: torch.Tensor, form: str = "auto") -> t
     Args:
         dts: ``(B, H, W, K, R)``, any strides.
         weight: ``(K, E, R)``, SS2D's ``dt_projs_weight``.
-        form: ``"einsum"``, ``"block_diag"`` or ``"auto"`` (block_diag on CUDA).
+        form: ``"einsum"``, ``"block_diag"`` or ``"auto"`` (block_diag on CUDA when R > 1).
 
     Returns:
         ``(B, H, W, K, E)``: ``out[..., k, :] = dts[..., k, :] @ weight[k].T``; both forms give the same values
         and gradients up to float rounding.
     """
     if form == "auto":
-        form = "block_diag" if dts.is_cuda else "einsum"
+        form = "block_diag" if dts.is_cuda and dts.shape[-1] > 1 else "einsum"
     if form == "einsum":
         return torch.einsum("bhwkr,ker->bhwke", dts, weight)
     if form != "block_diag":
