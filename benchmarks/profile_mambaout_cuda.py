@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in bm.shapes(sorted({b for b, _, _ in wanted}), sorted({n for _, _, n in wanted}),
                                  sorted({lv for _, lv, _ in wanted})) if (r["base"], r["level"], r["batch"]) in wanted]
     # name -> (scan backend, fused, the fused path's dt projection form: ss2d.DT_PROJ_FORM)
-    paths = {"mamba_ssm": ("mamba_ssm", False, "auto"), "fused triton": ("triton", True, "auto"),
-             "fused triton, dt einsum": ("triton", True, "einsum")}
+    fused = bm.CUDA_PATHS["fused triton"]
+    paths = {"mamba_ssm": (*bm.CUDA_PATHS["mamba_ssm"], "auto"), "fused triton": (*fused, "auto"),
+             "fused triton, dt einsum": (*fused, "einsum")}
     if bm.DRY_RUN:
         paths = {name: ("torch", False, form) for name, (_, _, form) in paths.items()}
     device = "cuda" if cuda else "cpu"

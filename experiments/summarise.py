@@ -339,7 +339,7 @@ def render(runs: dict[str, dict]) -> str:
             "|---|---|---|---|---|---|"]
     for name, r in runs.items():
         d = r["done"] or {}
-        kernels = ", ".join(d["scan_backends"]) or "none" if "scan_backends" in d else "not recorded"
+        kernels = (", ".join(d["scan_backends"]) or "none") if "scan_backends" in d else "not recorded"
         out.append(f"| {name} | {d.get('steps')} | {d.get('stopped_by')} | {d.get('elapsed_s', 0):.0f} | "
                    f"{len(r.get('cases', [])) or '-'} | {kernels} |")
     return "\n".join(out)
