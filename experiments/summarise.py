@@ -256,20 +256,23 @@ def _paired(folds: dict[int, dict], ref: dict[int, dict], label: str, kind: str)
             for f in sorted(folds) if f in ref]
 
 
-#: Round-4 DRIVE rows in table order: round 3's ``base`` and ``ema-long`` (the references), then round 4's.
-R4_DRIVE_ORDER = ["base", "ema-long", *RECIPES_R4_DRIVE]
+#: Round 3's DRIVE rows shown in the round-4 tables, each with the recipe it is compared with: ``base`` and
+#: ``ema-long`` (the references of round 4's rows) and ``ema-long-tta`` (ema-long's checkpoints with test-time flips).
+R4_DRIVE_R3_ROWS: dict[str, str | None] = {"base": None, "ema-long": "base", "ema-long-tta": "ema-long"}
+#: Round-4 DRIVE rows in table order: round 3's rows above, then round 4's.
+R4_DRIVE_ORDER = [*R4_DRIVE_R3_ROWS, *RECIPES_R4_DRIVE]
 
 
 def _round4_drive_runs(runs: dict[str, dict]) -> list[dict]:
-    """The evaluated, finished round-4 DRIVE runs and round 3's ``base`` and ``ema-long`` runs they refer to."""
+    """The evaluated, finished round-4 DRIVE runs and round 3's runs of :data:`R4_DRIVE_R3_ROWS`."""
     return [r for r in runs.values() if (r.get("plan") or {}).get("dataset") == "drive" and "summary" in r
             and r.get("done") and (str(r["plan"].get("name", "")).startswith("r4-drive-")
                                    or (str(r["plan"].get("name", "")).startswith("r3-drive-")
-                                       and r["plan"].get("recipe") in ("base", "ema-long")))]
+                                       and r["plan"].get("recipe") in R4_DRIVE_R3_ROWS))]
 
 
 def round4_drive_table(label: str, runs: dict[str, dict], kind: str) -> str:
-    """Round-4 DRIVE rows with round 3's ``base`` and ``ema-long`` above them: EMA, input normalisation, checkpoint
+    """Round-4 DRIVE rows with round 3's rows (:data:`R4_DRIVE_R3_ROWS`) above them: EMA, input normalisation, checkpoint
     and test-time augmentation as run, and the Dice difference to the row's reference recipe and to ``base``,
     paired by fold."""
     head = (_head("Model | recipe | folds | steps | EMA | input | checkpoint | TTA")
@@ -292,7 +295,7 @@ def round4_drive_table(label: str, runs: dict[str, dict], kind: str) -> str:
             norm = "/".join(sorted({str(r["config"].get("normalisation", "zscore")) for r in recs}))
             ckpt = "/".join(sorted({_CHECKPOINT_CELL.get(evaluated_file(r), evaluated_file(r)) for r in recs}))
             tta = "/".join(sorted({r.get("tta", "none") for r in recs}))
-            ref = RECIPES_R4_DRIVE[recipe][5] if recipe in RECIPES_R4_DRIVE else "base"
+            ref = RECIPES_R4_DRIVE[recipe][5] if recipe in RECIPES_R4_DRIVE else R4_DRIVE_R3_ROWS[recipe]
             text = RECIPES_R4_DRIVE[recipe][0] if recipe in RECIPES_R4_DRIVE else RECIPES_R3[recipe][0]
             to_ref, to_base = "-", "-"
             if recipe != "base":

@@ -358,6 +358,27 @@ def test_round4_drive_table_shows_input_and_checkpoint_as_run(modules, tmp_path)
     assert "final" not in round3
 
 
+def test_round4_drive_table_compares_round3_flips_with_ema_long(modules, tmp_path) -> None:
+    plan, _, summarise = modules
+    runs = {r.name: r for r in plan.ablation_plan("drive", recipes=("base", "ema-long-tta"))}
+    runs.update({r.name: r for r in plan.round4_drive_plan(recipes=("ema-long-final",))})
+    values = {"r3-drive-akmamba-base": 0.80, "r3-drive-akmamba-ema-long": 0.81,
+              "r3-drive-akmamba-ema-long-tta": 0.814, "r4-drive-akmamba-ema-long-final": 0.805}
+    for stem, dice in values.items():
+        run = runs[f"{stem}-f0"]
+        trained = not stem.endswith(("tta", "final"))
+        _fake_run(tmp_path / "runs", run.name, run.record(), dice, trained=trained,
+                  ema=0.995 if "ema" in stem else None, tta=run.tta, steps=3000 if "ema" in stem else 1500)
+    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
+    text = summarise.render(summarise.load(tmp_path / "results"))
+    section = text.split("## Round 4 DRIVE ablations, vessels inside the FOV, per-image mean")[1].split("\n\n")[0]
+    rows = {line.split(" | ")[1].split(":")[0]: line for line in section.splitlines() if line.startswith("| Akmamba")}
+    assert list(rows) == ["base", "ema-long", "ema-long-tta", "ema-long-final"]
+    assert "| 3000 | 0.995 | zscore | best | flips |" in rows["ema-long-tta"]
+    assert rows["ema-long-tta"].endswith("| ema-long: +0.40 (1 fold) | +1.40 (1 fold) |")
+    assert rows["ema-long"].endswith("| base: +1.00 (1 fold) | +1.00 (1 fold) |")
+
+
 def test_model_pair_table_pairs_folds_in_the_given_recipe_order(modules) -> None:
     _, _, summarise = modules
 
