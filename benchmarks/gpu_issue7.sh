@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Issue 7 (fused four-direction Triton scan) on the GPU machine, one device call of at most ~9.5 minutes:
 #
-#     PROFILE=1 VARIANTS="bwd token-major,bwd token-major 8 ch,bwd token-major 8 ch 8 warps,bwd gather" \
-#         OUT=$OUT bash benchmarks/gpu_issue7.sh                                                   (carry .gpu)
+#     UNFUSED=1 OUT=$OUT bash benchmarks/gpu_issue7.sh                                             (carry .gpu)
 #
 # Carry .gpu *with* the prebuilt mamba-ssm wheel (40 MB; cp ../shared/gpu/*.whl .gpu/): it installs in seconds.
 # Without it device-setup.sh builds mamba-ssm from the sdist, which took about 2.5 minutes once and did not finish
@@ -13,6 +12,8 @@
 # 2. benchmarks/bench_mambaout.py (block, op and model tables) -> $OUT/mambaout_cuda.md;
 # 3. with PROFILE=1, benchmarks/profile_mambaout_cuda.py (kernel time, launches, GPU busy share) -> profile_cuda.md;
 # 4. with the time left, benchmarks/sweep_cross_scan.py (launch variants) -> $OUT/sweep.md.
+# TESTS=0 skips step 1's tests (setup still runs), BENCH_S=0 skips step 2, TOTAL_S (default 570) bounds the call.
+# UNFUSED=1 also times SS2D's unfused path with both projection forms (benchmarks/bench_unfused_proj.py).
 # Writes issue7_summary.txt (read first), pytest_*.txt, mambaout_cuda.md, sweep.md, bench_stderr.txt under $OUT.
 set -u
 OUT=${OUT:-/tmp/issue7}; mkdir -p "$OUT"
@@ -24,6 +25,7 @@ sleep 15  # the small wheels (monai, nibabel) install first
 export PYTHONPATH=/tmp/site:$PWD
 {
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
+if [ "${TESTS:-1}" != 0 ]; then
 el "tests vs the reference (the mamba_ssm tests skip until it is built)"
 timeout ${TEST_S:-200} python3 -m pytest -q -p no:cacheprovider -m cuda --tb=short -rfE \
   tests/ops/test_cross_selective_scan.py tests/nn/test_ss2d_fused.py tests/nn/test_model_backends.py \
@@ -34,12 +36,20 @@ timeout 150 python3 -m pytest -q -p no:cacheprovider -m cuda --tb=short -rfE -k 
   tests/ops/test_cross_selective_scan.py tests/nn/test_ss2d_fused.py tests/nn/test_model_backends.py \
   > "$OUT/pytest_mamba.txt" 2>&1
 el "pytest mamba rc $?"; tail -6 "$OUT/pytest_mamba.txt"
+else wait $setup_pid; el "setup done (TESTS=0: no tests)"; tail -2 "$OUT/setup.txt"; fi
+if [ "${BENCH_S:-300}" != 0 ]; then
 timeout ${BENCH_S:-300} python3 benchmarks/bench_mambaout.py --device cuda --budget-s $(( ${BENCH_S:-300} - 70 )) \
   --out "$OUT/mambaout_cuda.md" > /dev/null 2> "$OUT/bench_stderr.txt"
 el "bench rc $?"; grep -A4 "Suggested constants" "$OUT/mambaout_cuda.md" | tail -3
+fi
 if [ -n "${PROFILE:-}" ]; then  # where the block's GPU time goes, fused vs mamba_ssm (about a minute)
   timeout 150 python3 benchmarks/profile_mambaout_cuda.py --out "$OUT/profile_cuda.md" > /dev/null 2> "$OUT/profile_err.txt"
   el "profile rc $?"
+fi
+if [ -n "${UNFUSED:-}" ]; then  # SS2D's unfused path (mamba_ssm's kernel) with its two projection forms (~1-2 min)
+  timeout 240 python3 benchmarks/bench_unfused_proj.py --device cuda --backend mamba_ssm --bases 16,32 --batches 1,8 \
+    --out "$OUT/unfused_proj_cuda.md" > /dev/null 2> "$OUT/unfused_err.txt"
+  el "unfused projections rc $?"
 fi
 left=$(( ${TOTAL_S:-570} - ($(date +%s) - t0) ))
 if [ $left -gt 60 ]; then
@@ -48,4 +58,4 @@ if [ $left -gt 60 ]; then
   el "sweep rc $?"
 fi
 } > "$OUT/issue7_summary.txt" 2>&1
-cat "$OUT/issue7_summary.txt"; cat "$OUT/mambaout_cuda.md"; cat "$OUT/profile_cuda.md" "$OUT/sweep.md" 2>/dev/null
+cat "$OUT/issue7_summary.txt"; cat "$OUT/mambaout_cuda.md"; cat "$OUT/profile_cuda.md" "$OUT/unfused_proj_cuda.md" "$OUT/sweep.md" 2>/dev/null

@@ -3,8 +3,8 @@
     python3 benchmarks/static_cross_kernels.py [--out docs/benchmarks/static_cross_kernels_sm90.md]
 
 Triton compiles ahead of time for a named target with the ptxas, cuobjdump and nvdisasm it ships, so the kernels'
-machine code can be read on any machine. For each backward variant (tile layout, channels per program, warps,
-a_{t+1} by a second exp2 or by a gather shift) and, for reference, the forward kernel, this prints:
+machine code can be read on any machine. For each backward variant (channels per program, warps) and, for
+reference, the forward kernel, this prints:
 
 - registers per thread and spill bytes (ptxas -v): at 255 registers a 4-warp program leaves room for two programs
   per multiprocessor (65,536 registers), i.e. 8 warps to hide latency;
@@ -17,7 +17,9 @@ a_{t+1} by a second exp2 or by a gather shift) and, for reference, the forward k
 - the layout Triton chose for the 3-D tile (sizePerThread, threadsPerWarp, warpsPerCTA).
 
 These are counts, not times: they say which variants do less of what the H100 profile found expensive, not how
-fast they run. The sweep on the GPU (benchmarks/sweep_cross_scan.py) decides.
+fast they run. The sweep on the GPU (benchmarks/sweep_cross_scan.py) decides. (Two backward designs this script
+counted, a tokens-first tile layout and a_{t+1} by a gather shift, had fewer instructions per element in some
+settings but were 9-44 % and 16-27 % slower on an H100, and were removed; docs/benchmarks/sweep_cross_scan_h100.md.)
 """
 
 from __future__ import annotations
@@ -50,12 +52,10 @@ VARIANTS: dict[str, tuple[Any, dict[str, Any], int]] = {
     "forward, 8 ch (shipped)": (kernels.cross_fwd_kernel, dict(BLOCK_D=8, SAVE_STATES=True, HAS_H0=False,
                                                                SUMMARY=False), 4),
 }
-for layout, fn in (("tokens last", kernels.cross_bwd_kernel), ("tokens first", kernels.cross_bwd_kernel_tm)):
-    for bd, warps in ((2, 4), (4, 4), (4, 8), (8, 4), (8, 8)):
-        for gather in (False, True):
-            shipped = " (shipped)" if (layout, bd, warps, gather) == ("tokens last", 4, 4, False) else ""
-            VARIANTS[f"backward, {layout}, {bd} ch, {warps} warps{', gather' if gather else ''}{shipped}"] = (
-                fn, dict(BLOCK_D=bd, BC_ATOMIC=True, HAS_G0=False, SUMMARY=False, SHIFT_GATHER=gather), warps)
+for bd, warps in ((2, 4), (4, 4), (4, 8), (8, 4), (8, 8)):
+    shipped = " (shipped)" if (bd, warps) == (4, 4) else ""
+    VARIANTS[f"backward, {bd} ch, {warps} warps{shipped}"] = (
+        kernels.cross_bwd_kernel, dict(BLOCK_D=bd, BC_ATOMIC=True, HAS_G0=False, SUMMARY=False), warps)
 
 
 def compile_for_sm90(fn: Any, constexprs: dict[str, Any], warps: int) -> Any:

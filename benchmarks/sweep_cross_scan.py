@@ -34,7 +34,7 @@ from bench_mambaout import (
 from akmamba.ops.selective_scan import triton_cross
 
 #: label -> settings of triton_cross for the variant: "LAUNCH_OVERRIDES" (dict) and any module constant
-#: (PROGRAMS_PER_SM, CHUNK_BELOW_PER_SM, CUDA_FWD_BLOCK_D, CUDA_BWD_BLOCK_D, BWD_SHIFT_GATHER, BWD_TOKEN_MAJOR)
+#: (PROGRAMS_PER_SM, CHUNK_BELOW_PER_SM, CUDA_FWD_BLOCK_D, CUDA_BWD_BLOCK_D)
 VARIANTS: dict[str, dict[str, Any]] = {
     "no chunks": {"LAUNCH_OVERRIDES": {"fwd_chunks": 1, "bwd_chunks": 1}},
     "chunk below 4/SM": {"CHUNK_BELOW_PER_SM": 4},
@@ -49,13 +49,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bwd 16 ch 8 warps": {"CUDA_BWD_BLOCK_D": 16, "LAUNCH_OVERRIDES": {"bwd_warps": 8}},
     "bwd 4 ch 8 warps": {"LAUNCH_OVERRIDES": {"bwd_warps": 8}},
     "bwd 4 ch 2 warps": {"LAUNCH_OVERRIDES": {"bwd_warps": 2}},
-    "bwd gather": {"BWD_SHIFT_GATHER": 1},
-    "bwd gather 2 ch": {"BWD_SHIFT_GATHER": 1, "CUDA_BWD_BLOCK_D": 2},
-    "bwd token-major": {"BWD_TOKEN_MAJOR": 1},
-    "bwd token-major 8 ch": {"BWD_TOKEN_MAJOR": 1, "CUDA_BWD_BLOCK_D": 8},
-    "bwd token-major 8 ch 8 warps": {"BWD_TOKEN_MAJOR": 1, "CUDA_BWD_BLOCK_D": 8, "LAUNCH_OVERRIDES": {"bwd_warps": 8}},
-    "bwd token-major gather": {"BWD_TOKEN_MAJOR": 1, "BWD_SHIFT_GATHER": 1},
-    "bwd token-major gather 8 ch": {"BWD_TOKEN_MAJOR": 1, "BWD_SHIFT_GATHER": 1, "CUDA_BWD_BLOCK_D": 8},
 }
 ROWS = [  # batch, C (SS2D E = 2C), level (1 = 592x576)
     (1, 16, 1),
@@ -89,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "| batch, C, H x W | unfused mamba_ssm | default | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),
     ]
-    constants = ("PROGRAMS_PER_SM", "CHUNK_BELOW_PER_SM", "CUDA_FWD_BLOCK_D", "CUDA_BWD_BLOCK_D", "BWD_SHIFT_GATHER",
-                 "BWD_TOKEN_MAJOR")
+    constants = ("PROGRAMS_PER_SM", "CHUNK_BELOW_PER_SM", "CUDA_FWD_BLOCK_D", "CUDA_BWD_BLOCK_D")
     saved = {name: getattr(triton_cross, name) for name in constants}
     for batch, c, level in ROWS:
         f = 2 ** (level - 1)

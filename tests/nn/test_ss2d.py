@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from akmamba.errors import ConfigError, ShapeError
 from akmamba.nn.blocks.ss2d import SS2D, MambaOut, cross_merge, cross_scan, project_dt
+from akmamba.nn.blocks import ss2d as ss2d_module
 from akmamba.ops import selective_scan
 
 
@@ -159,3 +160,47 @@ def test_dt_projection_forms_agree_with_gradients(rank: int) -> None:
     assert project_dt(x_dbl[..., :rank], weight).shape == (2, 5, 3, 4, 6)  # auto: einsum off CUDA
     with pytest.raises(ConfigError, match="form"):
         project_dt(x_dbl[..., :rank], weight, "dense")
+
+
+def test_cross_scan_each_orders_each_direction_s_own_map() -> None:
+    t = torch.randn(2, 4, 3, 5, 7)
+    got = ss2d_module.cross_scan_each(t)
+    assert got.shape == (2, 4, 3, 35)
+    for k in range(4):
+        torch.testing.assert_close(got[:, k], cross_scan(t[:, k])[:, k], rtol=0, atol=0)
+    # a non-contiguous input (the permuted pixel-major view the unfused path passes)
+    px = torch.randn(2, 5, 7, 4, 3)
+    torch.testing.assert_close(ss2d_module.cross_scan_each(px.permute(0, 3, 4, 1, 2)),
+                               ss2d_module.cross_scan_each(px.permute(0, 3, 4, 1, 2).contiguous()), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dt_rank", [1, 3], ids=["rank-1", "rank-3"])
+@pytest.mark.parametrize("dt_form", ["einsum", "block_diag"])
+def test_unfused_projection_forms_agree(monkeypatch: pytest.MonkeyPatch, dt_rank: int, dt_form: str) -> None:
+    """'pixels' (one per-pixel x_proj, results reordered) equals 'copies' (einsums on the four copies): the core's
+    output and the gradients of x and of every parameter, in float64."""
+    torch.manual_seed(4)
+    m = SS2D(6, d_state=4, dt_rank=dt_rank, scan_backend="torch").double()
+    x = torch.randn(2, m.d_inner, 4, 5, dtype=torch.float64)
+    monkeypatch.setattr(ss2d_module, "DT_PROJ_FORM", dt_form)
+    results = {}
+    for form in ("copies", "pixels"):
+        monkeypatch.setattr(ss2d_module, "UNFUSED_PROJ_FORM", form)
+        m.zero_grad()
+        xx = x.clone().requires_grad_()
+        y = m._forward_core(xx)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results[form] = (y.detach(), xx.grad, {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
+    (y0, gx0, gp0), (y1, gx1, gp1) = results["copies"], results["pixels"]
+    torch.testing.assert_close(y1, y0, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gx1, gx0, rtol=1e-10, atol=1e-12)
+    assert set(gp1) == set(gp0) and {"x_proj_weight", "dt_projs_weight", "A_logs", "Ds"} <= set(gp0)
+    for name in gp0:
+        torch.testing.assert_close(gp1[name], gp0[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_unknown_unfused_projection_form_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ss2d_module, "UNFUSED_PROJ_FORM", "diagonal")
+    m = SS2D(4, d_state=2, scan_backend="torch")
+    with pytest.raises(ConfigError, match="UNFUSED_PROJ_FORM"):
+        m._forward_core(torch.randn(1, m.d_inner, 2, 3))

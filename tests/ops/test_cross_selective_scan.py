@@ -224,7 +224,12 @@ def test_auto_prefers_fused_only_when_measured(monkeypatch: pytest.MonkeyPatch) 
     # the shipped constants: only a measured speed-up makes auto (and SS2D's default) take the fused path
     measured = triton_cross.MEASURED_SPEED_VS_MAMBA_SSM
     assert not triton_cross._at_least_as_fast((None, None))
-    assert triton_cross._at_least_as_fast(measured) == all(r is not None and r >= 1 for r in measured)
+    tol = triton_cross.SPEED_TOLERANCE
+    assert triton_cross._at_least_as_fast(measured) == all(r is not None and r >= 1 - tol for r in measured)
+    # a shortfall inside the benchmark's noise counts as equal, a larger one does not
+    assert triton_cross._at_least_as_fast((1.1, 1 - tol / 2))
+    assert not triton_cross._at_least_as_fast((1.1, 1 - 2 * tol))
+    assert 0 < tol <= 0.05
 
 
 def test_preferred_follows_the_ratio_against_what_auto_would_use_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,19 +299,8 @@ def test_fused_matches_reference(
         # L = 35 is 3 tiles of 16: one tile per chunk, and an uneven split with a short last chunk
         {"fwd_block_d": 4, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
         {"fwd_block_d": 8, "bwd_block_d": 1, "tile": 16, "fwd_chunks": 2, "bwd_chunks": 2, "atomic_merge": 0},
-        # the backward's a_{t+1} by shifting a_t with tl.gather: a partial last tile (the token after it is past
-        # the sequence), then chunks (the token after a chunk's last tile is the next chunk's first)
-        {"bwd_shift_gather": 1, "fwd_block_d": 4, "bwd_block_d": 4, "tile": 16},
-        {"bwd_shift_gather": 1, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
-        # the tokens-first backward kernel: alone, with a masked channel block and the store merge, with the
-        # gather shift and chunks, and with one program per direction (dB/dC stored)
-        {"bwd_token_major": 1, "bwd_block_d": 4, "tile": 16, "atomic_merge": 0},
-        {"bwd_token_major": 1, "bwd_shift_gather": 1, "bwd_block_d": 2, "tile": 16, "bwd_chunks": 3},
-        {"bwd_token_major": 1, "bwd_shift_gather": 1, "bwd_block_d": 8, "tile": 32},
     ],
-    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven",
-         "shift-gather", "shift-gather-chunks", "token-major", "token-major-gather-chunks",
-         "token-major-one-program-per-direction"],
+    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven"],
 )
 def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict[str, int]) -> None:
     launch_overrides.update(overrides)
@@ -320,12 +314,10 @@ def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict
     [(False, False, False, torch.float32), (True, True, True, torch.bfloat16)],
     ids=["no-D-no-bias-no-softplus", "bf16-parameters"],
 )
-@pytest.mark.parametrize("token_major", [0, 1], ids=["tokens-last-bwd", "tokens-first-bwd"])
 def test_fused_options(
-    with_d: bool, with_bias: bool, softplus: bool, param_dtype: torch.dtype, token_major: int,
-    launch_overrides: dict[str, int],
+    with_d: bool, with_bias: bool, softplus: bool, param_dtype: torch.dtype, launch_overrides: dict[str, int],
 ) -> None:  # fmt: skip
-    launch_overrides.update(fwd_block_d=4, bwd_block_d=4, bwd_token_major=token_major)
+    launch_overrides.update(fwd_block_d=4, bwd_block_d=4)
     dtype = torch.bfloat16 if param_dtype == torch.bfloat16 else torch.float32
     inputs = make_inputs(2, 3, 5, 4, 4, dtype, seed=3)
     for name in ("As", "Ds", "delta_bias"):

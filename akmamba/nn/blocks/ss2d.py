@@ -32,9 +32,22 @@ K_DIRECTIONS = 4
 #: broadcast product, not a batched matmul, and the profile showed no slow kernel there). Why: the weight's gradient
 #: reduces over every pixel (B*H*W terms) into a (K, E, R) result. On an H100 cuBLAS ran that batched product as one
 #: 2.9 ms kernel at batch 1 on a 296x288 map, where the block's whole forward+backward takes 12 ms, while plain
-#: matmuls of the same long-reduction shape (x_proj's gradient) took well under 1 ms
-#: (docs/benchmarks/profile_mambaout_cuda.md). Not yet timed itself: the profile script times both forms.
+#: matmuls of the same long-reduction shape (x_proj's gradient) took well under 1 ms. Timed on an H100 (2026-12-06,
+#: docs/benchmarks/profile_mambaout_cuda.md): the fused path's forward+backward kernel time fell from 11.52 to
+#: 8.71 ms at 1x32x296x288 (R = 2) and from 5.10 to 4.42 ms at 1x64x148x144 (R = 4).
 DT_PROJ_FORM = "auto"
+
+#: How the unfused path (the one mamba_ssm's kernel and the per-sequence backends run in) computes delta, B and C:
+#: ``"copies"``, the x_proj and dt_proj einsums on the four direction copies of x (VMamba's way); ``"pixels"``, the
+#: fused path's way: one F.linear per pixel on x (x_proj does not depend on the direction's order), the dt
+#: projection by :func:`project_dt`, and only the (B, 4, R+2N or E, L) results put in each direction's order
+#: (:func:`cross_scan_each`). Same values up to float rounding (tested). Why: on an H100 the copies' einsums had a
+#: weight gradient run as a batched matmul with 32x32 tiles and a reduction over every pixel, 89.7 ms of the mamba_ssm
+#: path's 222 ms block forward+backward at 8x16x592x576 (docs/benchmarks/profile_mambaout_cuda.md). "copies" stays
+#: the default until benchmarks/bench_unfused_proj.py times "pixels" on a GPU (``UNFUSED=1`` in
+#: benchmarks/gpu_issue7.sh). On CPU the two forms measured level (0.93-1.01x; the scan dominates there:
+#: docs/benchmarks/unfused_proj_cpu.md).
+UNFUSED_PROJ_FORM = "copies"
 
 
 def project_dt(dts: torch.Tensor, weight: torch.Tensor, form: str = "auto") -> torch.Tensor:
@@ -54,7 +67,8 @@ def project_dt(dts: torch.Tensor, weight: torch.Tensor, form: str = "auto") -> t
     if form == "einsum":
         return torch.einsum("bhwkr,ker->bhwke", dts, weight)
     if form != "block_diag":
-        raise ConfigError("Unknown dt projection form.", parameter="form",
+        raise ConfigError(f"Unknown dt projection form {form!r}: expected 'einsum', 'block_diag' or 'auto'.",
+                          parameter="form",
                           expected="'einsum', 'block_diag' or 'auto'", got=form)
     b, h, w, k, r = dts.shape
     block = torch.block_diag(*weight.unbind(0))  # (K*E, K*R)
@@ -74,6 +88,21 @@ def cross_scan(x: torch.Tensor) -> torch.Tensor:
     cols = x.transpose(2, 3).flatten(2)
     fwd = torch.stack([rows, cols], dim=1)  # (B, 2, E, L)
     return torch.cat([fwd, fwd.flip(-1)], dim=1)
+
+
+def cross_scan_each(t: torch.Tensor) -> torch.Tensor:
+    """Unfold each direction's own map into that direction's order.
+
+    Args:
+        t: ``(B, 4, C, H, W)``, any strides.
+
+    Returns:
+        ``(B, 4, C, L)``: ``out[:, k] == cross_scan(t[:, k])[:, k]`` (k=0 row-major, k=1 column-major, k=2 and
+        k=3 their reverses).
+    """
+    rows = t[:, 0::2].flatten(3)  # directions 0 and 2, row-major
+    cols = t[:, 1::2].transpose(3, 4).flatten(3)  # directions 1 and 3, column-major
+    return torch.stack([rows[:, 0], cols[:, 0], rows[:, 1].flip(-1), cols[:, 1].flip(-1)], dim=1)
 
 
 def cross_merge(ys: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -289,9 +318,19 @@ class SS2D(nn.Module):
         b, e, h, w = x.shape
         n, r, k, length = self.d_state, self.dt_rank, K_DIRECTIONS, h * w
         xs = cross_scan(x)  # (B, K, E, L)
-        x_dbl = torch.einsum("bkel,kce->bkcl", xs, self.x_proj_weight)
-        dts, bs, cs = torch.split(x_dbl, [r, n, n], dim=2)
-        dts = torch.einsum("bkrl,ker->bkel", dts, self.dt_projs_weight)
+        if UNFUSED_PROJ_FORM == "pixels":
+            x_dbl = F.linear(x.permute(0, 2, 3, 1), self.x_proj_weight.reshape(k * (r + 2 * n), e))
+            dts, bs, cs = torch.split(x_dbl.view(b, h, w, k, r + 2 * n), [r, n, n], dim=-1)  # (B, H, W, K, ·)
+            dts = project_dt(dts, self.dt_projs_weight, DT_PROJ_FORM)
+            dts, bs, cs = (cross_scan_each(t.permute(0, 3, 4, 1, 2)) for t in (dts, bs, cs))  # (B, K, ·, L)
+        elif UNFUSED_PROJ_FORM == "copies":
+            x_dbl = torch.einsum("bkel,kce->bkcl", xs, self.x_proj_weight)
+            dts, bs, cs = torch.split(x_dbl, [r, n, n], dim=2)
+            dts = torch.einsum("bkrl,ker->bkel", dts, self.dt_projs_weight)
+        else:
+            raise ConfigError(f"akmamba.nn.blocks.ss2d.UNFUSED_PROJ_FORM is {UNFUSED_PROJ_FORM!r}: expected 'copies' "
+                              "or 'pixels'. Set it to one of those.", parameter="UNFUSED_PROJ_FORM",
+                              expected="'copies' or 'pixels'", got=UNFUSED_PROJ_FORM)
         # Sequence tensors stay in the working dtype (bfloat16 under autocast: they were computed in it, so
         # upcasting adds no precision, only memory traffic); every backend keeps its state and A, D, delta_bias
         # in float32 (model-spec §3.3 pitfall 1).

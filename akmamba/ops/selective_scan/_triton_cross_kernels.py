@@ -225,7 +225,7 @@ def cross_fwd_kernel(
 def _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, A2d, dA_acc, dD_acc, ddb_acc,
                     dm, dnm, kd, n, b, chunk, E, N, HAS_D: tl.constexpr, HAS_DBIAS: tl.constexpr,
                     SUMMARY: tl.constexpr):
-    """End of a backward program (either layout): the chunk summary (adjoint at the chunk's first token, decay),
+    """End of a backward program: the chunk summary (adjoint at the chunk's first token, decay),
     or the program's partial sums of dA (BD, NP), dD and d delta_bias (BD,) in their (chunk, batch, row) slots."""
     if SUMMARY:
         tl.store(chx_ptr + ch_off, g, mask=dm[:, None])
@@ -254,7 +254,6 @@ def cross_bwd_kernel(
     BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
     HAS_D: tl.constexpr, HAS_DBIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     ATOMIC_MERGE: tl.constexpr, BC_ATOMIC: tl.constexpr, HAS_G0: tl.constexpr, SUMMARY: tl.constexpr,
-    SHIFT_GATHER: tl.constexpr,
 ):  # fmt: skip
     """Backward over one chunk of tiles, last tile first. Tiles are (BLOCK_D, NP, T): tokens last (see
     _triton_kernels.scan_bwd_kernel_dmajor).
@@ -267,10 +266,12 @@ def cross_bwd_kernel(
     (B*4E, n_chunks, NP), else zero. ``SUMMARY``: write only the chunk's dh at its first token from a zero start
     into chx and the decay exp(A * sum of delta over the chunk's tokens 2..T+1) into chp.
 
-    The adjoint needs a_{t+1} = exp(delta_{t+1} A) beside a_t. ``SHIFT_GATHER=0`` computes it from delta loaded
-    one token ahead (a second exp2 per (channel, state, token)); ``SHIFT_GATHER=1`` shifts the tile's a_t by one
-    token with ``tl.gather`` and computes the exp2 only for the one token after the tile (the next tile's first).
-    Same values; which is faster is for the sweep to say (benchmarks/sweep_cross_scan.py, variant "bwd gather")."""
+    The adjoint needs a_{t+1} = exp(delta_{t+1} A) beside a_t: it is computed from delta loaded one token ahead
+    (a second exp2 per (channel, state, token)). Two alternatives were built, tested equal and timed on an H100
+    (2026-12-06, docs/benchmarks/sweep_cross_scan_h100.md), and both were slower in every row, so they were
+    removed: a_t shifted by one token with ``tl.gather`` (+16 to +27 % forward+backward over two sweeps), and
+    tokens-first tiles (T, BLOCK_D, NP) as the forward's (+9 to +44 %, the best at 8 channels per program; git
+    history before their removal on 2026-12-06 has both)."""
     d, dm, k, b, chunk = _program_ids(E, n_dblk, BLOCK_D)
     col = (k % 2) == 1
     rev = k >= 2
@@ -320,9 +321,8 @@ def cross_bwd_kernel(
         m2 = dm[:, None] & tm[None, :]  # (BD, T)
         m21 = dm[:, None] & (t[None, :] + 1 < L)
         nt2 = nm[:, None] & tm[None, :]  # (NP, T)
-        if SUMMARY or not SHIFT_GATHER:
-            raw1 = tl.load(dt_base + (i1 * sd_h + j1 * sd_w)[None, :], mask=m21, other=0.0).to(tl.float32)
-            _, dt1 = _delta(raw1, bias[:, None], m21, HAS_DBIAS, SOFTPLUS)
+        raw1 = tl.load(dt_base + (i1 * sd_h + j1 * sd_w)[None, :], mask=m21, other=0.0).to(tl.float32)
+        _, dt1 = _delta(raw1, bias[:, None], m21, HAS_DBIAS, SOFTPLUS)
         Cv = tl.load(c_base + (i * sc_h + j * sc_w)[None, :], mask=nt2, other=0.0).to(tl.float32)[None, :, :]
         dy = tl.load(g_base + (i * sg_h + j * sg_w)[None, :], mask=m2, other=0.0).to(tl.float32)
         if SUMMARY:
@@ -345,17 +345,7 @@ def cross_bwd_kernel(
             P, X = tl.associative_scan((a, xx), 2, _lin_combine)
             hh = P * h0[:, :, None] + X
             # adjoint: dh_t = C_t dy_t + a_{t+1} dh_{t+1}, reverse scan with a shifted by one token
-            if SHIFT_GATHER:
-                tn = it * T + T  # the next tile's first token (masked past the sequence: a = 1, as delta = 0)
-                i_n, j_n = _pixel(tn, L, H, W, col, rev)
-                mn = dm[:, None] & (tn < L)
-                raw_n = tl.load(dt_base + i_n * sd_h + j_n * sd_w, mask=mn, other=0.0).to(tl.float32)  # (BD, 1)
-                _, dt_n = _delta(raw_n, bias[:, None], mn, HAS_DBIAS, SOFTPLUS)
-                a_next = tl.exp2(dt_n[:, None, :] * A2)  # (BD, NP, 1)
-                nxt = tl.broadcast_to(tl.minimum(tt + 1, T - 1)[None, None, :], (BLOCK_D, NP, T))
-                a1 = tl.where(tt[None, None, :] == T - 1, a_next, tl.gather(a, nxt, axis=2))
-            else:
-                a1 = tl.exp2(dt1[:, None, :] * A2)
+            a1 = tl.exp2(dt1[:, None, :] * A2)
             P1, S = tl.associative_scan((a1, Cv * dy[:, None, :]), 2, _lin_combine, reverse=True)
             dh = S + P1 * g[:, :, None]
             g = tl.sum(tl.where(tt[None, None, :] == 0, dh, 0.0), axis=2)
@@ -387,146 +377,5 @@ def cross_bwd_kernel(
             else:
                 tl.store(db_out, part_b, mask=nt2)
                 tl.store(dc_out, part_c, mask=nt2)
-    _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, A2d, dA_acc, dD_acc, ddb_acc,
-                    dm, dnm, kd, n, b, chunk, E, N, HAS_D, HAS_DBIAS, SUMMARY)
-
-
-@triton.jit(do_not_specialize_on_alignment=_BWD_INT_ARGS)
-def cross_bwd_kernel_tm(
-    x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dbias_ptr, g_ptr, hs_ptr, g0_ptr, chx_ptr, chp_ptr,
-    du_ptr, ddt_ptr, dA_ptr, dD_ptr, ddb_ptr, dB_ptr, dC_ptr,
-    E, H, W, L, N, n_tiles, n_dblk, n_chunks, tiles_per_chunk,
-    sx_b, sx_e, sx_h, sx_w, sd_b, sd_k, sd_e, sd_h, sd_w,
-    sb_b, sb_k, sb_n, sb_h, sb_w, sc_b, sc_k, sc_n, sc_h, sc_w,
-    sg_b, sg_e, sg_h, sg_w,
-    su_k, su_b, su_e, su_h, su_w,
-    sq_b, sq_k, sq_e, sq_h, sq_w,
-    sgb_b, sgb_k, sgb_n, sgb_h, sgb_w,
-    sgc_b, sgc_k, sgc_n, sgc_h, sgc_w,
-    BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
-    HAS_D: tl.constexpr, HAS_DBIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    ATOMIC_MERGE: tl.constexpr, BC_ATOMIC: tl.constexpr, HAS_G0: tl.constexpr, SUMMARY: tl.constexpr,
-    SHIFT_GATHER: tl.constexpr,
-):  # fmt: skip
-    """:func:`cross_bwd_kernel` with tokens-first tiles (T, BLOCK_D, NP), as the forward's.
-
-    Same arguments, same arithmetic, same results. Why a second layout: with tokens last, a warp's lanes lie along
-    the tokens, so each of the two scans per tile is a chain of warp shuffles for every element; with tokens first
-    (and several channels per program) each thread holds a run of consecutive tokens and scans them in registers,
-    as mamba_ssm's kernels do. The H100 profile of 2026-12-06 found the tokens-last backward at 1.8-2.3x
-    mamba_ssm's backward (docs/benchmarks/profile_mambaout_cuda.md); this layout is the candidate, chosen with
-    ``triton_cross.BWD_TOKEN_MAJOR`` once the sweep has timed it."""
-    d, dm, k, b, chunk = _program_ids(E, n_dblk, BLOCK_D)
-    col = (k % 2) == 1
-    rev = k >= 2
-    kd = k * E + d
-    n = tl.arange(0, NP)
-    nm = n < N
-    tt = tl.arange(0, T)
-    dnm = dm[:, None] & nm[None, :]
-    An = tl.load(A_ptr + kd[:, None] * N + n[None, :], mask=dnm, other=0.0)  # (BD, NP)
-    A3 = An[None, :, :]
-    A2d = An * LOG2E
-    A2 = A2d[None, :, :]
-    bias = tl.zeros((BLOCK_D,), tl.float32)
-    if HAS_DBIAS:
-        bias = tl.load(dbias_ptr + kd, mask=dm, other=0.0)
-    Dv = tl.zeros((BLOCK_D,), tl.float32)
-    if HAS_D:
-        Dv = tl.load(D_ptr + kd, mask=dm, other=0.0)
-    d64 = d.to(tl.int64)
-    k64 = k.to(tl.int64)
-    x_base = x_ptr + b * sx_b + d64[None, :] * sx_e  # (1, BD)
-    dt_base = dt_ptr + b * sd_b + k64 * sd_k + d64[None, :] * sd_e
-    b_base = B_ptr + b * sb_b + k64 * sb_k + n[None, :] * sb_n  # (1, NP)
-    c_base = C_ptr + b * sc_b + k64 * sc_k + n[None, :] * sc_n
-    g_base = g_ptr + b * sg_b + d64[None, :] * sg_e
-    du_base = du_ptr + k64 * su_k + b * su_b + d64[None, :] * su_e
-    ddt_base = ddt_ptr + b * sq_b + k64 * sq_k + d64[None, :] * sq_e
-    db_base = dB_ptr + b * sgb_b + k64 * sgb_k + n[None, :] * sgb_n
-    dc_base = dC_ptr + b * sgc_b + k64 * sgc_k + n[None, :] * sgc_n
-    hs_base = hs_ptr + ((b * 4 * E + kd[:, None]) * n_tiles) * NP + n[None, :]  # (BD, NP)
-    ch_off = ((b * 4 * E + kd[:, None]) * n_chunks + chunk) * NP + n[None, :]  # (BD, NP) in chunk buffers
-    g = tl.zeros((BLOCK_D, NP), tl.float32)  # dh at the first token of the tile after this one
-    if HAS_G0:
-        g = tl.load(g0_ptr + ch_off, mask=dm[:, None], other=0.0)
-    dA_acc = tl.zeros((BLOCK_D, NP), tl.float32)
-    dD_acc = tl.zeros((BLOCK_D,), tl.float32)
-    ddb_acc = tl.zeros((BLOCK_D,), tl.float32)
-    dsum = tl.zeros((BLOCK_D,), tl.float32)
-    it0 = chunk * tiles_per_chunk
-    it1 = tl.minimum(it0 + tiles_per_chunk, n_tiles)
-    for r in range(it1 - it0):
-        it = it1 - 1 - r
-        t = it * T + tt
-        tm = t < L
-        i, j = _pixel(t, L, H, W, col, rev)
-        m2 = tm[:, None] & dm[None, :]  # (T, BD)
-        tn2 = tm[:, None] & nm[None, :]  # (T, NP)
-        if SUMMARY or not SHIFT_GATHER:
-            i1, j1 = _pixel(t + 1, L, H, W, col, rev)
-            m21 = (t[:, None] + 1 < L) & dm[None, :]
-            raw1 = tl.load(dt_base + (i1 * sd_h + j1 * sd_w)[:, None], mask=m21, other=0.0).to(tl.float32)
-            _, dt1 = _delta(raw1, bias[None, :], m21, HAS_DBIAS, SOFTPLUS)
-        Cv = tl.load(c_base + (i * sc_h + j * sc_w)[:, None], mask=tn2, other=0.0).to(tl.float32)[:, None, :]
-        dy = tl.load(g_base + (i * sg_h + j * sg_w)[:, None], mask=m2, other=0.0).to(tl.float32)
-        if SUMMARY:
-            tot = tl.sum(dt1, axis=0)  # (BD,)
-            before = tl.cumsum(dt1, axis=0) - dt1  # exclusive
-            g = tl.exp2(tot[:, None] * A2d) * g + tl.sum(tl.exp2(before[:, :, None] * A2) * (Cv * dy[:, :, None]),
-                                                         axis=0)
-            dsum += tot
-        else:
-            uu = tl.load(x_base + (i * sx_h + j * sx_w)[:, None], mask=m2, other=0.0).to(tl.float32)
-            raw = tl.load(dt_base + (i * sd_h + j * sd_w)[:, None], mask=m2, other=0.0).to(tl.float32)
-            raw, dt = _delta(raw, bias[None, :], m2, HAS_DBIAS, SOFTPLUS)
-            h0 = tl.load(hs_base + it * NP, mask=dm[:, None], other=0.0)
-            Bv = tl.load(b_base + (i * sb_h + j * sb_w)[:, None], mask=tn2, other=0.0).to(tl.float32)[:, None, :]
-            a = tl.exp2(dt[:, :, None] * A2)  # (T, BD, NP)
-            xx = (dt * uu)[:, :, None] * Bv
-            P, X = tl.associative_scan((a, xx), 0, _lin_combine)
-            hh = P * h0[None, :, :] + X
-            if SHIFT_GATHER:
-                tn = it * T + T
-                i_n, j_n = _pixel(tn, L, H, W, col, rev)
-                mn = (tn < L) & dm[None, :]
-                raw_n = tl.load(dt_base + i_n * sd_h + j_n * sd_w, mask=mn, other=0.0).to(tl.float32)  # (1, BD)
-                _, dt_n = _delta(raw_n, bias[None, :], mn, HAS_DBIAS, SOFTPLUS)
-                a_next = tl.exp2(dt_n[:, :, None] * A2)  # (1, BD, NP)
-                nxt = tl.broadcast_to(tl.minimum(tt + 1, T - 1)[:, None, None], (T, BLOCK_D, NP))
-                a1 = tl.where(tt[:, None, None] == T - 1, a_next, tl.gather(a, nxt, axis=0))
-            else:
-                a1 = tl.exp2(dt1[:, :, None] * A2)
-            P1, S = tl.associative_scan((a1, Cv * dy[:, :, None]), 0, _lin_combine, reverse=True)
-            dh = S + P1 * g[None, :, :]
-            g = tl.sum(tl.where(tt[:, None, None] == 0, dh, 0.0), axis=0)
-            dhd = dh * dt[:, :, None]
-            hp = hh - xx  # a_t h_{t-1}
-            du = tl.sum(dhd * Bv, axis=2)  # (T, BD)
-            if HAS_D:
-                du += Dv[None, :] * dy
-                dD_acc += tl.sum(dy * uu, axis=0)
-            du_out = du_base + (i * su_h + j * su_w)[:, None]
-            if ATOMIC_MERGE:
-                tl.atomic_add(du_out, du, mask=m2, sem="relaxed")
-            else:
-                tl.store(du_out, du.to(du_ptr.dtype.element_ty), mask=m2)
-            ddt = tl.sum(dh * (Bv * uu[:, :, None] + A3 * hp), axis=2)
-            if SOFTPLUS:
-                ddt = tl.where(raw <= 20.0, ddt / (1.0 + tl.exp(-raw)), ddt)
-            ddt = tl.where(m2, ddt, 0.0)
-            tl.store(ddt_base + (i * sq_h + j * sq_w)[:, None], ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
-            ddb_acc += tl.sum(ddt, axis=0)
-            dA_acc += tl.sum(dhd * hp, axis=0)
-            part_b = tl.sum(dhd * uu[:, :, None], axis=1)  # (T, NP): summed over this program's channels
-            part_c = tl.sum(hh * dy[:, :, None], axis=1)
-            db_out = db_base + (i * sgb_h + j * sgb_w)[:, None]
-            dc_out = dc_base + (i * sgc_h + j * sgc_w)[:, None]
-            if BC_ATOMIC:
-                tl.atomic_add(db_out, part_b, mask=tn2, sem="relaxed")
-                tl.atomic_add(dc_out, part_c, mask=tn2, sem="relaxed")
-            else:
-                tl.store(db_out, part_b, mask=tn2)
-                tl.store(dc_out, part_c, mask=tn2)
     _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, A2d, dA_acc, dD_acc, ddb_acc,
                     dm, dnm, kd, n, b, chunk, E, N, HAS_D, HAS_DBIAS, SUMMARY)
