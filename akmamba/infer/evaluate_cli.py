@@ -10,7 +10,9 @@ Pairing:
   ``21_training.*`` in ``--pred``, as ``akmamba predict`` writes it.
 
 Label values are class indices; a binary 0/255 mask counts as 0/1. With a description the ground truth is
-remapped through its label table. Label names come from the description, else from ``model.json`` in the
+remapped through its label table. Predictions written with ``akmamba predict --label-values file`` (the model's
+training file values, recorded as ``label_values`` in the folder's ``model.json``) are mapped back to indices
+through the label table in that ``model.json``. Label names come from the description, else from ``model.json`` in the
 prediction folder, else ``foreground`` (binary) or ``label_<k>``.
 
 Predictions without ground truth and ground truth without prediction are listed on stderr and under
@@ -219,10 +221,24 @@ def _model_json(pred_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def prediction_file_table(pred_dir: Path) -> list[dict[str, Any]] | None:
+    """The label table to map ``pred_dir``'s label maps back to indices with, when ``akmamba predict
+    --label-values file`` wrote them (its ``model.json``); None when they hold class indices."""
+    info = _model_json(pred_dir)
+    if info.get("label_values", "index") != "file":
+        return None
+    table = info.get("label_table")
+    return table if isinstance(table, list) else []
+
+
 def evaluate_pair(
-    pair: Pair, names: dict[int, str], desc: Any = None, *, cldice: bool = False, thumbnail: bool = False
+    pair: Pair, names: dict[int, str], desc: Any = None, *, cldice: bool = False, thumbnail: bool = False,
+    pred_table: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], bytes | None]:
     """Metric rows of one pair (``akmamba.metrics.evaluate_case``) and, if asked, an overlay thumbnail.
+
+    ``pred_table``: the prediction holds file values, mapped to indices through this label table
+    (:func:`prediction_file_table`); None: it holds class indices.
 
     Raises:
         AkmambaError: unreadable files, sizes that differ, values that are not class indices.
@@ -231,7 +247,12 @@ def evaluate_pair(
     from akmamba.metrics import evaluate_case
 
     _, pred = _read_mask(pair.pred)
-    pred = to_indices(pred, pair.pred)
+    if pred_table is not None:
+        from akmamba.infer.label_values import file_values_to_indices
+
+        pred = file_values_to_indices(pred, pred_table, str(pair.pred))
+    else:
+        pred = to_indices(pred, pair.pred)
     _, gt = _read_mask(pair.gt)
     gt = remap_labels(gt, desc.label_table, path=pair.gt) if desc is not None else to_indices(gt, pair.gt)
     if pred.shape != gt.shape:
@@ -269,6 +290,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         return EXIT_FAILED
     _report_unpaired(pairing, err)
     names = _label_names(desc, args.pred, pairing)
+    pred_table = prediction_file_table(args.pred)
     rows: list[dict[str, Any]] = []
     thumbs: dict[str, bytes] = {}
     failed: list[str] = []
@@ -277,7 +299,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         err.flush()
         try:
             case_rows, png = evaluate_pair(pair, names, desc, cldice=args.cldice,
-                                           thumbnail=len(thumbs) < args.max_thumbnails)
+                                           thumbnail=len(thumbs) < args.max_thumbnails, pred_table=pred_table)
         except (AkmambaError, OSError, ValueError) as exc:
             err.write(f"\nakmamba evaluate: {pair.case!r} ({str(pair.pred)!r}): {exc}\n")
             failed.append(pair.case)

@@ -5,14 +5,18 @@ is reported on stderr in one line naming the file, skipped, and makes the exit s
 written. Outputs in ``--out``:
 
 * 2-D input ``x.tif`` -> ``x.png``: uint8 class indices (0 background, 1.. labels), same height and width (a
-  PNG holds no geometry; spacing of a 2-D ``.mha`` input is not kept);
+  PNG holds no geometry; spacing of a 2-D ``.mha`` input is not kept). ``--label-values file`` writes the values
+  of the model's training label files instead (its label table, e.g. 0 / 128 / 255 for the bladder data), so the
+  output has the same coding as the user's own labels (:mod:`akmamba.infer.label_values`);
 * volume input -> ``x.nii.gz`` (``x.mha`` / ``x.nrrd`` for those inputs) with the input's geometry;
 * ``--probs``: ``x_probs.npy``, float32 softmax ``(K, H, W)`` or ``(K, Z, Y, X)``;
 * ``model.json``: the model's name, version, SHA-256, checkpoint path, the inference settings (tile side,
-  overlap, test-time augmentation ``tta`` and its number of passes) and the date, for ``akmamba evaluate``.
+  overlap, test-time augmentation ``tta`` and its number of passes), which values the label maps hold
+  (``label_values``) and the date, for ``akmamba evaluate``.
 
 ``--tta flips`` (4 passes) or ``--tta d4`` (8 passes) averages the softmax probabilities over flipped / rotated
-copies of each image (:mod:`akmamba.infer.tta`); one output folder never mixes two models or two TTA modes.
+copies of each image (:mod:`akmamba.infer.tta`); one output folder never mixes two models, two TTA modes or two
+label-value modes.
 
 Existing outputs are never replaced unless ``--overwrite`` is given. Progress goes to stderr.
 """
@@ -56,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time augmentation: none (default), flips (4 passes) or d4 (flips and 90-degree "
                              "rotations, 8 passes); the softmax probabilities are averaged")
     parser.add_argument("--models-dir", type=Path, default=None, help="extra folder searched for model names")
+    parser.add_argument("--label-values", default="index", metavar="{index,file}",
+                        help="what the label maps hold: index (class indices 0, 1, 2, ...; default) or file (the "
+                             "values of the model's training label files, e.g. 0/128/255 for the bladder models)")
 
 
 @dataclass
@@ -90,9 +97,11 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     """Run the ``predict`` command; returns the exit status (0 all written, 1 nothing done, 2 some failed)."""
     err = stderr or sys.stderr
     try:
+        from akmamba.infer.label_values import check_label_values
         from akmamba.infer.tta import check_tta
 
         check_tta(args.tta)  # before reading every input
+        check_label_values(args.label_values)
     except AkmambaError as exc:
         err.write(f"akmamba predict: {_message(exc)}\n")
         return EXIT_FATAL
@@ -105,8 +114,14 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 
         predictor = Predictor.from_checkpoint(args.model, args.device, models_dir=args.models_dir,
                                               roi_size=args.roi_size, overlap=args.overlap, tta=args.tta)
+        args.lut = None
+        if args.label_values == "file":
+            from akmamba.infer.label_values import index_to_file_values
+
+            args.lut = index_to_file_values(predictor.metadata.get("label_table") or [], predictor.num_classes,
+                                            f"Model {str(args.model)!r}")
         args.out.mkdir(parents=True, exist_ok=True)
-        _write_model_json(predictor, args.out, args.overwrite)
+        _write_model_json(predictor, args.out, args.overwrite, args.label_values)
     except (AkmambaError, OSError) as exc:
         err.write(f"akmamba predict: {_message(exc)}\n")
         return EXIT_FATAL
@@ -182,7 +197,8 @@ def _predict_one(predictor: Predictor, job: _Job, args: argparse.Namespace, err:
         result = predictor.predict(image.array, progress)
         like = _without_geometry(image)
     err.write("\n")
-    write_labels(result.labels, like=like, path=job.outputs[0], overwrite=args.overwrite)
+    labels = result.labels if getattr(args, "lut", None) is None else args.lut[result.labels]
+    write_labels(labels, like=like, path=job.outputs[0], overwrite=args.overwrite)
     if args.probs and result.probs is not None:
         _save_npy(result.probs, job.outputs[1], args.overwrite)
 
@@ -207,8 +223,9 @@ def _save_npy(array: np.ndarray, path: Path, overwrite: bool) -> None:
     atomic_write(path, write, overwrite=overwrite)
 
 
-def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:
-    """Record the model in ``out/model.json``; refuse to mix two models' (or TTA modes') predictions in one folder."""
+def _write_model_json(predictor: Predictor, out: Path, overwrite: bool, label_values: str = "index") -> None:
+    """Record the model in ``out/model.json``; refuse to mix two models' (or TTA modes', or label-value modes')
+    predictions in one folder."""
     from akmamba import __version__
     from akmamba.errors import ConfigError
     from akmamba.infer.tta import tta_transforms
@@ -235,6 +252,13 @@ def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:
                 f"{predictor.tta!r}. Choose another --out, or pass --overwrite.",
                 path=str(path), parameter="tta", expected=old_tta, got=predictor.tta,
             )
+        old_values = old.get("label_values", "index") if old else label_values
+        if old_values != label_values:
+            raise ConfigError(
+                f"{str(out)!r} holds label maps of --label-values {old_values!r}; this run writes {label_values!r}. "
+                "Choose another --out, or pass --overwrite.",
+                path=str(path), parameter="label_values", expected=old_values, got=label_values,
+            )
     record = {
         **info,
         "architecture": predictor.architecture,
@@ -246,6 +270,7 @@ def _write_model_json(predictor: Predictor, out: Path, overwrite: bool) -> None:
         "overlap": predictor.overlap,
         "tta": predictor.tta,
         "tta_passes": len(tta_transforms(predictor.tta)),
+        "label_values": label_values,
         "device": str(predictor.device),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "akmamba_version": __version__,
