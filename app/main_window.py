@@ -145,6 +145,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         labels = self.add_panel("Labels and tools", self.labels_panel)
         self.resizeDocks([segment, labels], [300, 600], QtCore.Qt.Orientation.Vertical)
         self.model_panel.set_device(self.settings.device())
+        self.model_panel.set_tta(self.settings.tta())
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -215,6 +216,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         mp.accept_requested.connect(self.accept_prediction)
         mp.discard_requested.connect(s.discard_prediction)
         mp.device_changed.connect(self._on_device_changed)
+        mp.tta_changed.connect(self._on_tta_changed)
         self.segmenter.running_changed.connect(mp.set_running)
         self.segmenter.progress.connect(mp.set_progress)
         self.segmenter.done.connect(self._on_segmented)

@@ -24,15 +24,17 @@ class SegmentResult:
 
 
 def segment_job(
-    model_path: str, device: str, array: np.ndarray, is_volume: bool, cache: dict[tuple[str, str], Any]
+    model_path: str, device: str, array: np.ndarray, is_volume: bool, cache: dict[tuple[str, str, str], Any],
+    tta: str = "none",
 ) -> Generator[float, None, SegmentResult]:
-    """Load (or reuse) the predictor and segment ``array``; yields progress 0..1 (torch is imported here only)."""
+    """Load (or reuse) the predictor and segment ``array`` with test-time augmentation ``tta`` (``"none"``,
+    ``"flips"``, ``"d4"``); yields progress 0..1 (torch is imported here only)."""
     from akmamba.infer import Predictor
 
-    key = (model_path, device)
+    key = (model_path, device, tta)
     predictor = cache.get(key)
     if predictor is None:
-        predictor = Predictor.from_checkpoint(model_path, device)
+        predictor = Predictor.from_checkpoint(model_path, device, tta=tta)
         cache.clear()
         cache[key] = predictor
     yield 0.0
@@ -67,7 +69,7 @@ class SegmentController(QtCore.QObject):
     def __init__(self, workers: WorkerSet, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self._workers = workers
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._cache: dict[tuple[str, str, str], Any] = {}
         self.worker: GeneratorWorker | None = None
 
     @property
@@ -75,15 +77,17 @@ class SegmentController(QtCore.QObject):
         """Whether an inference is in flight."""
         return self.worker is not None
 
-    def start(self, model_path: str, device: str, array: np.ndarray, is_volume: bool) -> GeneratorWorker | None:
-        """Start segmenting (cancelling a run in flight); returns the worker, or None if no model was chosen."""
+    def start(self, model_path: str, device: str, array: np.ndarray, is_volume: bool,
+              tta: str = "none") -> GeneratorWorker | None:
+        """Start segmenting with test-time augmentation ``tta`` (cancelling a run in flight); returns the worker, or
+        None if no model was chosen."""
         if not model_path:
             self.failed.emit(ConfigError(
                 "No model is chosen. Pick an installed model or choose a checkpoint file (.safetensors) in the "
                 "Segment panel.", parameter="model"))
             return None
         self.cancel()
-        worker = GeneratorWorker(segment_job, model_path, device, array, is_volume, self._cache)
+        worker = GeneratorWorker(segment_job, model_path, device, array, is_volume, self._cache, tta)
         worker.signals.progress.connect(self._on_progress)
         worker.signals.returned.connect(self._on_returned)
         worker.signals.errored.connect(self._on_errored)

@@ -1,4 +1,5 @@
-"""UI preferences in QSettings: window geometry, recent files, last folder, device choice (never model config)."""
+"""UI preferences in QSettings: window geometry, recent files, last folder, device and test-time augmentation
+choices (never model config)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,15 @@ class Settings:
     def set_device(self, device: str) -> None:
         """Remember the inference device choice."""
         self._q.setValue("device", device)
+
+    def tta(self) -> str:
+        """Test-time augmentation of segmentation runs: ``"none"``, ``"flips"`` or ``"d4"``."""
+        value = str(self._q.value("tta", "none") or "none")
+        return value if value in ("none", "flips", "d4") else "none"
+
+    def set_tta(self, tta: str) -> None:
+        """Remember the test-time augmentation choice."""
+        self._q.setValue("tta", tta)
 
     def geometry(self) -> QtCore.QByteArray | None:
         """Saved window geometry, if any."""

@@ -23,7 +23,7 @@ class SegmentMixin(QtWidgets.QMainWindow):
         model_path = model_path or self.model_panel.model_path()
         device = device or self.model_panel.device()
         image = self.session.image
-        self.segmenter.start(model_path, device, image.array, image.is_volume)
+        self.segmenter.start(model_path, device, image.array, image.is_volume, self.model_panel.tta())
 
     def _on_segmented(self, result: SegmentResult) -> None:
         image = self.session.image
@@ -34,16 +34,24 @@ class SegmentMixin(QtWidgets.QMainWindow):
         self.session.set_prediction(result.prediction, result.label_rows)
         self.labels_panel.set_table(self.session.table, self.controller.label)
         info = result.prediction.model_info
-        self.model_panel.set_info(info, f"on {result.device}; review the threshold, then Accept")
+        tta = result.prediction.tta
+        passes = {"flips": ", test-time flips", "d4": ", test-time flips + rotations"}.get(tta, "")
+        self.model_panel.set_info(info, f"on {result.device}{passes}; review the threshold, then Accept")
         self.device_label.setText(f"Device: {result.device} ({self.model_panel.device()})")
         self._show_message(f"Segmented with {info.get('name')} v{info.get('version')} "
-                           f"(sha256 {info.get('sha256', '')[:12]}) on {result.device}")
+                           f"(sha256 {info.get('sha256', '')[:12]}) on {result.device}{passes}")
 
     def accept_prediction(self) -> None:
         """Make the thresholded model result the editable label map (one undoable edit)."""
         self.session.accept_prediction()
         info = self.session.model_info or {}
         self.model_panel.set_info(info, f"accepted at threshold {info.get('threshold', '?')}")
+
+    def _on_tta_changed(self, tta: str) -> None:
+        self.settings.set_tta(tta)
+        self._show_message("Test-time augmentation: " + {"none": "off", "flips": "flips (4 passes)",
+                                                         "d4": "flips + rotations (8 passes)"}.get(tta, tta)
+                           + "; used at the next run.")
 
     def _on_device_changed(self, device: str) -> None:
         self.settings.set_device(device)
