@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Width and placement used for every table row and for the shipped models (docs/model-core.md explains the
 #: choice: it is the configuration that meets the CPU speed target). Baselines get the same base width.
@@ -193,16 +193,39 @@ _R4_BATCH_DICE = ("--loss", "dice_ce_batch")
 _R4_POOLED = ("--val-metric", "pooled")
 WHOLE_SLICE = (512, 512)  # a patch as large as the bladder slice is the whole slice
 
-#: Round-4 recipes (bladder only), in table order: id -> (description, train arguments added, patch size or None
-#: for RECIPE's). Each row but the combinations changes the round-2 recipe in one named way.
-RECIPES_R4: dict[str, tuple[str, tuple[str, ...], tuple[int, int] | None]] = {
-    "base": ("round-2 recipe, rerun with the fixed sampler (control)", (), None),
-    "pooled": ("base + best checkpoint by pooled validation Dice", _R4_POOLED, None),
-    "oversample": (f"base + tumour slices drawn {OVERSAMPLE_R4}x as often", _R4_OVERSAMPLE, None),
-    "batch-dice": ("base + Dice over the batch (DiceCE batch=True)", _R4_BATCH_DICE, None),
-    "whole": ("base + whole 512x512 slices instead of 256x256 patches", (), WHOLE_SLICE),
-    "combo": ("pooled + oversample + batch-dice", (*_R4_POOLED, *_R4_OVERSAMPLE, *_R4_BATCH_DICE), None),
-    "combo-whole": ("combo + whole slices", (*_R4_POOLED, *_R4_OVERSAMPLE, *_R4_BATCH_DICE), WHOLE_SLICE),
+class R4Recipe(NamedTuple):
+    """A round-4 bladder row. ``source``: the row trains nothing and evaluates that recipe's trainings, with
+    ``checkpoint`` ``"best"`` (picked on the validation fold) or ``"final"`` (the last weights: their average with
+    EMA) and test-time augmentation ``tta``."""
+
+    text: str
+    extra: tuple[str, ...] = ()
+    patch: tuple[int, int] | None = None  # None: RECIPE's patch size
+    factor: int = 1  # the dataset's epochs times this
+    source: str | None = None
+    checkpoint: str = "best"
+    tta: str = "none"
+
+
+_R4_COMBO = (*_R4_POOLED, *_R4_OVERSAMPLE, *_R4_BATCH_DICE)
+_R4_EMA = ("--ema-decay", str(EMA_DECAY_R3))
+
+#: Round-4 recipes (bladder only), in table order. Each row up to ``combo-whole`` changes the round-2 recipe in one
+#: named way or combines such changes; the ``combo-ema-long`` rows add what helped on DRIVE (EMA with the schedule
+#: twice as long, then test-time flips; docs/RESULTS.md) and the final averaged weights, which nothing selects.
+RECIPES_R4: dict[str, R4Recipe] = {
+    "base": R4Recipe("round-2 recipe, rerun with the fixed sampler (control)"),
+    "pooled": R4Recipe("base + best checkpoint by pooled validation Dice", _R4_POOLED),
+    "oversample": R4Recipe(f"base + tumour slices drawn {OVERSAMPLE_R4}x as often", _R4_OVERSAMPLE),
+    "batch-dice": R4Recipe("base + Dice over the batch (DiceCE batch=True)", _R4_BATCH_DICE),
+    "whole": R4Recipe("base + whole 512x512 slices instead of 256x256 patches", (), WHOLE_SLICE),
+    "combo": R4Recipe("pooled + oversample + batch-dice", _R4_COMBO),
+    "combo-whole": R4Recipe("combo + whole slices", _R4_COMBO, WHOLE_SLICE),
+    "combo-ema-long": R4Recipe("combo + EMA 0.995 + 2x schedule", (*_R4_COMBO, *_R4_EMA), factor=2),
+    "combo-ema-long-tta": R4Recipe("combo-ema-long + test-time flips (same checkpoints)", factor=2,
+                                   source="combo-ema-long", tta="flips"),
+    "combo-ema-long-final": R4Recipe("combo-ema-long, final averaged weights (same trainings)", factor=2,
+                                     source="combo-ema-long", checkpoint="final"),
 }
 
 
@@ -211,34 +234,51 @@ def r4_name(model: str, recipe: str, fold: int | None) -> str:
     return f"r4-bladder-{model}-{recipe}-" + ("all" if fold is None else f"f{fold}")
 
 
+def _r4_run(model: str, recipe: str, fold: int | None) -> Run:
+    """The run of one round-4 bladder recipe on one fold (``None``: all 14 cases)."""
+    r = RECIPES_R4[recipe]
+    name = r4_name(model, recipe, fold)
+    priority = 4 if r.patch is not None else r.factor  # whole slices cost ~4x a patch step; longer runs start first
+    if r.source is None:
+        return Run(name, "bladder", model, fold, MODEL_OPTIONS[model], priority=priority, recipe=recipe,
+                   train_extra=r.extra, epochs_factor=r.factor, patch_size=r.patch)
+    trained = _r4_run(model, r.source, fold)
+    file = final_checkpoint(trained.train_extra) if r.checkpoint == "final" else "best.safetensors"
+    return Run(name, "bladder", model, fold, MODEL_OPTIONS[model], priority=priority, recipe=recipe,
+               epochs_factor=r.factor, tta=r.tta, checkpoint=file, checkpoint_of=trained.name,
+               patch_size=trained.patch_size)
+
+
 def bladder_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None,
                  all_data: tuple[str, ...] = ()) -> list[Run]:
-    """Round 4: every recipe of :data:`RECIPES_R4` (or those named) for ``models`` on every bladder fold, and the
-    recipes of ``all_data`` once more on all 14 cases (candidates for the shipped models: no validation, nothing
-    evaluated; the one whose recipe the folds favour is shipped).
+    """Round 4: every recipe of :data:`RECIPES_R4` (or those named) for ``models`` on every bladder fold, with the
+    trainings their evaluation-only rows use (asking for one adds its source), and the training recipes of
+    ``all_data`` once more on all 14 cases (candidates for the shipped models: no validation, nothing evaluated;
+    the one whose recipe the folds favour is shipped).
 
-    Whole-slice rows cost about four times as much per step and start first.
+    Whole-slice rows cost about four times as much per step and start first, then the longer schedules.
     """
-    stray = [r for r in all_data if r not in RECIPES_R4]
+    stray = [r for r in all_data if r not in RECIPES_R4 or RECIPES_R4[r].source is not None]
     if stray:
-        raise ValueError(f"unknown round-4 recipe(s) {stray} for all-data runs; known: {', '.join(RECIPES_R4)}")
+        raise ValueError(f"unknown or evaluation-only round-4 recipe(s) {stray} for all-data runs; training "
+                         f"recipes: {', '.join(r for r, v in RECIPES_R4.items() if v.source is None)}")
     wanted = list(RECIPES_R4) if recipes is None else list(recipes)
     unknown = [r for r in wanted if r not in RECIPES_R4]
     if unknown:
         raise ValueError(f"unknown round-4 recipe(s) {unknown}; known: {', '.join(RECIPES_R4)}")
-    runs: list[Run] = []
+    runs: dict[str, Run] = {}
     for model in models:
         for recipe in (r for r in RECIPES_R4 if r in wanted):
-            _, extra, patch = RECIPES_R4[recipe]
             for fold in range(DATASETS["bladder"]["folds"]):
-                runs.append(Run(r4_name(model, recipe, fold), "bladder", model, fold, MODEL_OPTIONS[model],
-                                priority=1 if patch is None else 4, recipe=recipe, train_extra=extra,
-                                patch_size=patch))
+                step: str | None = recipe
+                while step is not None:  # the row, then the training it evaluates
+                    run = _r4_run(model, step, fold)
+                    runs.setdefault(run.name, run)
+                    step = RECIPES_R4[step].source
         for recipe in all_data:
-            _, extra, patch = RECIPES_R4[recipe]
-            runs.append(Run(r4_name(model, recipe, None), "bladder", model, None, MODEL_OPTIONS[model],
-                            priority=1 if patch is None else 4, recipe=recipe, train_extra=extra, patch_size=patch))
-    return sorted(runs, key=lambda r: -r.priority)
+            run = _r4_run(model, recipe, None)
+            runs.setdefault(run.name, run)
+    return sorted(runs.values(), key=lambda r: -r.priority)
 
 
 # ----------------------------------------------------------------------------------------------- round 4, DRIVE

@@ -134,7 +134,8 @@ def _as_run_r3(recs: list[dict]) -> list[str]:
 
 
 def _as_run_r4(recs: list[dict]) -> list[str]:
-    """Loss, oversampling, patch size and checkpoint selection of round-4 runs, as run."""
+    """Loss, oversampling, patch size, checkpoint selection, EMA decay, the checkpoint evaluated and test-time
+    augmentation of round-4 runs, as run."""
     def cell(fn) -> str:
         return "/".join(sorted({fn(r["config"]) for r in recs}))
 
@@ -142,13 +143,16 @@ def _as_run_r4(recs: list[dict]) -> list[str]:
             cell(lambda c: f"class {c['oversample_class']} x{c['oversample_factor']}"
                  if c.get("oversample_class") is not None and c.get("oversample_factor", 1) > 1 else "-"),
             cell(lambda c: "x".join(map(str, c["patch_size"])) if c.get("patch_size") else "whole"),
-            cell(lambda c: c.get("val_metric", "per_image"))]
+            cell(lambda c: c.get("val_metric", "per_image")),
+            *_as_run_r3(recs)[:1],
+            "/".join(sorted({_CHECKPOINT_CELL.get(evaluated_file(r), evaluated_file(r)) for r in recs})),
+            *_as_run_r3(recs)[1:]]
 
 
 #: Per round: recipe table, the "as run" columns and the function that fills them.
 ROUNDS: dict[int, tuple[dict, str, Any]] = {
     3: (RECIPES_R3, "EMA | TTA", _as_run_r3),
-    4: (RECIPES_R4, "loss | oversample | patch | selection", _as_run_r4),
+    4: (RECIPES_R4, "loss | oversample | patch | selection | EMA | checkpoint | TTA", _as_run_r4),
 }
 
 

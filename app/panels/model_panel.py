@@ -31,6 +31,13 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
+def _select_quietly(combo: QtWidgets.QComboBox, data: str) -> None:
+    """Select the item whose data is ``data`` (the first item when none is) without emitting."""
+    combo.blockSignals(True)
+    combo.setCurrentIndex(max(combo.findData(data), 0))
+    combo.blockSignals(False)
+
+
 class ModelPanel(QtWidgets.QWidget):
     """Signals: ``run_requested(str model_path, str device)``, ``cancel_requested()``,
     ``threshold_changed(float)``, ``accept_requested()``, ``discard_requested()``, ``device_changed(str)``,
@@ -147,22 +154,16 @@ class ModelPanel(QtWidgets.QWidget):
         return str(self.device_combo.currentData())
 
     def set_device(self, device: str) -> None:
-        """Select a device without emitting."""
-        i = self.device_combo.findData(device)
-        self.device_combo.blockSignals(True)
-        self.device_combo.setCurrentIndex(max(i, 0))
-        self.device_combo.blockSignals(False)
+        """Select a device without emitting (an unknown one selects the first, Auto)."""
+        _select_quietly(self.device_combo, device)
 
     def tta(self) -> str:
         """``"none"``, ``"flips"`` or ``"d4"``."""
         return str(self.tta_combo.currentData())
 
     def set_tta(self, tta: str) -> None:
-        """Select a test-time augmentation without emitting."""
-        i = self.tta_combo.findData(tta)
-        self.tta_combo.blockSignals(True)
-        self.tta_combo.setCurrentIndex(max(i, 0))
-        self.tta_combo.blockSignals(False)
+        """Select a test-time augmentation without emitting (an unknown one selects the first, Off)."""
+        _select_quietly(self.tta_combo, tta)
 
     def _on_model_activated(self, index: int) -> None:
         if self.model_combo.itemData(index) != _BROWSE:

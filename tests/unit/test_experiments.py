@@ -127,8 +127,9 @@ def test_round4_rows_change_one_named_thing_each(modules) -> None:
     plan, _, _ = modules
     runs = {r.name: r for r in plan.bladder_plan(("akmamba", "unet"))}
     assert len(runs) == len(plan.RECIPES_R4) * 3 * 2
+    trained = [r for r, v in plan.RECIPES_R4.items() if v.source is None]
     cfg = {recipe: _train_config(runs[f"r4-bladder-unet-{recipe}-f1"].train_args("D", "O", None)).to_dict()
-           for recipe in plan.RECIPES_R4}
+           for recipe in trained}
     base = cfg["base"]
     assert (base["epochs"], base["samples_per_epoch"], base["patch_size"], base["fold"]) == (25, 400, [256, 256], 1)
     assert (base["loss"], base["oversample_class"], base["val_metric"]) == ("dice_ce", None, "per_image")
@@ -142,9 +143,27 @@ def test_round4_rows_change_one_named_thing_each(modules) -> None:
     assert changed("whole") == {"patch_size": [512, 512]}
     assert changed("combo") == {**changed("pooled"), **changed("oversample"), **changed("batch-dice")}
     assert changed("combo-whole") == {**changed("combo"), **changed("whole")}
+    assert changed("combo-ema-long") == {**changed("combo"), "epochs": 50, "ema_decay": plan.EMA_DECAY_R3}
     assert runs["r4-bladder-unet-whole-f0"].record()["patch_size"] == [512, 512]
+    # the evaluation-only rows evaluate combo-ema-long's trainings: the best checkpoint with flips, the final average
+    tta, final = runs["r4-bladder-unet-combo-ema-long-tta-f1"], runs["r4-bladder-unet-combo-ema-long-final-f1"]
+    for run in (tta, final):
+        assert run.checkpoint_of == "r4-bladder-unet-combo-ema-long-f1"
+        with pytest.raises(ValueError, match="trains nothing"):
+            run.train_args("D", "O", None)
+    assert (tta.tta, tta.checkpoint) == ("flips", "best.safetensors")
+    assert (final.tta, final.checkpoint) == ("none", "last_ema.safetensors")
+    # asking for an evaluation row adds its training; longer trainings start first
+    only = plan.bladder_plan(recipes=("combo-ema-long-final", "base"))
+    assert {r.name for r in only if r.checkpoint_of is None and r.recipe != "base"} == {
+        f"r4-bladder-akmamba-combo-ema-long-f{k}" for k in range(3)}
+    assert [r.recipe for r in only][-3:] == ["base"] * 3
+    assert len(only) == 9
     with pytest.raises(ValueError, match="unknown round-4 recipe"):
         plan.bladder_plan(recipes=("focal",))
+    with pytest.raises(ValueError, match="evaluation-only"):
+        plan.bladder_plan(all_data=("combo-ema-long-tta",))
+    assert plan.bladder_plan(all_data=("combo-ema-long",), recipes=())[0].name == "r4-bladder-akmamba-combo-ema-long-all"
 
 
 def test_run_plan_lists_round4_per_dataset(modules, capsys) -> None:
@@ -202,6 +221,43 @@ def test_round4_table_reads_what_ran_and_leaves_round3_alone(modules, tmp_path) 
     assert "| 2 | 1250 | dice_ce | - | 256x256 | per_image |" in rows[0]
     assert "| 2 | 1250 | dice_ce | class 2 x3 | 256x256 | per_image |" in rows[1]
     assert rows[1].endswith("| +12.50 ± 3.54 (2 folds) |")
+
+
+def test_round4_bladder_table_shows_ema_checkpoint_and_flips_as_run(modules, tmp_path) -> None:
+    plan, _, summarise = modules
+    runs = {r.name: r for r in plan.bladder_plan(recipes=("base", "combo-ema-long-tta", "combo-ema-long-final"))}
+    dices = {"base": 0.40, "combo-ema-long": 0.50, "combo-ema-long-tta": 0.52, "combo-ema-long-final": 0.47}
+    for recipe, dice in dices.items():
+        run = runs[f"r4-bladder-akmamba-{recipe}-f0"]
+        if run.checkpoint_of is None:
+            _write_r4_run(tmp_path, run, dice)
+            if recipe != "base":
+                d = tmp_path / "runs" / "bladder" / run.name
+                (d / "config.json").write_text(json.dumps({"patch_size": [256, 256], "loss": "dice_ce_batch",
+                                                           "ema_decay": 0.995, "val_metric": "pooled"}),
+                                               encoding="utf-8")
+            continue
+        d = tmp_path / "runs" / "bladder" / run.name
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps(run.record()), encoding="utf-8")
+        source = tmp_path / "runs" / "bladder" / run.checkpoint_of / run.checkpoint
+        (d / "commands.txt").write_text(f"python3 -m akmamba.cli predict --model {source} --out {d / 'pred'}\n",
+                                        encoding="utf-8")
+        metrics = {m: 0.5 for m in ("precision", "recall", "specificity", "accuracy", "iou", "auc")}
+        summary = {label: {k: {**metrics, "dice": dice} for k in ("per_image_mean", "pooled")}
+                   for label in ("bladder_wall", "tumor", "mean_over_labels")}
+        (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}],
+                                                 "model": {"tta": run.tta}}), encoding="utf-8")
+    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
+    text = summarise.render(summarise.load(tmp_path / "results"))
+    section = text.split("## Round 4 recipe ablations, Bladder MRI, tumor: pooled")[1].split("\n\n")[0]
+    rows = {line.split(" | ")[1].split(":")[0]: line for line in section.splitlines() if line.startswith("| Akm")}
+    assert list(rows) == ["base", "combo-ema-long", "combo-ema-long-tta", "combo-ema-long-final"]
+    assert "| pooled | 0.995 | best | none |" in rows["combo-ema-long"]
+    assert "| pooled | 0.995 | best | flips |" in rows["combo-ema-long-tta"]  # training facts from its source
+    assert "| pooled | 0.995 | final (EMA) | none |" in rows["combo-ema-long-final"]
+    assert "| per_image | - | best | none |" in rows["base"]
+    assert rows["combo-ema-long-tta"].endswith("| +12.00 (1 fold) |")
 
 
 def test_a_row_can_evaluate_the_final_weights(modules, tmp_path) -> None:
