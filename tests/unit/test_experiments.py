@@ -194,11 +194,25 @@ def _write_r4_run(folder, run, dice: float) -> None:
                                    encoding="utf-8")
     (d / "events.jsonl").write_text(json.dumps({"event": "done", "steps": 1250, "stopped_by": "epochs",
                                                 "elapsed_s": 10.0}) + "\n", encoding="utf-8")
+    _write_bladder_eval(d, dice)
+
+
+def _write_bladder_eval(d, dice: float, tta: str = "none") -> None:
+    """An ``akmamba evaluate`` report of a bladder run in folder ``d``, every Dice ``dice``."""
     metrics = {m: 0.5 for m in ("precision", "recall", "specificity", "accuracy", "iou", "auc")}
     summary = {label: {k: {**metrics, "dice": dice} for k in ("per_image_mean", "pooled")}
                for label in ("bladder_wall", "tumor", "mean_over_labels")}
-    (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}], "model": {}}),
+    (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}], "model": {"tta": tta}}),
                                  encoding="utf-8")
+
+
+def _table_rows(summarise, tmp_path, heading: str) -> dict[str, str]:
+    """Collect the fake runs under ``tmp_path / "runs"`` and return the Akmamba-Net rows of the table under
+    ``heading``, by recipe."""
+    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
+    text = summarise.render(summarise.load(tmp_path / "results"))
+    section = text.split(heading)[1].split("\n\n")[0]
+    return {line.split(" | ")[1].split(":")[0]: line for line in section.splitlines() if line.startswith("| Akm")}
 
 
 def test_round4_table_reads_what_ran_and_leaves_round3_alone(modules, tmp_path) -> None:
@@ -243,15 +257,8 @@ def test_round4_bladder_table_shows_ema_checkpoint_and_flips_as_run(modules, tmp
         source = tmp_path / "runs" / "bladder" / run.checkpoint_of / run.checkpoint
         (d / "commands.txt").write_text(f"python3 -m akmamba.cli predict --model {source} --out {d / 'pred'}\n",
                                         encoding="utf-8")
-        metrics = {m: 0.5 for m in ("precision", "recall", "specificity", "accuracy", "iou", "auc")}
-        summary = {label: {k: {**metrics, "dice": dice} for k in ("per_image_mean", "pooled")}
-                   for label in ("bladder_wall", "tumor", "mean_over_labels")}
-        (d / "eval.json").write_text(json.dumps({"summary": summary, "cases": [{"case": "5"}],
-                                                 "model": {"tta": run.tta}}), encoding="utf-8")
-    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
-    text = summarise.render(summarise.load(tmp_path / "results"))
-    section = text.split("## Round 4 recipe ablations, Bladder MRI, tumor: pooled")[1].split("\n\n")[0]
-    rows = {line.split(" | ")[1].split(":")[0]: line for line in section.splitlines() if line.startswith("| Akm")}
+        _write_bladder_eval(d, dice, run.tta)
+    rows = _table_rows(summarise, tmp_path, "## Round 4 recipe ablations, Bladder MRI, tumor: pooled")
     assert list(rows) == ["base", "combo-ema-long", "combo-ema-long-tta", "combo-ema-long-final"]
     assert "| pooled | 0.995 | best | none |" in rows["combo-ema-long"]
     assert "| pooled | 0.995 | best | flips |" in rows["combo-ema-long-tta"]  # training facts from its source
@@ -425,10 +432,7 @@ def test_round4_drive_table_compares_round3_flips_with_ema_long(modules, tmp_pat
         trained = not stem.endswith(("tta", "final"))
         _fake_run(tmp_path / "runs", run.name, run.record(), dice, trained=trained,
                   ema=0.995 if "ema" in stem else None, tta=run.tta, steps=3000 if "ema" in stem else 1500)
-    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
-    text = summarise.render(summarise.load(tmp_path / "results"))
-    section = text.split("## Round 4 DRIVE ablations, vessels inside the FOV, per-image mean")[1].split("\n\n")[0]
-    rows = {line.split(" | ")[1].split(":")[0]: line for line in section.splitlines() if line.startswith("| Akmamba")}
+    rows = _table_rows(summarise, tmp_path, "## Round 4 DRIVE ablations, vessels inside the FOV, per-image mean")
     assert list(rows) == ["base", "ema-long", "ema-long-tta", "ema-long-final"]
     assert "| 3000 | 0.995 | zscore | best | flips |" in rows["ema-long-tta"]
     assert rows["ema-long-tta"].endswith("| ema-long: +0.40 (1 fold) | +1.40 (1 fold) |")
