@@ -81,7 +81,8 @@ def index_to_file_values(table: Sequence[Mapping[str, Any]], num_classes: int, w
 
 
 def file_values_to_indices(array: np.ndarray, table: Sequence[Mapping[str, Any]], path: str) -> np.ndarray:
-    """Class indices of a label map written with ``--label-values file``.
+    """Class indices of a label map written with ``--label-values file`` (through
+    :func:`akmamba.io.remap_labels`, as a dataset's label files are read).
 
     Args:
         array: the stored map, any shape.
@@ -91,14 +92,9 @@ def file_values_to_indices(array: np.ndarray, table: Sequence[Mapping[str, Any]]
     Raises:
         ConfigError: no table, or values the table does not hold.
     """
+    from akmamba.io import remap_labels
+    from akmamba.io.dataset import LabelClass
+
     values = _rows(table, 0, f"The model.json beside {path!r}")
-    index_of = {v: k for k, v in values.items()}
-    known = np.array(sorted(index_of))
-    found = np.unique(array)
-    unknown = np.setdiff1d(found, known)
-    if unknown.size:
-        raise ConfigError(f"Label map {path!r} holds values {unknown[:20].tolist()} that its model.json label table "
-                          f"does not (known file values {known.tolist()}). Was it written by another model?",
-                          path=path, parameter="label_table", expected=known.tolist(), got=unknown[:20].tolist())
-    lut = np.array([index_of[int(v)] for v in known], dtype=np.uint8 if len(known) <= 256 else np.uint16)
-    return lut[np.searchsorted(known, array)]
+    classes = [LabelClass(name=f"class {k}", value_in_file=v, index=k, color=(0, 0, 0)) for k, v in values.items()]
+    return remap_labels(array, classes, path=path)

@@ -114,11 +114,11 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 
         predictor = Predictor.from_checkpoint(args.model, args.device, models_dir=args.models_dir,
                                               roi_size=args.roi_size, overlap=args.overlap, tta=args.tta)
-        args.lut = None
+        lut = None  # index -> file value, for --label-values file
         if args.label_values == "file":
             from akmamba.infer.label_values import index_to_file_values
 
-            args.lut = index_to_file_values(predictor.metadata.get("label_table") or [], predictor.num_classes,
+            lut = index_to_file_values(predictor.metadata.get("label_table") or [], predictor.num_classes,
                                             f"Model {str(args.model)!r}")
         args.out.mkdir(parents=True, exist_ok=True)
         _write_model_json(predictor, args.out, args.overwrite, args.label_values)
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     written = 0
     for i, job in enumerate(jobs, 1):
         try:
-            _predict_one(predictor, job, args, err, f"[{i}/{len(jobs)}] {job.source.name}")
+            _predict_one(predictor, job, args, err, f"[{i}/{len(jobs)}] {job.source.name}", lut)
             written += 1
         except (AkmambaError, OSError) as exc:
             err.write(f"\nakmamba predict: {str(job.source)!r}: {_message(exc)}\n")
@@ -181,7 +181,9 @@ def _output_problem(outputs: list[Path], taken: dict[Path, Path], overwrite: boo
     return None
 
 
-def _predict_one(predictor: Predictor, job: _Job, args: argparse.Namespace, err: TextIO, title: str) -> None:
+def _predict_one(predictor: Predictor, job: _Job, args: argparse.Namespace, err: TextIO, title: str,
+                 lut: np.ndarray | None = None) -> None:
+    """Segment one input and write its outputs; ``lut`` maps class indices to the values written (None: indices)."""
     from akmamba.io import read_image, write_labels
 
     image = read_image(job.source)
@@ -197,7 +199,7 @@ def _predict_one(predictor: Predictor, job: _Job, args: argparse.Namespace, err:
         result = predictor.predict(image.array, progress)
         like = _without_geometry(image)
     err.write("\n")
-    labels = result.labels if getattr(args, "lut", None) is None else args.lut[result.labels]
+    labels = result.labels if lut is None else lut[result.labels]
     write_labels(labels, like=like, path=job.outputs[0], overwrite=args.overwrite)
     if args.probs and result.probs is not None:
         _save_npy(result.probs, job.outputs[1], args.overwrite)

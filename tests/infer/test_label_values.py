@@ -58,7 +58,7 @@ def test_lookup_refuses_tables_that_cannot_map(table: list, k: int, match: str) 
 
 
 def test_unknown_values_and_modes_are_named() -> None:
-    with pytest.raises(ConfigError, match=r"'p.png' holds values \[7\]"):
+    with pytest.raises(ConfigError, match=r"Label values \[7\] in 'p.png' are not in the label table"):
         file_values_to_indices(np.array([0, 7, 128]), BLADDER, "p.png")
     with pytest.raises(ConfigError, match="'indices' is not known"):
         check_label_values("indices")
