@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtWidgets
 
+from akmamba.errors import AkmambaError
 from akmamba.export import export_training_folder, write_itksnap_labels, write_slicer_color_table
 from akmamba.io import Image, check_pair, read_image, write_labels
 from akmamba.reports import build_case_report, read_json_report, write_report
@@ -41,8 +42,31 @@ def _start_dir(win: Any, name: str) -> str:
     return str(folder / name)
 
 
-def export_labels(win: Any, path: str | Path | None = None) -> Path | None:
-    """Write the current label map (index PNG for 2-D; NIfTI/NRRD/MHA with the source geometry for volumes)."""
+#: The export filters that write the training data's label values (the label table's ``value_in_file``, e.g.
+#: 0/128/255 for the bladder data) instead of class indices.
+_FILE_VALUE_FILTERS = ("PNG with the training data's values (*.png)",
+                       "NIfTI with the training data's values (*.nii.gz *.nii)")
+
+
+def _file_value_labels(win: Any, array: np.ndarray) -> np.ndarray:
+    """``array``'s class indices as the values of the training data's label files (ConfigError when the label
+    table does not give them)."""
+    from akmamba.errors import ConfigError
+    from akmamba.infer.label_values import index_to_file_values
+
+    rows = win.session.label_rows
+    top = max([int(r["index"]) for r in rows if "index" in r] + [int(array.max()) if array.size else 0])
+    lut = index_to_file_values(rows, top + 1, "The open case's label table")
+    if array.size and int(array.max()) >= len(lut):
+        raise ConfigError(f"The label map holds index {int(array.max())}, which the label table has no file value "
+                          "for. Export class indices instead.", parameter="label_table")
+    return lut[array]
+
+
+def export_labels(win: Any, path: str | Path | None = None, file_values: bool = False) -> Path | None:
+    """Write the current label map (index PNG for 2-D; NIfTI/NRRD/MHA with the source geometry for volumes), or
+    with ``file_values`` (a file-values filter in the dialog) the training data's label values instead of class
+    indices."""
     s = win.session
     if not s.has_case:
         win._show_message("Nothing to export: open an image first.")
@@ -50,10 +74,13 @@ def export_labels(win: Any, path: str | Path | None = None) -> Path | None:
     volume = s.image.is_volume
     if path is None:
         stem = s.label_path.name if s.label_path is not None else "labels.png"
-        filters = ("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd);;MetaImage (*.mha)" if volume else "Index PNG (*.png)")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(win, "Export the label map", _start_dir(win, stem), filters)
+        filters = ("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd);;MetaImage (*.mha);;" + _FILE_VALUE_FILTERS[1] if volume
+                   else "Index PNG (*.png);;" + _FILE_VALUE_FILTERS[0])
+        path, chosen = QtWidgets.QFileDialog.getSaveFileName(win, "Export the label map", _start_dir(win, stem),
+                                                             filters)
         if not path:
             return None
+        file_values = chosen in _FILE_VALUE_FILTERS
     target = Path(path)
     name = target.name.lower()
     if volume and not name.endswith(_VOLUME_SUFFIXES):
@@ -62,11 +89,13 @@ def export_labels(win: Any, path: str | Path | None = None) -> Path | None:
         target = target.with_name(target.name + ".png")
     s.label_map.end_stroke()
     try:
-        written = write_labels(s.label_map.array, like=s.image, path=target, overwrite=True)
-    except (OSError, ValueError) as exc:
+        array = _file_value_labels(win, s.label_map.array) if file_values else s.label_map.array
+        written = write_labels(array, like=s.image, path=target, overwrite=True)
+    except (OSError, ValueError, AkmambaError) as exc:
         win.show_error(exc, f"Exporting labels to {target.name!r}")
         return None
-    win._show_message(f"Exported labels to {written}")
+    what = "labels (training data's values)" if file_values else "labels"
+    win._show_message(f"Exported {what} to {written}")
     return written
 
 

@@ -58,9 +58,11 @@ def find_label_file(image_path: Path) -> Path | None:
 
 
 def default_label_rows(image: Image) -> list[dict[str, Any]]:
-    """The shipped label table that fits: fundus (vessel) for colour images, bladder otherwise."""
+    """The shipped label table that fits: fundus (vessel) for colour images, bladder otherwise (with each class's
+    value in that data set's label files, for File > Export > Labels as... with the training data's values)."""
     desc = builtin_description("drive" if image.channels == 3 else "bladder")
-    return [{"name": c.name, "index": c.index, "color": list(c.color)} for c in desc.label_table]
+    return [{"name": c.name, "index": c.index, "color": list(c.color), "value_in_file": c.value_in_file}
+            for c in desc.label_table]
 
 
 def as_label_array(array: np.ndarray) -> np.ndarray:

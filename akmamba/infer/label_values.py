@@ -39,6 +39,8 @@ def _rows(table: Sequence[Mapping[str, Any]], num_classes: int, what: str) -> di
                           "index (class indices).", parameter="label_values", expected="a label table", got=None)
     values: dict[int, int] = {}
     for row in table:
+        if "value_in_file" not in row:  # a table kept for display only (name, index, colour): no value to give
+            continue
         try:
             values[int(row["index"])] = int(row["value_in_file"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -46,10 +48,11 @@ def _rows(table: Sequence[Mapping[str, Any]], num_classes: int, what: str) -> di
                               parameter="label_table", expected="{'index': int, 'value_in_file': int}",
                               got=row) from exc
     missing = [k for k in range(num_classes) if k not in values]
-    if missing:
-        raise ConfigError(f"{what}'s label table has no file value for class(es) {missing} of its {num_classes}. "
-                          "Use --label-values index.", parameter="label_table",
-                          expected=list(range(num_classes)), got=sorted(values))
+    if missing or not values:
+        which = f"class(es) {missing} of its {num_classes}" if missing else "any class"
+        raise ConfigError(f"{what}'s label table has no file value for {which}: it does not record the training "
+                          "data's label values. Use class indices (--label-values index).",
+                          parameter="label_table", expected=list(range(num_classes)), got=sorted(values))
     if len(set(values.values())) != len(values):
         raise ConfigError(f"{what}'s label table gives two classes the same file value: {values}.",
                           parameter="label_table", expected="distinct values", got=values)

@@ -37,6 +37,33 @@ def test_export_labels_writes_the_painted_map(window, open_case, grey_png: Path,
     assert "Exported labels" in window.statusBar().currentMessage()
 
 
+def test_export_labels_with_the_training_data_values(window, open_case, grey_png: Path, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    open_case(window, grey_png)  # a grey image: the bladder table (wall 128, tumour 255 in its label files)
+    labels = np.zeros((64, 80), np.uint8)
+    labels[10:20, 5:15] = 1
+    labels[30:35, 40:60] = 2
+    window.session.label_map.set_region(np.ones(labels.shape, dtype=bool), labels, source="import")
+    target = tmp_path / "out" / "values"
+    target.parent.mkdir()
+    chosen = "PNG with the training data's values (*.png)"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), chosen))
+    {a.text(): a for a in window.export_menu.actions()}["&Labels as..."].trigger()
+    written = read_image(tmp_path / "out" / "values.png").array
+    np.testing.assert_array_equal(written, np.array([0, 128, 255], np.uint8)[labels])
+    assert "training data's values" in window.statusBar().currentMessage()
+    np.testing.assert_array_equal(window.session.label_map.array, labels)  # the open map keeps its indices
+
+    # a table without file values (an old sidecar, say) is refused with the reason, and nothing is written
+    window.session.label_rows = [{"name": r["name"], "index": r["index"], "color": r["color"]}
+                                 for r in window.session.label_rows]
+    from app.export_actions import export_labels
+
+    assert export_labels(window, tmp_path / "out" / "again.png", file_values=True) is None
+    assert "no file value for class(es) [0, 1, 2]" in window.last_error
+    assert not (tmp_path / "out" / "again.png").exists()
+
+
 def test_export_metric_report_json_and_html(window, open_case, grey_png: Path, tmp_path: Path, monkeypatch) -> None:
     open_case(window, grey_png)
     corrected = np.zeros((64, 80), np.uint8)

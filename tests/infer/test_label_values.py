@@ -60,6 +60,8 @@ def test_lookup_refuses_tables_that_cannot_map(table: list, k: int, match: str) 
 def test_unknown_values_and_modes_are_named() -> None:
     with pytest.raises(ConfigError, match=r"Label values \[7\] in 'p.png' are not in the label table"):
         file_values_to_indices(np.array([0, 7, 128]), BLADDER, "p.png")
+    with pytest.raises(ConfigError, match="has no file value for any class"):  # a display-only table
+        file_values_to_indices(np.array([0, 1]), [{"name": "background", "index": 0}], "p.png")
     with pytest.raises(ConfigError, match="'indices' is not known"):
         check_label_values("indices")
 
