@@ -17,13 +17,19 @@ from app import compare_actions
 pytestmark = pytest.mark.gui
 
 
-def test_export_labels_writes_the_painted_map(window, open_case, grey_png: Path, tmp_path: Path,
-                                              monkeypatch) -> None:
-    open_case(window, grey_png)
+def _paint_two_labels(window) -> np.ndarray:
+    """Put labels 1 and 2 into the open 64 x 80 case's map (one edit); returns the map."""
     labels = np.zeros((64, 80), np.uint8)
     labels[10:20, 5:15] = 1
     labels[30:35, 40:60] = 2
     window.session.label_map.set_region(np.ones(labels.shape, dtype=bool), labels, source="import")
+    return labels
+
+
+def test_export_labels_writes_the_painted_map(window, open_case, grey_png: Path, tmp_path: Path,
+                                              monkeypatch) -> None:
+    open_case(window, grey_png)
+    labels = _paint_two_labels(window)
     target = tmp_path / "out" / "exported"
     target.parent.mkdir()
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "Index PNG (*.png)"))
@@ -40,10 +46,7 @@ def test_export_labels_writes_the_painted_map(window, open_case, grey_png: Path,
 def test_export_labels_with_the_training_data_values(window, open_case, grey_png: Path, tmp_path: Path,
                                                      monkeypatch) -> None:
     open_case(window, grey_png)  # a grey image: the bladder table (wall 128, tumour 255 in its label files)
-    labels = np.zeros((64, 80), np.uint8)
-    labels[10:20, 5:15] = 1
-    labels[30:35, 40:60] = 2
-    window.session.label_map.set_region(np.ones(labels.shape, dtype=bool), labels, source="import")
+    labels = _paint_two_labels(window)
     target = tmp_path / "out" / "values"
     target.parent.mkdir()
     chosen = "PNG with the training data's values (*.png)"
