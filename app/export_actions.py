@@ -50,17 +50,12 @@ _FILE_VALUE_FILTERS = ("PNG with the training data's values (*.png)",
 
 def _file_value_labels(win: Any, array: np.ndarray) -> np.ndarray:
     """``array``'s class indices as the values of the training data's label files (ConfigError when the label
-    table does not give them)."""
-    from akmamba.errors import ConfigError
+    table does not give them, for an index in the map included)."""
     from akmamba.infer.label_values import index_to_file_values
 
     rows = win.session.label_rows
     top = max([int(r["index"]) for r in rows if "index" in r] + [int(array.max()) if array.size else 0])
-    lut = index_to_file_values(rows, top + 1, "The open case's label table")
-    if array.size and int(array.max()) >= len(lut):
-        raise ConfigError(f"The label map holds index {int(array.max())}, which the label table has no file value "
-                          "for. Export class indices instead.", parameter="label_table")
-    return lut[array]
+    return index_to_file_values(rows, top + 1, "The open case's label table")[array]
 
 
 def export_labels(win: Any, path: str | Path | None = None, file_values: bool = False) -> Path | None:

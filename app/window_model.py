@@ -49,9 +49,8 @@ class SegmentMixin(QtWidgets.QMainWindow):
 
     def _on_tta_changed(self, tta: str) -> None:
         self.settings.set_tta(tta)
-        self._show_message("Test-time augmentation: " + {"none": "off", "flips": "flips (4 passes)",
-                                                         "d4": "flips + rotations (8 passes)"}.get(tta, tta)
-                           + "; used at the next run.")
+        self._show_message(f"Test-time augmentation: {self.model_panel.tta_combo.currentText().lower()}; used at "
+                           "the next run.")
 
     def _on_device_changed(self, device: str) -> None:
         self.settings.set_device(device)
