@@ -196,7 +196,7 @@ WHOLE_SLICE = (512, 512)  # a patch as large as the bladder slice is the whole s
 class R4Recipe(NamedTuple):
     """A round-4 bladder row. ``source``: the row trains nothing and evaluates that recipe's trainings, with
     ``checkpoint`` ``"best"`` (picked on the validation fold) or ``"final"`` (the last weights: their average with
-    EMA) and test-time augmentation ``tta``."""
+    EMA) and test-time augmentation ``tta``. ``reference``: the row the tables compare it with, fold by fold."""
 
     text: str
     extra: tuple[str, ...] = ()
@@ -205,6 +205,7 @@ class R4Recipe(NamedTuple):
     source: str | None = None
     checkpoint: str = "best"
     tta: str = "none"
+    reference: str = "base"
 
 
 _R4_COMBO = (*_R4_POOLED, *_R4_OVERSAMPLE, *_R4_BATCH_DICE)
@@ -221,11 +222,12 @@ RECIPES_R4: dict[str, R4Recipe] = {
     "whole": R4Recipe("base + whole 512x512 slices instead of 256x256 patches", (), WHOLE_SLICE),
     "combo": R4Recipe("pooled + oversample + batch-dice", _R4_COMBO),
     "combo-whole": R4Recipe("combo + whole slices", _R4_COMBO, WHOLE_SLICE),
-    "combo-ema-long": R4Recipe("combo + EMA 0.995 + 2x schedule", (*_R4_COMBO, *_R4_EMA), factor=2),
+    "combo-ema-long": R4Recipe("combo + EMA 0.995 + 2x schedule", (*_R4_COMBO, *_R4_EMA), factor=2,
+                               reference="combo"),
     "combo-ema-long-tta": R4Recipe("combo-ema-long + test-time flips (same checkpoints)", factor=2,
-                                   source="combo-ema-long", tta="flips"),
+                                   source="combo-ema-long", tta="flips", reference="combo-ema-long"),
     "combo-ema-long-final": R4Recipe("combo-ema-long, final averaged weights (same trainings)", factor=2,
-                                     source="combo-ema-long", checkpoint="final"),
+                                     source="combo-ema-long", checkpoint="final", reference="combo-ema-long"),
 }
 
 

@@ -1,7 +1,7 @@
 """Make a shipped model (resources/models/NAME.safetensors) from an all-data training checkpoint.
 
-    python3 experiments/ship_model.py --checkpoint RUNS/r4-bladder-akmamba-combo-all/best.safetensors \
-        --name akmamba-bladder --folds r4-bladder-akmamba-combo --status "EXPERIMENTAL: ..." \
+    python3 experiments/ship_model.py --checkpoint RUNS/r4-bladder-akmamba-combo-ema-long-all.safetensors \
+        --name akmamba-bladder --folds r4-bladder-akmamba-combo-ema-long-final --status "EXPERIMENTAL: ..." \
         --recipe "..." --out resources/models/akmamba-bladder.safetensors
 
 The validation figures of the model card are not typed in: they are the pooled Dice of every fold run
@@ -51,6 +51,12 @@ def fold_validation(prefix: str, results: Path = RESULTS) -> dict[str, Any]:
             for label, v in per_label.items()}
 
 
+def training_run(checkpoint: Path) -> str:
+    """The training run a checkpoint came from: its folder's name (``RUN/best.safetensors``), or the file's stem where
+    ``experiments/device.sh collect`` renamed it to ``RUN.safetensors``."""
+    return checkpoint.parent.name if checkpoint.stem in ("best", "last", "last_ema") else checkpoint.stem
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, type=Path, help="all-data training checkpoint")
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             "docs": "docs/RESULTS.md, docs/models.md",
             "validation": {"how": "same recipe, k-fold by case on the development data (docs/RESULTS.md); "
                                   "not a test set", **fold_validation(args.folds)},
-            "trained_as": str(args.checkpoint.parent.name)}
+            "trained_as": training_run(args.checkpoint)}
     keep = {k: v for k, v in meta.items() if k not in ("model", "weights_sha256", "format_version", "akmamba_version")}
     save_checkpoint(model, args.out, metadata={**keep, "name": args.name, "model_card": card})
     _back, back_meta = load_checkpoint(args.out)

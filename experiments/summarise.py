@@ -167,8 +167,10 @@ def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str, r
     it ran with (round 3: EMA decay and test-time augmentation; round 4: loss, oversampling, patch, selection), and
     the Dice difference to the ``base`` recipe paired by fold."""
     recipes, columns, as_run = ROUNDS[round_]
-    head = _head(f"Model | recipe | folds | steps | {columns}") + " | Dice - base (paired by fold) |"
-    lines = [head, "|" + "---|" * (len(METRICS) + 6 + columns.count("|"))]
+    with_ref = round_ == 4  # round 4's rows name the row they change (R4Recipe.reference)
+    head = (_head(f"Model | recipe | folds | steps | {columns}")
+            + (" | Dice - reference (paired by fold)" if with_ref else "") + " | Dice - base (paired by fold) |")
+    lines = [head, "|" + "---|" * (len(METRICS) + 6 + with_ref + columns.count("|"))]
     r3 = _round_runs(runs, dataset, round_)
     models = sorted({r["plan"]["model"] for r in r3}, key=lambda m: list(NAMES).index(m) if m in NAMES else 99)
     for model in models:
@@ -183,12 +185,16 @@ def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str, r
                 continue
             recs = [folds[f] for f in sorted(folds)]
             steps = "/".join(map(str, sorted({r["done"]["steps"] for r in recs})))
-            deltas = [folds[f]["summary"][label][kind]["dice"] - base[f]["summary"][label][kind]["dice"]
-                      for f in sorted(folds) if f in base] if recipe != "base" else []
+            deltas = _paired(folds, base, label, kind) if recipe != "base" else []
             text = recipes[recipe][0] if recipe in recipes else recipe
+            ref_cell = ""
+            if with_ref:
+                ref = recipes[recipe].reference if recipe in recipes else "base"
+                ref_cell = (f" | {ref}: {_fmt_delta(_paired(folds, by_recipe.get(ref, {}), label, kind))}"
+                            if recipe != "base" else " | -")
             lines.append(f"| {NAMES.get(model, model)} | {recipe}: {text} | {len(recs)} | {steps} | "
                          + " | ".join(as_run(recs)) + " | " + " | ".join(_metric_cells(recs, label, kind))
-                         + f" | {_fmt_delta(deltas) if recipe != 'base' else '-'} |")
+                         + f"{ref_cell} | {_fmt_delta(deltas) if recipe != 'base' else '-'} |")
     return "\n".join(lines)
 
 
@@ -201,6 +207,7 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
     """The round-3 and round-4 tables (none for a round of which no run has been collected)."""
     out: list[str] = []
     intro = "mean ± sd over folds; the last column: this row's Dice minus base's, fold by fold"
+    intro4 = "mean ± sd over folds; the last two columns: this row's Dice minus its reference's and base's, fold by fold"
     if _has(runs, "drive", 3):
         out += ["", f"## Round 3 recipe ablations, DRIVE vessels inside the FOV, per-image mean ({intro})",
                 ablation_table("drive", "vessel", runs, "per_image_mean"),
@@ -211,7 +218,8 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
         if _has(runs, "bladder", round_):
             for label in ("mean_over_labels", "bladder_wall", "tumor"):
                 out += ["", f"## Round {round_} recipe ablations, Bladder MRI, {label}: pooled over each fold's "
-                        f"validation slices ({intro})", ablation_table("bladder", label, runs, "pooled", round_)]
+                        f"validation slices ({intro4 if round_ == 4 else intro})",
+                        ablation_table("bladder", label, runs, "pooled", round_)]
             pair = model_pair_table(_round_runs(runs, "bladder", round_), list(ROUNDS[round_][0]),
                                     ("mean_over_labels", "bladder_wall", "tumor"), "pooled")
             if pair:

@@ -128,6 +128,9 @@ def test_round4_rows_change_one_named_thing_each(modules) -> None:
     runs = {r.name: r for r in plan.bladder_plan(("akmamba", "unet"))}
     assert len(runs) == len(plan.RECIPES_R4) * 3 * 2
     trained = [r for r, v in plan.RECIPES_R4.items() if v.source is None]
+    # every row's reference is a row above it (the tables pair it with that row)
+    order = list(plan.RECIPES_R4)
+    assert all(order.index(v.reference) < order.index(r) for r, v in plan.RECIPES_R4.items() if r != "base")
     cfg = {recipe: _train_config(runs[f"r4-bladder-unet-{recipe}-f1"].train_args("D", "O", None)).to_dict()
            for recipe in trained}
     base = cfg["base"]
@@ -264,7 +267,11 @@ def test_round4_bladder_table_shows_ema_checkpoint_and_flips_as_run(modules, tmp
     assert "| pooled | 0.995 | best | flips |" in rows["combo-ema-long-tta"]  # training facts from its source
     assert "| pooled | 0.995 | final (EMA) | none |" in rows["combo-ema-long-final"]
     assert "| per_image | - | best | none |" in rows["base"]
-    assert rows["combo-ema-long-tta"].endswith("| +12.00 (1 fold) |")
+    # each row is compared with the row it changes, then with base
+    assert rows["combo-ema-long-tta"].endswith("| combo-ema-long: +2.00 (1 fold) | +12.00 (1 fold) |")
+    assert rows["combo-ema-long-final"].endswith("| combo-ema-long: -3.00 (1 fold) | +7.00 (1 fold) |")
+    assert rows["combo-ema-long"].endswith("| combo: - | +10.00 (1 fold) |")  # combo was not run here
+    assert rows["base"].endswith("| - | - |")
 
 
 def test_a_row_can_evaluate_the_final_weights(modules, tmp_path) -> None:
@@ -488,6 +495,7 @@ def test_ship_model_card_figures_come_from_the_fold_reports(tmp_path) -> None:
     _fold_record(tmp_path / "r4-x-combo-f0.json", 0.7, 0.2)
     _fold_record(tmp_path / "r4-x-combo-f1.json", 0.8, 0.4)
     _fold_record(tmp_path / "r4-x-combo-all.json", 0.0, 0.0)  # the all-data run: not a fold
+    _fold_record(tmp_path / "r4-x-combo-ema-long-final-f0.json", 0.0, 0.0)  # another recipe with a longer name
     v = ship_model.fold_validation("r4-x-combo", tmp_path)
     assert v["bladder_wall"]["dice_mean"] == pytest.approx(0.75)
     assert v["bladder_wall"]["dice_sd"] == pytest.approx(0.0707107, abs=1e-6)
@@ -495,8 +503,12 @@ def test_ship_model_card_figures_come_from_the_fold_reports(tmp_path) -> None:
     assert v["mean_over_labels"]["dice_mean"] == pytest.approx(0.525)
     assert v["mean_over_labels"]["folds"] == 2
     assert v["tumor"]["runs"] == ["r4-x-combo-f0", "r4-x-combo-f1"]
+    assert ship_model.fold_validation("r4-x-combo-ema-long-final", tmp_path)["tumor"]["folds"] == 1
     with pytest.raises(FileNotFoundError, match="no fold records"):
         ship_model.fold_validation("r4-y", tmp_path)
     (tmp_path / "r4-z-f0.json").write_text(json.dumps({"run": "r4-z-f0"}), encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="no evaluation summary"):
         ship_model.fold_validation("r4-z", tmp_path)
+    # the card names the training run whether the file is RUN/best.safetensors or collect's RUN.safetensors
+    assert ship_model.training_run(Path("out/r4-x-combo-all/best.safetensors")) == "r4-x-combo-all"
+    assert ship_model.training_run(Path("/work/.device/5/r4-x-combo-all.safetensors")) == "r4-x-combo-all"
