@@ -596,6 +596,8 @@ def main(argv: list[str] | None = None) -> None:
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
         "- shapes: Akmamba-Net's skips on 584x565 padded to 592x576; level l has C = base * 2**(l-1) channels on "
         "592/2**(l-1) x 576/2**(l-1); SS2D E = 2C, N = 16",
+        f"- unfused paths (mamba_ssm, triton, torch): projection form `{ss2d_module.UNFUSED_PROJ_FORM}` "
+        "(akmamba.nn.blocks.ss2d.unfused_proj_form)",
         "",
     ]
 

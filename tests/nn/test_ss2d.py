@@ -204,3 +204,23 @@ def test_unknown_unfused_projection_form_is_a_config_error(monkeypatch: pytest.M
     m = SS2D(4, d_state=2, scan_backend="torch")
     with pytest.raises(ConfigError, match="UNFUSED_PROJ_FORM"):
         m._forward_core(torch.randn(1, m.d_inner, 2, 3))
+
+
+def test_auto_projection_form_takes_pixels_only_where_it_was_measured_faster() -> None:
+    from types import SimpleNamespace
+
+    def cuda(b: int, h: int, w: int) -> SimpleNamespace:  # the rule reads only the device and the shape
+        return SimpleNamespace(is_cuda=True, shape=(b, 32, h, w))
+
+    form = ss2d_module.unfused_proj_form
+    assert ss2d_module.UNFUSED_PROJ_FORM == "auto"
+    # measured on an H100 (docs/benchmarks/unfused_proj_cuda.md): forward+backward faster from 1x148x144 up ...
+    assert form(cuda(1, 148, 144), needs_grad=True) == "pixels"
+    assert form(cuda(8, 74, 72), needs_grad=True) == "pixels"
+    # ... slower at 1x74x72, and the forward alone is no faster: copies there
+    assert form(cuda(1, 74, 72), needs_grad=True) == "copies"
+    assert form(cuda(8, 592, 576), needs_grad=False) == "copies"
+    assert form(torch.zeros(8, 4, 148, 144), needs_grad=True) == "copies"  # CPU: the two forms measured level
+    assert form(cuda(1, 74, 72), needs_grad=False, form="pixels") == "pixels"  # an explicit form is kept
+    with pytest.raises(ConfigError, match="expected 'auto', 'copies' or 'pixels'"):
+        form(cuda(1, 8, 8), needs_grad=True, form="diagonal")

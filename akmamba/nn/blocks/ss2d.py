@@ -41,13 +41,39 @@ DT_PROJ_FORM = "auto"
 #: ``"copies"``, the x_proj and dt_proj einsums on the four direction copies of x (VMamba's way); ``"pixels"``, the
 #: fused path's way: one F.linear per pixel on x (x_proj does not depend on the direction's order), the dt
 #: projection by :func:`project_dt`, and only the (B, 4, R+2N or E, L) results put in each direction's order
-#: (:func:`cross_scan_each`). Same values up to float rounding (tested). Why: on an H100 the copies' einsums had a
-#: weight gradient run as a batched matmul with 32x32 tiles and a reduction over every pixel, 89.7 ms of the mamba_ssm
-#: path's 222 ms block forward+backward at 8x16x592x576 (docs/benchmarks/profile_mambaout_cuda.md). "copies" stays
-#: the default until benchmarks/bench_unfused_proj.py times "pixels" on a GPU (``UNFUSED=1`` in
-#: benchmarks/gpu_issue7.sh). On CPU the two forms measured level (0.93-1.01x; the scan dominates there:
-#: docs/benchmarks/unfused_proj_cpu.md).
-UNFUSED_PROJ_FORM = "copies"
+#: (:func:`cross_scan_each`); ``"auto"`` (default), see :func:`unfused_proj_form`. Same values up to float rounding
+#: (tested). Why: on an H100 the copies' einsums had a weight gradient run as a batched matmul with 32x32 tiles and a
+#: reduction over every pixel, 89.7 ms of the mamba_ssm path's 222 ms block forward+backward at 8x16x592x576
+#: (docs/benchmarks/profile_mambaout_cuda.md). Timed on an H100 with mamba_ssm's kernel (2026-12-06,
+#: docs/benchmarks/unfused_proj_cuda.md, benchmarks/bench_unfused_proj.py): "pixels" is 1.03-1.70x faster forward+
+#: backward wherever batch*H*W >= 21312 and 0.83-0.89x at 1x74x72 (5328 positions); its forward alone is 0.74-1.05x
+#: (slower at batch 1). On CPU the two forms measured level (0.93-1.01x; docs/benchmarks/unfused_proj_cpu.md).
+UNFUSED_PROJ_FORM = "auto"
+
+#: ``"auto"`` takes ``"pixels"`` on CUDA when autograd records the scan and batch*H*W is at least this (between the
+#: measured losing row, 5328 positions, and the smallest winning one, 21312).
+PIXELS_MIN_POSITIONS = 16384
+
+
+def unfused_proj_form(x: torch.Tensor, needs_grad: bool, form: str | None = None) -> str:
+    """The projection form of SS2D's unfused path for ``x`` ``(B, E, H, W)`` (see :data:`UNFUSED_PROJ_FORM`).
+
+    ``form`` (default :data:`UNFUSED_PROJ_FORM`): ``"copies"`` or ``"pixels"`` are returned as they are;
+    ``"auto"`` gives ``"pixels"`` on CUDA for a forward that autograd records over at least
+    :data:`PIXELS_MIN_POSITIONS` positions (where it was measured faster), else ``"copies"``.
+
+    Raises:
+        ConfigError: any other form.
+    """
+    form = UNFUSED_PROJ_FORM if form is None else form
+    if form in ("copies", "pixels"):
+        return form
+    if form == "auto":
+        b, _, h, w = x.shape
+        return "pixels" if x.is_cuda and needs_grad and b * h * w >= PIXELS_MIN_POSITIONS else "copies"
+    raise ConfigError(f"akmamba.nn.blocks.ss2d.UNFUSED_PROJ_FORM is {form!r}: expected 'auto', 'copies' or "
+                      "'pixels'. Set it to one of those.", parameter="UNFUSED_PROJ_FORM",
+                      expected="'auto', 'copies' or 'pixels'", got=form)
 
 
 def project_dt(dts: torch.Tensor, weight: torch.Tensor, form: str = "auto") -> torch.Tensor:
@@ -318,19 +344,15 @@ class SS2D(nn.Module):
         b, e, h, w = x.shape
         n, r, k, length = self.d_state, self.dt_rank, K_DIRECTIONS, h * w
         xs = cross_scan(x)  # (B, K, E, L)
-        if UNFUSED_PROJ_FORM == "pixels":
+        if unfused_proj_form(x, self._needs_grad(x)) == "pixels":
             x_dbl = F.linear(x.permute(0, 2, 3, 1), self.x_proj_weight.reshape(k * (r + 2 * n), e))
             dts, bs, cs = torch.split(x_dbl.view(b, h, w, k, r + 2 * n), [r, n, n], dim=-1)  # (B, H, W, K, ·)
             dts = project_dt(dts, self.dt_projs_weight, DT_PROJ_FORM)
             dts, bs, cs = (cross_scan_each(t.permute(0, 3, 4, 1, 2)) for t in (dts, bs, cs))  # (B, K, ·, L)
-        elif UNFUSED_PROJ_FORM == "copies":
+        else:  # "copies"
             x_dbl = torch.einsum("bkel,kce->bkcl", xs, self.x_proj_weight)
             dts, bs, cs = torch.split(x_dbl, [r, n, n], dim=2)
             dts = torch.einsum("bkrl,ker->bkel", dts, self.dt_projs_weight)
-        else:
-            raise ConfigError(f"akmamba.nn.blocks.ss2d.UNFUSED_PROJ_FORM is {UNFUSED_PROJ_FORM!r}: expected 'copies' "
-                              "or 'pixels'. Set it to one of those.", parameter="UNFUSED_PROJ_FORM",
-                              expected="'copies' or 'pixels'", got=UNFUSED_PROJ_FORM)
         # Sequence tensors stay in the working dtype (bfloat16 under autocast: they were computed in it, so
         # upcasting adds no precision, only memory traffic); every backend keeps its state and A, D, delta_bias
         # in float32 (model-spec §3.3 pitfall 1).

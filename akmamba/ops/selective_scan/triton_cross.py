@@ -33,17 +33,15 @@ K_DIRECTIONS = 4
 INSTALL_HINT = triton_scan.INSTALL_HINT
 
 #: Speed of SS2D's fused path relative to its unfused path with the ``mamba_ssm`` kernel, measured by
-#: benchmarks/bench_mambaout.py (docs/benchmarks/mambaout_cuda.md; H100 80GB HBM3, 2026-12-06, third lease, with
-#: the block-diagonal dt projection): unfused mamba_ssm block time divided by fused block time, (forward,
-#: forward+backward), the worst over the 16 Mamba-out shapes of the shipped models (geometric means 1.23x and
-#: 1.16x). Below 1, so ``auto`` keeps mamba_ssm where it loads. None: not measured. Re-measure after changing the
-#: kernels.
-MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (0.85, 0.77)
-#: The same against SS2D's unfused path with the per-sequence ``triton`` backend (same run; geometric means 1.53x and
-#: 1.58x): at least 1 within :data:`SPEED_TOLERANCE` both ways, so ``auto`` takes the fused kernel on CUDA where
-#: mamba_ssm does not load. (The 0.99 is one row, 5.31 vs 5.28 ms at 1x256x74x72, which measured 1.12 in the
-#: previous run.)
-MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (1.11, 0.99)
+#: benchmarks/bench_mambaout.py (docs/benchmarks/mambaout_cuda.md; H100 80GB HBM3, 2026-12-06, fifth lease, the
+#: unfused path with its ``auto`` projection form, per pixel when training, ss2d.unfused_proj_form): unfused
+#: mamba_ssm block time divided by fused block time, (forward, forward+backward), the worst over the 16 Mamba-out
+#: shapes of the shipped models (geometric means 1.19x and 0.93x). Below 1, so ``auto`` keeps mamba_ssm where it
+#: loads. None: not measured. Re-measure after changing the kernels or SS2D's projections.
+MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (0.73, 0.81)
+#: The same against SS2D's unfused path with the per-sequence ``triton`` backend (same run; geometric means 1.50x and
+#: 1.33x): at least 1 both ways, so ``auto`` takes the fused kernel on CUDA where mamba_ssm does not load.
+MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (1.01, 1.09)
 #: How far below 1 a measured worst-row ratio may be and still count as "at least as fast". Two runs of the same
 #: benchmark on the same H100 model differed by 10-50 % in single rows of 1-5 ms (for example mamba_ssm's block at
 #: 1x256x74x72, 4.88 then 4.08 ms forward+backward, with the same code), so a 1 % shortfall in one row is noise.
