@@ -147,6 +147,8 @@ def test_round4_rows_change_one_named_thing_each(modules) -> None:
     assert changed("combo") == {**changed("pooled"), **changed("oversample"), **changed("batch-dice")}
     assert changed("combo-whole") == {**changed("combo"), **changed("whole")}
     assert changed("combo-ema-long") == {**changed("combo"), "epochs": 50, "ema_decay": plan.EMA_DECAY_R3}
+    assert changed("combo-ema-4x") == {**changed("combo-ema-long"), "epochs": 100}
+    assert runs["r4-bladder-unet-combo-ema-4x-final-f2"].checkpoint_of == "r4-bladder-unet-combo-ema-4x-f2"
     assert runs["r4-bladder-unet-whole-f0"].record()["patch_size"] == [512, 512]
     # the evaluation-only rows evaluate combo-ema-long's trainings: the best checkpoint with flips, the final average
     tta, final = runs["r4-bladder-unet-combo-ema-long-tta-f1"], runs["r4-bladder-unet-combo-ema-long-final-f1"]
