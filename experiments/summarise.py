@@ -9,7 +9,9 @@ RUN/run.json names a recipe, experiments/plan.py ``RECIPES_R3``) go into separat
 column; their steps, EMA decay and test-time augmentation are read from what ran (the done event, config.json
 and the evaluate report), not from the plan, and each row's Dice is compared with the ``base`` row fold by fold.
 Round-4 runs (names ``r4-``, ``RECIPES_R4``) get their own bladder tables the same way, with the loss,
-oversampling, patch size and checkpoint-selection metric as run (from config.json).
+oversampling, patch size and checkpoint-selection metric as run (from config.json), and per-case tables: each
+record keeps the evaluate report's pixel counts summed per case (``per_case``), from which the Dice of every
+bladder case in its validation fold is shown, recipe by recipe.
 Round-4 DRIVE runs (names ``r4-drive-``, ``RECIPES_R4_DRIVE``) get their own tables beside round 3's ``base`` and
 ``ema-long`` rows, with the input normalisation (config.json) and the checkpoint file evaluated (the ``predict``
 command in commands.txt) as run, each row compared with its reference recipe and with ``base`` fold by fold.
@@ -77,7 +79,27 @@ def record(run: Path) -> dict[str, Any] | None:
         ev = json.loads((run / "eval.json").read_text(encoding="utf-8"))
         rec["summary"], rec["cases"] = ev["summary"], [c.get("case") for c in ev.get("cases", [])]
         rec["tta"] = ev.get("model", {}).get("tta", "none")  # absent before akmamba predict had --tta
+        rec["per_case"] = per_case_counts(ev.get("cases", []))
     return rec
+
+
+def case_id(name: str) -> str:
+    """The case an evaluated file belongs to: a bladder slice ``12-IM21`` -> ``12``; a name without ``-`` (a
+    DRIVE image) is its own case."""
+    return name.split("-", 1)[0]
+
+
+def per_case_counts(cases: list[dict]) -> dict[str, dict[str, list[int]]]:
+    """Pixel counts summed over each case's files, per label: {label name: {case: [tp, fp, fn]}}, from the per-file
+    rows of an ``akmamba evaluate`` report (``case``, ``label_name``, ``tp``, ``fp``, ``fn``)."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for c in cases:
+        if not all(k in c for k in ("case", "label_name", "tp", "fp", "fn")):
+            continue
+        counts = out.setdefault(c["label_name"], {}).setdefault(case_id(str(c["case"])), [0, 0, 0])
+        for i, key in enumerate(("tp", "fp", "fn")):
+            counts[i] += int(c[key])
+    return out
 
 
 def load(where: Path = HERE) -> dict[str, dict]:
@@ -225,7 +247,43 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
             if pair:
                 out += ["", f"## Round {round_}, Bladder MRI: Akmamba-Net minus U-Net, same recipe, paired by fold "
                         "(pooled Dice)", pair]
+            if round_ == 4:
+                r4 = _round_runs(runs, "bladder", 4)
+                for model in ("akmamba", "unet"):
+                    for label in ("tumor", "bladder_wall"):
+                        cases = per_case_table(r4, model, label, list(RECIPES_R4))
+                        if cases:
+                            out += ["", f"## Round 4, Bladder MRI, {NAMES[model]}, {label}: Dice per case, pooled "
+                                    "over the case's slices in its validation fold (largest truth first)", cases]
     return out
+
+
+def per_case_table(runs: list[dict], model: str, label: str, recipes: list[str]) -> str:
+    """Per case of the bladder folds: its fold, its truth pixels of ``label`` and, for each recipe of ``recipes``
+    that ``model`` ran, the Dice pooled over the case's validation slices (from each record's ``per_case`` counts).
+    Cases in order of truth pixels, largest first; empty when no record has counts."""
+    cells: dict[str, dict[str, str]] = {}
+    truth: dict[str, int] = {}
+    fold_of: dict[str, int] = {}
+    shown = []
+    for recipe in recipes:
+        recs = [r for r in runs if r["plan"]["model"] == model and r["plan"]["recipe"] == recipe
+                and r["plan"].get("fold") is not None and label in r.get("per_case", {})]
+        if not recs:
+            continue
+        shown.append(recipe)
+        for r in recs:
+            for case, (tp, fp, fn) in r["per_case"][label].items():
+                truth[case], fold_of[case] = tp + fn, r["plan"]["fold"]
+                cells.setdefault(case, {})[recipe] = (f"{200 * tp / (2 * tp + fp + fn):.1f}" if tp + fp + fn
+                                                      else "- (none)")
+    if not shown:
+        return ""
+    lines = ["| case | fold | truth pixels | " + " | ".join(shown) + " |", "|" + "---|" * (3 + len(shown))]
+    for case in sorted(truth, key=lambda c: (-truth[c], c)):
+        lines.append(f"| {case} | {fold_of[case]} | {truth[case]} | "
+                     + " | ".join(cells[case].get(rc, "-") for rc in shown) + " |")
+    return "\n".join(lines)
 
 
 def model_pair_table(recs: list[dict], recipes: list[str], labels: tuple[str, ...], kind: str,

@@ -293,6 +293,38 @@ def test_a_row_can_evaluate_the_final_weights(modules, tmp_path) -> None:
     assert run_plan.evaluation_commands(base, args, ["a.tif"])[0][5].endswith(f"{base.name}/best.safetensors")
 
 
+def test_per_case_table_pools_each_cases_slices(modules, tmp_path) -> None:
+    plan, _, summarise = modules
+    rows = [  # two slices of case 24 (fold 0) and one of case 5 (fold 1), as akmamba evaluate writes them
+        {"case": "24-IM1", "label_name": "tumor", "tp": 10, "fp": 0, "fn": 30},
+        {"case": "24-IM2", "label_name": "tumor", "tp": 0, "fp": 5, "fn": 60},
+        {"case": "24-IM1", "label_name": "bladder_wall", "tp": 7, "fp": 1, "fn": 1},
+        {"case": "5-IM9", "label_name": "tumor", "tp": 0, "fp": 0, "fn": 0},
+        {"case": "21_training"},  # a row without counts is left out
+    ]
+    counts = summarise.per_case_counts(rows)
+    assert counts == {"tumor": {"24": [10, 5, 90], "5": [0, 0, 0]}, "bladder_wall": {"24": [7, 1, 1]}}
+    assert summarise.case_id("21_training") == "21_training"
+    runs = {r.name: r for r in plan.bladder_plan(recipes=("base", "combo"))}
+    for name, fold, c in (("r4-bladder-akmamba-combo-f0", 0, counts), ("r4-bladder-akmamba-base-f1", 1,
+                                                                      {"tumor": {"12": [3, 1, 0]}})):
+        _write_r4_run(tmp_path, runs[name], 0.5)
+        report = tmp_path / "runs" / "bladder" / name / "eval.json"
+        ev = json.loads(report.read_text(encoding="utf-8"))
+        ev["cases"] = [{"case": f"{case}-IM1", "label_name": label, "tp": tp, "fp": fp, "fn": fn}
+                       for label, per in c.items() for case, (tp, fp, fn) in per.items()]
+        report.write_text(json.dumps(ev), encoding="utf-8")
+    summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
+    text = summarise.render(summarise.load(tmp_path / "results"))
+    section = text.split("## Round 4, Bladder MRI, Akmamba-Net (AKConv + Mamba-out), tumor: Dice per case")[1]
+    lines = section.split("\n\n")[0].splitlines()[1:]
+    assert lines[0] == "| case | fold | truth pixels | base | combo |"
+    # largest truth first; Dice = 2 tp / (2 tp + fp + fn) over the case's slices; a recipe that did not see the
+    # case shows "-"; a case with no truth and no prediction says so
+    assert lines[2:] == ["| 24 | 0 | 100 | - | 17.4 |", "| 12 | 1 | 3 | 85.7 | - |", "| 5 | 0 | 0 | - | - (none) |"]
+    assert "U-Net, tumor: Dice per case" not in text  # U-Net ran nothing here
+
+
 # ----------------------------------------------------------------------------------------------- round 4, DRIVE
 
 
