@@ -187,7 +187,7 @@ def _round_runs(runs: dict[str, dict], dataset: str, round_: int) -> list[dict]:
 def ablation_table(dataset: str, label: str, runs: dict[str, dict], kind: str, round_: int = 3) -> str:
     """Round-3 (or round-4) rows (one per model and recipe) in the format of :func:`table`, with the recipe, what
     it ran with (round 3: EMA decay and test-time augmentation; round 4: loss, oversampling, patch, selection), and
-    the Dice difference to the ``base`` recipe paired by fold."""
+    the Dice difference to the ``base`` recipe paired by fold (round 4: first to the row's ``reference`` recipe)."""
     recipes, columns, as_run = ROUNDS[round_]
     with_ref = round_ == 4  # round 4's rows name the row they change (R4Recipe.reference)
     head = (_head(f"Model | recipe | folds | steps | {columns}")
