@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # akmamba, when run from a checkout
 
 from plan import RECIPES_R3, RECIPES_R4, RECIPES_R4_DRIVE
 
@@ -91,14 +92,14 @@ def case_id(name: str) -> str:
 
 def per_case_counts(cases: list[dict]) -> dict[str, dict[str, list[int]]]:
     """Pixel counts summed over each case's files, per label: {label name: {case: [tp, fp, fn]}}, from the per-file
-    rows of an ``akmamba evaluate`` report (``case``, ``label_name``, ``tp``, ``fp``, ``fn``)."""
+    rows of an ``akmamba evaluate`` report (pooled by ``akmamba.metrics.pool_rows``; rows without counts are left
+    out)."""
+    from akmamba.metrics import pool_rows
+
+    keys = ("case", "label", "label_name", "n_pixels", "tp", "fp", "fn", "tn")
     out: dict[str, dict[str, list[int]]] = {}
-    for c in cases:
-        if not all(k in c for k in ("case", "label_name", "tp", "fp", "fn")):
-            continue
-        counts = out.setdefault(c["label_name"], {}).setdefault(case_id(str(c["case"])), [0, 0, 0])
-        for i, key in enumerate(("tp", "fp", "fn")):
-            counts[i] += int(c[key])
+    for r in pool_rows([c for c in cases if all(k in c for k in keys)], case_id):
+        out.setdefault(r["label_name"], {})[r["case"]] = [r["tp"], r["fp"], r["fn"]]
     return out
 
 

@@ -313,7 +313,14 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         return EXIT_FAILED
     report = _build_report(args, desc, pairing, rows, thumbs, failed)
     _write_reports(report, args.out, pairing, failed)
-    _print_summary(report.summary, names, len({r["case"] for r in rows}), out)
+    n_files = len({r["case"] for r in rows})
+    if report.per_case:
+        n_cases = len({r["case"] for r in report.per_case["cases"]})
+        _print_summary(report.summary, names, f"{n_files} files (slices) of {n_cases} cases", out)
+        _print_summary(report.per_case["summary"], names, f"{n_cases} cases, each pooled over its slices", out,
+                       "per-case mean")
+    else:
+        _print_summary(report.summary, names, f"{n_files} cases", out)
     return EXIT_FAILED if failed or pairing.ambiguous else EXIT_OK
 
 
@@ -357,6 +364,11 @@ def _build_report(args: argparse.Namespace, desc: Any, pairing: Pairing, rows: l
     data = {str(f): sha256_file(f) for f in files}
     target = desc.name if desc is not None else str(args.gt)
     title = args.title or f"{model['name']} on {target}"
+    if desc is not None and desc.case_id_regex is not None:  # slices of patients: also pool them per case
+        from akmamba.io import case_id_of
+
+        return Report.from_rows(title, rows, model, data, thumbs, case_of=lambda stem: case_id_of(desc, stem),
+                                case_by=f"{desc.name} case_id.regex {desc.case_id_regex}")
     return Report.from_rows(title, rows, model, data, thumbs)
 
 
@@ -376,15 +388,16 @@ def _write_reports(report: Any, outs: Sequence[Path], pairing: Pairing, failed: 
         atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def _print_summary(summary: dict[str, Any], names: dict[int, str], n_cases: int, out: TextIO) -> None:
-    out.write(f"{n_cases} cases\n")
+def _print_summary(summary: dict[str, Any], names: dict[int, str], heading: str, out: TextIO,
+                   mean_name: str = "per-image mean") -> None:
+    out.write(f"{heading}\n")
     for name in names.values():
         s = summary.get(name)
         if not s:
             continue
         mean, pooled = s["per_image_mean"], s["pooled"]
-        out.write(f"  {name:<16} Dice per-image mean {mean['dice']:.4f}  pooled {pooled['dice']:.4f}   "
-                  f"IoU per-image mean {mean['iou']:.4f}  pooled {pooled['iou']:.4f}\n")
+        out.write(f"  {name:<16} Dice {mean_name} {mean['dice']:.4f}  pooled {pooled['dice']:.4f}   "
+                  f"IoU {mean_name} {mean['iou']:.4f}  pooled {pooled['iou']:.4f}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -436,13 +436,22 @@ def _companion_path(rule: CompanionRule | None, root: Path, fields: dict[str, st
 
 
 def _case_id(desc: DatasetDescription, image: Path) -> str:
-    stem = _stem(image)
+    return case_id_of(desc, _stem(image), str(image))
+
+
+def case_id_of(desc: DatasetDescription, stem: str, where: str | None = None) -> str:
+    """The case (patient) a file with this stem belongs to: ``case_id.regex``'s group, or the stem itself when
+    the description has no regex. ``where`` (the file) is named in the error.
+
+    Raises:
+        ConfigError: the regex does not match the stem.
+    """
     if desc.case_id_regex is None:
         return stem
     match = re.search(desc.case_id_regex, stem)
     if match is None:
         raise _Ctx(desc.source).error(
-            "case_id.regex", f"does not match the stem {stem!r} of {str(image)!r}", desc.case_id_regex, stem
+            "case_id.regex", f"does not match the stem {stem!r} of {where or stem!r}", desc.case_id_regex, stem
         )
     return match.group("case") if "case" in match.re.groupindex else match.group(1)
 

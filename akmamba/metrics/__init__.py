@@ -4,7 +4,7 @@ Conventions for empty masks are tabled in ``akmamba.metrics.overlap``; per-image
 explained in ``akmamba.metrics.aggregate``.
 """
 
-from akmamba.metrics.aggregate import METRIC_ORDER, evaluate_case, label_table, summarise
+from akmamba.metrics.aggregate import METRIC_ORDER, evaluate_case, label_table, pool_rows, summarise
 from akmamba.metrics.cldice import (
     SkeletonCounts,
     cldice,
@@ -47,6 +47,7 @@ __all__ = [
     "label_table",
     "overlap_metrics",
     "pooled_roc_auc",
+    "pool_rows",
     "precision",
     "recall",
     "remap_values",

@@ -24,7 +24,7 @@ value (macro average), for example the bladder wall and tumour mean.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -275,6 +275,44 @@ def _mean_over_labels(groups: dict[str, list[Mapping[str, Any]]], summary: dict[
         "per_image_count": per_count,
         "pooled": pooled,
     }
+
+
+def pool_rows(rows: Sequence[Mapping[str, Any]], group_of: Callable[[str], str]) -> list[dict[str, Any]]:
+    """Merge the rows of files that belong to one case (the slices of a patient) into one row per (case, label).
+
+    The pixel counts (and skeleton counts, when every row has them) are summed and the overlap metrics (and
+    clDice) recomputed from the sums, so a merged row is the case's pooled score; AUC cannot be pooled from rows
+    and is left out. Summarising the merged rows with :func:`summarise` gives per-case means over cases.
+
+    Args:
+        rows: rows from :func:`evaluate_case`, one per (file, label).
+        group_of: maps a row's ``case`` (the file's name) to its case, e.g. ``"12-IM21" -> "12"``.
+
+    Returns:
+        One row per (case, label), in order of first appearance, with the keys of :func:`evaluate_case`'s rows
+        (``case`` now the case) plus ``n_files``.
+
+    Raises:
+        ConfigError: rows lacking keys or repeating a (file, label) (as :func:`summarise`).
+    """
+    _group_rows(rows)  # the same checks as summarise
+    merged: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        merged.setdefault((group_of(str(row["case"])), str(row["label_name"])), []).append(row)
+    out = []
+    for (case, name), group in merged.items():
+        total = Confusion(*(sum(int(r[k]) for r in group) for k in COUNT_KEYS))
+        row: dict[str, Any] = {"case": case, "label": int(group[0]["label"]), "label_name": name,
+                               "n_pixels": sum(int(r["n_pixels"]) for r in group), "n_files": len(group)}
+        row.update({k: getattr(total, k) for k in COUNT_KEYS})
+        row.update(overlap_metrics(total))
+        if all(k in r for r in group for k in SKELETON_KEYS):
+            summed = {k: sum(int(r[k]) for r in group) for k in SKELETON_KEYS}
+            sk = SkeletonCounts(**summed, pred_pixels=total.tp + total.fp, gt_pixels=total.tp + total.fn)
+            row.update(cldice_metrics(sk))
+            row.update(summed)
+        out.append(row)
+    return out
 
 
 def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -225,6 +225,20 @@ def _cases_table(report: Report) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _per_case(report: Report) -> str:
+    """The files pooled per case (patient), when the report has them: summary and one row per case and label."""
+    if not report.per_case:
+        return ""
+    pc = report.per_case
+    summary = "".join(_summary_table(name, s) for name, s in pc["summary"].items())
+    cols = [c for c in ("case", "label_name", "n_files", *METRIC_ORDER) if any(c in r for r in pc["cases"])]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in pc["cases"])
+    return (f"<h2>Per case ({html.escape(str(pc.get('by', '')))})</h2><p>Each case's files (slices) pooled: its "
+            "counts summed, its metrics computed once from the sums. The per-image means below are means over "
+            f"cases.</p>{summary}<table><tr>{head}</tr>{body}</table>\n")
+
+
 def _charts(report: Report) -> str:
     by_label: dict[str, list[tuple[str, float]]] = {}
     for r in report.cases:
@@ -272,7 +286,7 @@ def render_html(report: Report) -> str:
         "<h2>Summary</h2><p>Values are fractions in [0, 1]. <b>Per-image mean</b>: the metric is computed "
         "per case, then averaged (std over cases, n = cases with a defined value). <b>Pooled</b>: computed "
         "once from TP/FP/FN/TN summed over all cases. Recall is sensitivity; accuracy is not precision.</p>"
-        f"{summary}\n<h2>Dice per case</h2>{_charts(report)}\n"
+        f"{summary}\n{_per_case(report)}<h2>Dice per case</h2>{_charts(report)}\n"
         f"<h2>Cases</h2>{_cases_table(report)}\n<h2>Thumbnails</h2>{_thumbnails(report)}\n"
         f"<h2>Data</h2>{_kv_table(list(report.data.items()))}\n</body></html>\n"
     )

@@ -7,7 +7,11 @@ JSON layout (``to_json``)::
 
     {"title": str, "created": ISO 8601 UTC,
      "model": {"name", "version", "checksum"}, "data": {file: sha256}, "software": {package: version},
-     "summary": akmamba.metrics.summarise(...), "cases": [row, ...], "thumbnails": {case: base64 PNG}}
+     "summary": akmamba.metrics.summarise(...), "cases": [row, ...], "thumbnails": {case: base64 PNG},
+     "per_case": {"by": str, "summary": summarise(merged rows), "cases": [merged row, ...]}}   (optional)
+
+``per_case`` is there when the evaluated files are slices of fewer cases (patients), as the dataset description's
+``case_id.regex`` tells: each merged row pools one case's slices (``akmamba.metrics.pool_rows``).
 
 JSON has no NaN: undefined values (for example AUC of a case with one class, or a std over one case) are
 written as ``null`` and read back as ``nan`` inside ``summary`` and ``cases``.
@@ -23,7 +27,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +38,7 @@ import numpy as np
 from akmamba import __version__
 from akmamba.errors import ConfigError, UnsupportedFormatError
 from akmamba.io.atomic import atomic_write_bytes
-from akmamba.metrics.aggregate import COUNT_KEYS, METRIC_ORDER, SKELETON_KEYS, summarise
+from akmamba.metrics.aggregate import COUNT_KEYS, METRIC_ORDER, SKELETON_KEYS, pool_rows, summarise
 from akmamba.metrics.cldice import skeleton_backend
 from akmamba.registry import suggest
 from akmamba.reports.html import render_html
@@ -102,6 +106,7 @@ class Report:
         cases: rows from ``akmamba.metrics.evaluate_case``, one per case and label.
         summary: ``akmamba.metrics.summarise(cases)``.
         thumbnails: ``{case: PNG bytes}`` from ``make_overlay_thumbnail``; optional.
+        per_case: files pooled per case (module docstring), or empty when each file is its own case.
 
     Raises:
         ConfigError: when ``model`` lacks a key or a thumbnail is not PNG data.
@@ -115,6 +120,7 @@ class Report:
     cases: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     thumbnails: dict[str, bytes] = field(default_factory=dict)
+    per_case: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [k for k in MODEL_KEYS if k not in self.model]
@@ -142,8 +148,18 @@ class Report:
         model: Mapping[str, str],
         data: Mapping[str, str] | None = None,
         thumbnails: Mapping[str, bytes] | None = None,
+        case_of: Callable[[str], str] | None = None,
+        case_by: str = "",
     ) -> Report:
-        """Build a report from per-case rows, computing the summary with ``akmamba.metrics.summarise``."""
+        """Build a report from per-file rows, computing the summary with ``akmamba.metrics.summarise``.
+
+        ``case_of`` maps a file's name to its case (``case_by`` says how, for the reader); where some case has
+        several files, ``per_case`` holds their pooled rows and those rows' summary."""
+        per_case: dict[str, Any] = {}
+        if case_of is not None:
+            merged = pool_rows(rows, case_of)
+            if any(r["n_files"] > 1 for r in merged):
+                per_case = {"by": case_by, "summary": summarise(merged), "cases": merged}
         return cls(
             title=title,
             model=dict(model),
@@ -151,6 +167,7 @@ class Report:
             cases=[dict(r) for r in rows],
             summary=summarise(rows),
             thumbnails=dict(thumbnails or {}),
+            per_case=per_case,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +182,7 @@ class Report:
                 "summary": self.summary,
                 "cases": self.cases,
                 "thumbnails": {k: base64.b64encode(v).decode("ascii") for k, v in self.thumbnails.items()},
+                **({"per_case": self.per_case} if self.per_case else {}),
             }
         )
 
@@ -249,4 +267,5 @@ def read_json_report(path: str | os.PathLike[str]) -> Report:
         cases=_none_to_nan(raw["cases"]),
         summary=_none_to_nan(raw["summary"]),
         thumbnails={k: base64.b64decode(v) for k, v in raw.get("thumbnails", {}).items()},
+        per_case=_none_to_nan(raw.get("per_case", {})),
     )

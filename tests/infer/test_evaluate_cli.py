@@ -170,3 +170,35 @@ def test_evaluate_on_shared_drive_if_present(shared_data: Path, tmp_path: Path, 
     assert main(["evaluate", "--dataset", "drive", "--gt", str(root), "--pred", str(pred), "--out", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["summary"]["vessel"]["pooled"]["dice"] == pytest.approx(1.0)
+
+
+def test_evaluate_bladder_slices_are_also_pooled_per_case(tmp_path: Path, capsys) -> None:
+    """With the bladder description, slices <case>-IM<n> are also scored per case (patient), pooled over slices."""
+    root, pred = tmp_path / "BladderMRI", tmp_path / "pred"
+    for d in (root / "Images", root / "Labels", pred):
+        d.mkdir(parents=True)
+    truth = np.zeros((10, 10), np.uint8)
+    truth[:, :5] = 128  # wall: 50 pixels, value in file 128 (index 1)
+    found, missed = np.zeros((10, 10), np.uint8), np.zeros((10, 10), np.uint8)
+    found[:, :5] = 1  # the wall found exactly (class index 1)
+    for name, p in (("7-IM1", found), ("7-IM2", missed), ("9-IM1", found)):
+        PILImage.fromarray(truth).save(root / "Images" / f"{name}.png")
+        PILImage.fromarray(truth).save(root / "Labels" / f"{name}.png")
+        PILImage.fromarray(p).save(pred / f"{name}.png")
+    out, html_out = tmp_path / "r.json", tmp_path / "r.html"
+    assert main(["evaluate", "--dataset", "bladder", "--gt", str(root), "--pred", str(pred), "--out", str(out),
+                 "--out", str(html_out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 files (slices) of 2 cases" in printed and "2 cases, each pooled over its slices" in printed
+    report = json.loads(out.read_text(encoding="utf-8"))
+    wall = report["summary"]["bladder_wall"]
+    assert wall["per_image_mean"]["dice"] == pytest.approx(2 / 3)  # slices: 1, 0, 1
+    per_case = report["per_case"]
+    assert "case_id.regex" in per_case["by"]
+    rows = {r["case"]: r for r in per_case["cases"] if r["label_name"] == "bladder_wall"}
+    assert (rows["7"]["n_files"], rows["7"]["tp"], rows["7"]["fn"]) == (2, 50, 50)
+    assert rows["7"]["dice"] == pytest.approx(2 * 50 / (2 * 50 + 50))  # case 7 pooled over its two slices
+    assert rows["9"]["dice"] == pytest.approx(1.0)
+    assert per_case["summary"]["bladder_wall"]["per_image_mean"]["dice"] == pytest.approx((2 / 3 + 1) / 2)
+    assert per_case["summary"]["bladder_wall"]["pooled"]["dice"] == pytest.approx(wall["pooled"]["dice"])
+    assert "Per case (BladderMRI case_id.regex" in html_out.read_text(encoding="utf-8")

@@ -182,3 +182,22 @@ def test_summarise_errors() -> None:
         summarise([])
     with pytest.raises(ConfigError, match=r"lacks keys \['tp'"):
         summarise([{"case": "x", "label": 1, "label_name": "v"}])
+
+
+def test_pool_rows_sums_a_cases_files_and_recomputes_the_metrics() -> None:
+    from akmamba.metrics import pool_rows
+
+    pred, gt = np.zeros((4, 5), np.int64), np.zeros((4, 5), np.int64)
+    gt[:2] = 1
+    pred[:1] = 1  # half of the truth found, nothing false
+    rows = [*evaluate_case(pred, gt, ["a"], case_id="p1-s1"), *evaluate_case(gt, gt, ["a"], case_id="p1-s2"),
+            *evaluate_case(pred, gt, ["a"], case_id="p2-s1")]
+    merged = pool_rows(rows, lambda name: name.split("-")[0])
+    assert [(r["case"], r["n_files"]) for r in merged] == [("p1", 2), ("p2", 1)]
+    p1 = merged[0]
+    assert (p1["tp"], p1["fp"], p1["fn"], p1["tn"], p1["n_pixels"]) == (15, 0, 5, 20, 40)
+    assert p1["dice"] == pytest.approx(2 * 15 / (2 * 15 + 5))
+    assert merged[1]["dice"] == pytest.approx(rows[2]["dice"])  # a case of one file keeps its score
+    assert summarise(merged)["a"]["pooled"]["dice"] == pytest.approx(summarise(rows)["a"]["pooled"]["dice"])
+    with pytest.raises(ConfigError, match="appears twice"):
+        pool_rows([*rows, rows[0]], str)

@@ -295,11 +295,13 @@ def test_a_row_can_evaluate_the_final_weights(modules, tmp_path) -> None:
 
 def test_per_case_table_pools_each_cases_slices(modules, tmp_path) -> None:
     plan, _, summarise = modules
+    def row(case: str, label: int, name: str, tp: int, fp: int, fn: int) -> dict:
+        return {"case": case, "label": label, "label_name": name, "n_pixels": 1000, "tp": tp, "fp": fp, "fn": fn,
+                "tn": 1000 - tp - fp - fn}
+
     rows = [  # two slices of case 24 (fold 0) and one of case 5 (fold 1), as akmamba evaluate writes them
-        {"case": "24-IM1", "label_name": "tumor", "tp": 10, "fp": 0, "fn": 30},
-        {"case": "24-IM2", "label_name": "tumor", "tp": 0, "fp": 5, "fn": 60},
-        {"case": "24-IM1", "label_name": "bladder_wall", "tp": 7, "fp": 1, "fn": 1},
-        {"case": "5-IM9", "label_name": "tumor", "tp": 0, "fp": 0, "fn": 0},
+        row("24-IM1", 2, "tumor", 10, 0, 30), row("24-IM2", 2, "tumor", 0, 5, 60),
+        row("24-IM1", 1, "bladder_wall", 7, 1, 1), row("5-IM9", 2, "tumor", 0, 0, 0),
         {"case": "21_training"},  # a row without counts is left out
     ]
     counts = summarise.per_case_counts(rows)
@@ -311,7 +313,7 @@ def test_per_case_table_pools_each_cases_slices(modules, tmp_path) -> None:
         _write_r4_run(tmp_path, runs[name], 0.5)
         report = tmp_path / "runs" / "bladder" / name / "eval.json"
         ev = json.loads(report.read_text(encoding="utf-8"))
-        ev["cases"] = [{"case": f"{case}-IM1", "label_name": label, "tp": tp, "fp": fp, "fn": fn}
+        ev["cases"] = [row(f"{case}-IM1", 2 if label == "tumor" else 1, label, tp, fp, fn)
                        for label, per in c.items() for case, (tp, fp, fn) in per.items()]
         report.write_text(json.dumps(ev), encoding="utf-8")
     summarise.collect([tmp_path / "runs"], into=tmp_path / "results")
