@@ -56,6 +56,12 @@ for bd, warps in ((2, 4), (4, 4), (4, 8), (8, 4), (8, 8)):
     shipped = " (shipped)" if (bd, warps) == (4, 4) else ""
     VARIANTS[f"backward, {bd} ch, {warps} warps{shipped}"] = (
         kernels.cross_bwd_kernel, dict(BLOCK_D=bd, BC_ATOMIC=True, HAS_G0=False, SUMMARY=False), warps)
+#: the experimental backward that loops over the states (cross_bwd_nloop_kernel): its counts are of one tile's code
+#: with the state loop's body once (it runs N times), so the per-element columns do not apply to it
+STATE_LOOP_PREFIX = "backward, state loop"
+for bd, warps in ((4, 4), (16, 4), (32, 8)):
+    VARIANTS[f"{STATE_LOOP_PREFIX}, {bd} ch, {warps} warps"] = (
+        kernels.cross_bwd_nloop_kernel, dict(BLOCK_D=bd, BC_ATOMIC=True, HAS_G0=False, SUMMARY=False), warps)
 
 
 def compile_for_sm90(fn: Any, constexprs: dict[str, Any], warps: int) -> Any:
@@ -103,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
              "static_cross_kernels_sm90.md`", "- compiled ahead of time on a machine without a GPU; NP 16, T 32, "
              "D, delta_bias and softplus on, atomic merge, dB/dC by atomics", "",
              "Static counts in the compiled code (per program; straight-line per tile, so per tile), then per "
-             "element-state of a tile (x warps / (BLOCK_D x NP x T)).", "",
+             "element-state of a tile (x warps / (BLOCK_D x NP x T)). The state-loop rows (experimental, "
+             "cross_bwd_nloop_kernel) count their loop body once although it runs N times per tile, so their "
+             "per-element columns are left empty; their registers and spills compare directly.", "",
              "| kernel | registers | spill bytes | " + " | ".join(OPS) + " | total | SHFL / elem | MUFU / elem | "
              "LDS+STS / elem | total / elem |",
              "|---|---|---|" + "---|" * (len(OPS) + 5)]
@@ -115,9 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         r = inspect_kernel(compile_for_sm90(fn, consts, warps))
         per = warps / (consts["BLOCK_D"] * COMMON["NP"] * COMMON["T"])
         ops = r["ops"]
+        per_elem = ("- | - | - | -" if label.startswith(STATE_LOOP_PREFIX) else
+                    f"{ops['SHFL'] * per:.2f} | {ops['MUFU'] * per:.3f} | {(ops['LDS'] + ops['STS']) * per:.2f} | "
+                    f"{r['total'] * per:.2f}")
         lines.append(f"| {label} | {r['regs']} | {r['spill']} | " + " | ".join(str(ops[o]) for o in OPS)
-                     + f" | {r['total']} | {ops['SHFL'] * per:.2f} | {ops['MUFU'] * per:.3f} | "
-                     f"{(ops['LDS'] + ops['STS']) * per:.2f} | {r['total'] * per:.2f} |")
+                     + f" | {r['total']} | {per_elem} |")
         layouts.append(f"| {label} | {r['layout']} |")
         print(lines[-1], f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     text = "\n".join([*lines, *layouts]) + "\n"

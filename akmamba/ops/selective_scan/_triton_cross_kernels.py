@@ -379,3 +379,135 @@ def cross_bwd_kernel(
                 tl.store(dc_out, part_c, mask=nt2)
     _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, A2d, dA_acc, dD_acc, ddb_acc,
                     dm, dnm, kd, n, b, chunk, E, N, HAS_D, HAS_DBIAS, SUMMARY)
+
+
+@triton.jit(do_not_specialize_on_alignment=_BWD_INT_ARGS)
+def cross_bwd_nloop_kernel(
+    x_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dbias_ptr, g_ptr, hs_ptr, g0_ptr, chx_ptr, chp_ptr,
+    du_ptr, ddt_ptr, dA_ptr, dD_ptr, ddb_ptr, dB_ptr, dC_ptr,
+    E, H, W, L, N, n_tiles, n_dblk, n_chunks, tiles_per_chunk,
+    sx_b, sx_e, sx_h, sx_w, sd_b, sd_k, sd_e, sd_h, sd_w,
+    sb_b, sb_k, sb_n, sb_h, sb_w, sc_b, sc_k, sc_n, sc_h, sc_w,
+    sg_b, sg_e, sg_h, sg_w,
+    su_k, su_b, su_e, su_h, su_w,
+    sq_b, sq_k, sq_e, sq_h, sq_w,
+    sgb_b, sgb_k, sgb_n, sgb_h, sgb_w,
+    sgc_b, sgc_k, sgc_n, sgc_h, sgc_w,
+    BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
+    HAS_D: tl.constexpr, HAS_DBIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    ATOMIC_MERGE: tl.constexpr, BC_ATOMIC: tl.constexpr, HAS_G0: tl.constexpr, SUMMARY: tl.constexpr,
+):  # fmt: skip
+    """:func:`cross_bwd_kernel`'s main pass (not ``SUMMARY``, which that kernel keeps) with the states in a loop:
+    tiles are (BLOCK_D, T) and each tile walks the N states one after the other, as mamba_ssm's kernels do,
+    instead of holding a (BLOCK_D, NP, T) tile. Sums over the states (du, d delta) become register accumulations;
+    the adjoint carried between tiles and dA stay (BLOCK_D, NP), read and written one state column at a time.
+    Same arguments, same outputs. Why: the 3-D kernel runs at about 255 registers per thread
+    (docs/benchmarks/static_cross_kernels_sm90.md); this one holds (BLOCK_D, T) tiles. Experimental: chosen by
+    ``triton_cross.LAUNCH_OVERRIDES["bwd_state_loop"] = 1`` (benchmarks/sweep_cross_scan.py variant "bwd state
+    loop"), tested equal to the reference, not yet timed on a GPU."""
+    d, dm, k, b, chunk = _program_ids(E, n_dblk, BLOCK_D)
+    col = (k % 2) == 1
+    rev = k >= 2
+    kd = k * E + d
+    n = tl.arange(0, NP)
+    nm = n < N
+    tt = tl.arange(0, T)
+    dnm = dm[:, None] & nm[None, :]
+    An = tl.load(A_ptr + kd[:, None] * N + n[None, :], mask=dnm, other=0.0)  # (BD, NP)
+    bias = tl.zeros((BLOCK_D,), tl.float32)
+    if HAS_DBIAS:
+        bias = tl.load(dbias_ptr + kd, mask=dm, other=0.0)
+    Dv = tl.zeros((BLOCK_D,), tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + kd, mask=dm, other=0.0)
+    d64 = d.to(tl.int64)
+    k64 = k.to(tl.int64)
+    x_base = x_ptr + b * sx_b + d64[:, None] * sx_e  # (BD, 1)
+    dt_base = dt_ptr + b * sd_b + k64 * sd_k + d64[:, None] * sd_e
+    b_base = B_ptr + b * sb_b + k64 * sb_k
+    c_base = C_ptr + b * sc_b + k64 * sc_k
+    g_base = g_ptr + b * sg_b + d64[:, None] * sg_e
+    du_base = du_ptr + k64 * su_k + b * su_b + d64[:, None] * su_e
+    ddt_base = ddt_ptr + b * sq_b + k64 * sq_k + d64[:, None] * sq_e
+    db_base = dB_ptr + b * sgb_b + k64 * sgb_k
+    dc_base = dC_ptr + b * sgc_b + k64 * sgc_k
+    hs_base = hs_ptr + ((b * 4 * E + kd) * n_tiles) * NP  # (BD,)
+    ch_off = ((b * 4 * E + kd[:, None]) * n_chunks + chunk) * NP + n[None, :]  # (BD, NP) in chunk buffers
+    g = tl.zeros((BLOCK_D, NP), tl.float32)  # dh at the first token of the tile after this one, per state
+    if HAS_G0:
+        g = tl.load(g0_ptr + ch_off, mask=dm[:, None], other=0.0)
+    dA_acc = tl.zeros((BLOCK_D, NP), tl.float32)
+    dD_acc = tl.zeros((BLOCK_D,), tl.float32)
+    ddb_acc = tl.zeros((BLOCK_D,), tl.float32)
+    it0 = chunk * tiles_per_chunk
+    it1 = tl.minimum(it0 + tiles_per_chunk, n_tiles)
+    for r in range(it1 - it0):
+        it = it1 - 1 - r
+        t = it * T + tt
+        tm = t < L
+        i, j = _pixel(t, L, H, W, col, rev)
+        i1, j1 = _pixel(t + 1, L, H, W, col, rev)
+        m2 = dm[:, None] & tm[None, :]  # (BD, T)
+        m21 = dm[:, None] & (t[None, :] + 1 < L)
+        raw1 = tl.load(dt_base + (i1 * sd_h + j1 * sd_w)[None, :], mask=m21, other=0.0).to(tl.float32)
+        _, dt1 = _delta(raw1, bias[:, None], m21, HAS_DBIAS, SOFTPLUS)
+        dy = tl.load(g_base + (i * sg_h + j * sg_w)[None, :], mask=m2, other=0.0).to(tl.float32)
+        uu = tl.load(x_base + (i * sx_h + j * sx_w)[None, :], mask=m2, other=0.0).to(tl.float32)
+        raw = tl.load(dt_base + (i * sd_h + j * sd_w)[None, :], mask=m2, other=0.0).to(tl.float32)
+        raw, dt = _delta(raw, bias[:, None], m2, HAS_DBIAS, SOFTPLUS)
+        dtu = dt * uu
+        du = tl.zeros((BLOCK_D, T), tl.float32)
+        ddt = tl.zeros((BLOCK_D, T), tl.float32)
+        bc_off_b = i * sb_h + j * sb_w
+        bc_off_c = i * sc_h + j * sc_w
+        for s in range(N):
+            sel = n[None, :] == s  # (1, NP): this state's column
+            A_s = tl.sum(tl.where(sel, An, 0.0), axis=1)  # (BD,)
+            A2_s = (A_s * LOG2E)[:, None]
+            g_s = tl.sum(tl.where(sel, g, 0.0), axis=1)  # (BD,)
+            h0 = tl.load(hs_base + it * NP + s, mask=dm, other=0.0)  # (BD,)
+            Bv = tl.load(b_base + s * sb_n + bc_off_b, mask=tm, other=0.0).to(tl.float32)[None, :]  # (1, T)
+            Cv = tl.load(c_base + s * sc_n + bc_off_c, mask=tm, other=0.0).to(tl.float32)[None, :]
+            # recompute this state's values over the tile
+            a = tl.exp2(dt * A2_s)
+            xx = dtu * Bv
+            P, X = tl.associative_scan((a, xx), 1, _lin_combine)
+            hh = P * h0[:, None] + X
+            # adjoint: dh_t = C_t dy_t + a_{t+1} dh_{t+1}
+            a1 = tl.exp2(dt1 * A2_s)
+            P1, S = tl.associative_scan((a1, Cv * dy), 1, _lin_combine, reverse=True)
+            dh = S + P1 * g_s[:, None]
+            g_new = tl.sum(tl.where(tt[None, :] == 0, dh, 0.0), axis=1)  # (BD,)
+            g = tl.where(sel, g_new[:, None], g)
+            dhd = dh * dt
+            hp = hh - xx  # a_t h_{t-1}
+            du += dhd * Bv
+            ddt += dh * (Bv * uu + A_s[:, None] * hp)
+            dA_s = tl.sum(dhd * hp, axis=1)  # (BD,)
+            dA_acc += tl.where(sel, dA_s[:, None], 0.0)
+            part_b = tl.sum(dhd * uu, axis=0)  # (T,): summed over this program's channels
+            part_c = tl.sum(hh * dy, axis=0)
+            db_out = db_base + s * sgb_n + (i * sgb_h + j * sgb_w)
+            dc_out = dc_base + s * sgc_n + (i * sgc_h + j * sgc_w)
+            if BC_ATOMIC:
+                tl.atomic_add(db_out, part_b, mask=tm, sem="relaxed")
+                tl.atomic_add(dc_out, part_c, mask=tm, sem="relaxed")
+            else:
+                tl.store(db_out, part_b, mask=tm)
+                tl.store(dc_out, part_c, mask=tm)
+        if HAS_D:
+            du += Dv[:, None] * dy
+            dD_acc += tl.sum(dy * uu, axis=1)
+        du_out = du_base + (i * su_h + j * su_w)[None, :]
+        if ATOMIC_MERGE:
+            tl.atomic_add(du_out, du, mask=m2, sem="relaxed")
+        else:
+            tl.store(du_out, du.to(du_ptr.dtype.element_ty), mask=m2)
+        if SOFTPLUS:
+            ddt = tl.where(raw <= 20.0, ddt / (1.0 + tl.exp(-raw)), ddt)
+        ddt = tl.where(m2, ddt, 0.0)
+        tl.store(ddt_base + (i * sq_h + j * sq_w)[None, :], ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
+        ddb_acc += tl.sum(ddt, axis=1)
+    dsum = tl.zeros((BLOCK_D,), tl.float32)
+    _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, An * LOG2E, dA_acc, dD_acc, ddb_acc,
+                    dm, dnm, kd, n, b, chunk, E, N, HAS_D, HAS_DBIAS, SUMMARY)
