@@ -230,7 +230,8 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
     """The round-3 and round-4 tables (none for a round of which no run has been collected)."""
     out: list[str] = []
     intro = "mean ± sd over folds; the last column: this row's Dice minus base's, fold by fold"
-    intro4 = "mean ± sd over folds; the last two columns: this row's Dice minus its reference's and base's, fold by fold"
+    intro4 = ("mean ± sd over folds; the last two columns: this row's Dice minus its reference's and base's, fold "
+              "by fold")
     if _has(runs, "drive", 3):
         out += ["", f"## Round 3 recipe ablations, DRIVE vessels inside the FOV, per-image mean ({intro})",
                 ablation_table("drive", "vessel", runs, "per_image_mean"),
@@ -343,9 +344,9 @@ def _round4_drive_runs(runs: dict[str, dict]) -> list[dict]:
 
 
 def round4_drive_table(label: str, runs: dict[str, dict], kind: str) -> str:
-    """Round-4 DRIVE rows with round 3's rows (:data:`R4_DRIVE_R3_ROWS`) above them: EMA, input normalisation, checkpoint
-    and test-time augmentation as run, and the Dice difference to the row's reference recipe and to ``base``,
-    paired by fold."""
+    """Round-4 DRIVE rows with round 3's rows (:data:`R4_DRIVE_R3_ROWS`) above them: EMA, input normalisation,
+    checkpoint and test-time augmentation as run, and the Dice difference to the row's reference recipe and to
+    ``base``, paired by fold."""
     head = (_head("Model | recipe | folds | steps | EMA | input | checkpoint | TTA")
             + " | Dice - reference (paired by fold) | Dice - base (paired by fold) |")
     lines = [head, "|" + "---|" * (len(METRICS) + 10)]

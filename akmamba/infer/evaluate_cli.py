@@ -316,11 +316,11 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     n_files = len({r["case"] for r in rows})
     if report.per_case:
         n_cases = len({r["case"] for r in report.per_case["cases"]})
-        _print_summary(report.summary, names, f"{n_files} files (slices) of {n_cases} cases", out)
-        _print_summary(report.per_case["summary"], names, f"{n_cases} cases, each pooled over its slices", out,
-                       "per-case mean")
+        _print_summary(report.summary, names, f"{n_files} files (slices) of {_count(n_cases, 'case')}", out)
+        heading = f"{_count(n_cases, 'case')}, each pooled over its slices"
+        _print_summary(report.per_case["summary"], names, heading, out, "per-case mean")
     else:
-        _print_summary(report.summary, names, f"{n_files} cases", out)
+        _print_summary(report.summary, names, _count(n_files, "case"), out)
     return EXIT_FAILED if failed or pairing.ambiguous else EXIT_OK
 
 
@@ -386,6 +386,10 @@ def _write_reports(report: Any, outs: Sequence[Path], pairing: Pairing, failed: 
                               "ambiguous": list(pairing.ambiguous), "failed": list(failed)}
         text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False)
         atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _print_summary(summary: dict[str, Any], names: dict[int, str], heading: str, out: TextIO,

@@ -52,14 +52,16 @@ def test_json_round_trip(tmp_path: Path) -> None:
 
 def test_per_case_pooling_round_trips_and_is_absent_when_every_file_is_a_case(tmp_path: Path) -> None:
     base = make_report(multi_label=True)
-    assert base.per_case == {} and "per_case" not in base.to_dict()
+    assert base.per_case == {}
+    assert "per_case" not in base.to_dict()
     one_each = Report.from_rows("t", base.cases, MODEL, case_of=lambda name: name, case_by="file")
     assert one_each.per_case == {}  # no case has two files: nothing to pool
     pooled = Report.from_rows("t", base.cases, MODEL, case_of=lambda name: "all", case_by="one patient")
     assert pooled.per_case["by"] == "one patient"
     assert {(r["case"], r["n_files"]) for r in pooled.per_case["cases"]} == {("all", 3)}
     wall = pooled.per_case["summary"]["wall"]
-    assert wall["n_cases"] == 1 and wall["pooled"]["dice"] == pytest.approx(base.summary["wall"]["pooled"]["dice"])
+    assert wall["n_cases"] == 1
+    assert wall["pooled"]["dice"] == pytest.approx(base.summary["wall"]["pooled"]["dice"])
     path = tmp_path / "r.json"
     pooled.to_json(path)
     assert read_json_report(path).to_dict() == pooled.to_dict()  # to_dict: nan (a std over one case) as None

@@ -308,8 +308,8 @@ def test_per_case_table_pools_each_cases_slices(modules, tmp_path) -> None:
     assert counts == {"tumor": {"24": [10, 5, 90], "5": [0, 0, 0]}, "bladder_wall": {"24": [7, 1, 1]}}
     assert summarise.case_id("21_training") == "21_training"
     runs = {r.name: r for r in plan.bladder_plan(recipes=("base", "combo"))}
-    for name, fold, c in (("r4-bladder-akmamba-combo-f0", 0, counts), ("r4-bladder-akmamba-base-f1", 1,
-                                                                      {"tumor": {"12": [3, 1, 0]}})):
+    for name, c in (("r4-bladder-akmamba-combo-f0", counts), ("r4-bladder-akmamba-base-f1",
+                                                              {"tumor": {"12": [3, 1, 0]}})):
         _write_r4_run(tmp_path, runs[name], 0.5)
         report = tmp_path / "runs" / "bladder" / name / "eval.json"
         ev = json.loads(report.read_text(encoding="utf-8"))
