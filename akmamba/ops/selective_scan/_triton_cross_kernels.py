@@ -222,6 +222,31 @@ def cross_fwd_kernel(
 
 
 @triton.jit
+def _bwd_store_du(du, dy, uu, Dv, dD_acc, m2, du_out, du_ptr, HAS_D: tl.constexpr, ATOMIC_MERGE: tl.constexpr):
+    """du of a backward tile (BD, T), shared by both backward kernels: add D's term and merge it into the pixels
+    (atomics, or this direction's slot); returns the updated dD partial sums."""
+    if HAS_D:
+        du += Dv[:, None] * dy
+        dD_acc += tl.sum(dy * uu, axis=1)
+    if ATOMIC_MERGE:
+        tl.atomic_add(du_out, du, mask=m2, sem="relaxed")
+    else:
+        tl.store(du_out, du.to(du_ptr.dtype.element_ty), mask=m2)
+    return dD_acc
+
+
+@triton.jit
+def _bwd_store_ddt(ddt, raw, ddb_acc, m2, ddt_out, ddt_ptr, SOFTPLUS: tl.constexpr):
+    """d delta of a backward tile (BD, T), shared by both backward kernels: through the softplus, masked, stored;
+    returns the updated d delta_bias partial sums."""
+    if SOFTPLUS:
+        ddt = tl.where(raw <= 20.0, ddt / (1.0 + tl.exp(-raw)), ddt)
+    ddt = tl.where(m2, ddt, 0.0)
+    tl.store(ddt_out, ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
+    return ddb_acc + tl.sum(ddt, axis=1)
+
+
+@triton.jit
 def _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, A2d, dA_acc, dD_acc, ddb_acc,
                     dm, dnm, kd, n, b, chunk, E, N, HAS_D: tl.constexpr, HAS_DBIAS: tl.constexpr,
                     SUMMARY: tl.constexpr):
@@ -352,20 +377,11 @@ def cross_bwd_kernel(
             dhd = dh * dt[:, None, :]
             hp = hh - xx  # a_t h_{t-1}
             du = tl.sum(dhd * Bv, axis=1)
-            if HAS_D:
-                du += Dv[:, None] * dy
-                dD_acc += tl.sum(dy * uu, axis=1)
-            du_out = du_base + (i * su_h + j * su_w)[None, :]
-            if ATOMIC_MERGE:
-                tl.atomic_add(du_out, du, mask=m2, sem="relaxed")
-            else:
-                tl.store(du_out, du.to(du_ptr.dtype.element_ty), mask=m2)
+            dD_acc = _bwd_store_du(du, dy, uu, Dv, dD_acc, m2, du_base + (i * su_h + j * su_w)[None, :], du_ptr,
+                                   HAS_D, ATOMIC_MERGE)
             ddt = tl.sum(dh * (Bv * uu[:, None, :] + A3 * hp), axis=1)
-            if SOFTPLUS:
-                ddt = tl.where(raw <= 20.0, ddt / (1.0 + tl.exp(-raw)), ddt)
-            ddt = tl.where(m2, ddt, 0.0)
-            tl.store(ddt_base + (i * sq_h + j * sq_w)[None, :], ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
-            ddb_acc += tl.sum(ddt, axis=1)
+            ddb_acc = _bwd_store_ddt(ddt, raw, ddb_acc, m2, ddt_base + (i * sq_h + j * sq_w)[None, :], ddt_ptr,
+                                     SOFTPLUS)
             dA_acc += tl.sum(dhd * hp, axis=2)
             part_b = tl.sum(dhd * uu[:, None, :], axis=0)  # (NP, T): summed over this program's channels
             part_c = tl.sum(hh * dy[:, None, :], axis=0)
@@ -495,19 +511,9 @@ def cross_bwd_nloop_kernel(
             else:
                 tl.store(db_out, part_b, mask=tm)
                 tl.store(dc_out, part_c, mask=tm)
-        if HAS_D:
-            du += Dv[:, None] * dy
-            dD_acc += tl.sum(dy * uu, axis=1)
-        du_out = du_base + (i * su_h + j * su_w)[None, :]
-        if ATOMIC_MERGE:
-            tl.atomic_add(du_out, du, mask=m2, sem="relaxed")
-        else:
-            tl.store(du_out, du.to(du_ptr.dtype.element_ty), mask=m2)
-        if SOFTPLUS:
-            ddt = tl.where(raw <= 20.0, ddt / (1.0 + tl.exp(-raw)), ddt)
-        ddt = tl.where(m2, ddt, 0.0)
-        tl.store(ddt_base + (i * sq_h + j * sq_w)[None, :], ddt.to(ddt_ptr.dtype.element_ty), mask=m2)
-        ddb_acc += tl.sum(ddt, axis=1)
+        dD_acc = _bwd_store_du(du, dy, uu, Dv, dD_acc, m2, du_base + (i * su_h + j * su_w)[None, :], du_ptr, HAS_D,
+                               ATOMIC_MERGE)
+        ddb_acc = _bwd_store_ddt(ddt, raw, ddb_acc, m2, ddt_base + (i * sq_h + j * sq_w)[None, :], ddt_ptr, SOFTPLUS)
     dsum = tl.zeros((BLOCK_D,), tl.float32)
     _bwd_store_sums(chx_ptr, chp_ptr, dA_ptr, dD_ptr, ddb_ptr, ch_off, g, dsum, An * LOG2E, dA_acc, dD_acc, ddb_acc,
                     dm, dnm, kd, n, b, chunk, E, N, HAS_D, HAS_DBIAS, SUMMARY)
