@@ -56,12 +56,6 @@ for bd, warps in ((2, 4), (4, 4), (4, 8), (8, 4), (8, 8)):
     shipped = " (shipped)" if (bd, warps) == (4, 4) else ""
     VARIANTS[f"backward, {bd} ch, {warps} warps{shipped}"] = (
         kernels.cross_bwd_kernel, dict(BLOCK_D=bd, BC_ATOMIC=True, HAS_G0=False, SUMMARY=False), warps)
-#: the experimental backward that loops over the states (cross_bwd_nloop_kernel): its static counts hold the state
-#: loop's body once; its per-element columns count that body N times
-STATE_LOOP_PREFIX = "backward, state loop"
-for bd, warps in ((4, 4), (16, 4), (32, 8)):
-    VARIANTS[f"{STATE_LOOP_PREFIX}, {bd} ch, {warps} warps"] = (
-        kernels.cross_bwd_nloop_kernel, dict(BLOCK_D=bd, BC_ATOMIC=True, HAS_G0=False, SUMMARY=False), warps)
 
 
 def compile_for_sm90(fn: Any, constexprs: dict[str, Any], warps: int) -> Any:
@@ -84,21 +78,13 @@ def inspect_kernel(compiled: Any) -> dict[str, Any]:
                               check=True).stdout
         info = subprocess.run([str(TOOLS / "ptxas"), "-arch=sm_90a", "-v", str(ptx), "-o", os.devnull],
                               capture_output=True, text=True, check=True).stderr
-    found = [(int(m.group(1), 16), m.group(2).split(".")[0], m.group(3)) for m in
-             re.finditer(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)([^;]*);", sass)]
-    ops = collections.Counter(op for _, op, _ in found)
-    # the innermost loop: the backward branch (BRA to a lower address) spanning the fewest instructions
-    loops = [(int(t.group(1), 16), addr) for addr, op, rest in found if op == "BRA"
-             and (t := re.search(r"0x([0-9a-f]+)", rest)) and int(t.group(1), 16) < addr]
-    inner = collections.Counter()
-    if loops:
-        lo, hi = min(loops, key=lambda span: span[1] - span[0])
-        inner = collections.Counter(op for addr, op, _ in found if lo <= addr <= hi)
+    ops = collections.Counter(m.group(1).split(".")[0] for m in
+                              re.finditer(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)", sass))
     regs = re.search(r"Used (\d+) registers", info)
     spill = re.search(r"(\d+) bytes spill stores", info)
     layouts = re.findall(r"#ttg\.blocked<\{(sizePerThread = \[\d+, \d+, \d+\][^}]*)\}>", compiled.asm["ttgir"])
     return {"regs": int(regs.group(1)) if regs else -1, "spill": int(spill.group(1)) if spill else -1,
-            "ops": ops, "total": sum(ops.values()), "inner": inner, "layout": layouts[0] if layouts else "-"}
+            "ops": ops, "total": sum(ops.values()), "layout": layouts[0] if layouts else "-"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
              "static_cross_kernels_sm90.md`", "- compiled ahead of time on a machine without a GPU; NP 16, T 32, "
              "D, delta_bias and softplus on, atomic merge, dB/dC by atomics", "",
              "Static counts in the compiled code (per program; straight-line per tile, so per tile), then per "
-             "element-state of a tile (x warps / (BLOCK_D x NP x T)). The state-loop rows (experimental, "
-             "cross_bwd_nloop_kernel): the static counts hold their loop over the states once; the per-element "
-             "columns count that loop's body (the innermost backward branch in the SASS) N = 16 times.", "",
+             "element-state of a tile (x warps / (BLOCK_D x NP x T)).", "",
              "| kernel | registers | spill bytes | " + " | ".join(OPS) + " | total | SHFL / elem | MUFU / elem | "
              "LDS+STS / elem | total / elem |",
              "|---|---|---|" + "---|" * (len(OPS) + 5)]
@@ -131,13 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         r = inspect_kernel(compile_for_sm90(fn, consts, warps))
         per = warps / (consts["BLOCK_D"] * COMMON["NP"] * COMMON["T"])
         ops = r["ops"]
-        run = ops  # what one tile executes: its code once, or for a state loop the loop body N times
-        if label.startswith(STATE_LOOP_PREFIX):
-            run = ops + collections.Counter({k: v * (COMMON["NP"] - 1) for k, v in r["inner"].items()})
-        per_elem = (f"{run['SHFL'] * per:.2f} | {run['MUFU'] * per:.3f} | {(run['LDS'] + run['STS']) * per:.2f} | "
-                    f"{sum(run.values()) * per:.2f}")
         lines.append(f"| {label} | {r['regs']} | {r['spill']} | " + " | ".join(str(ops[o]) for o in OPS)
-                     + f" | {r['total']} | {per_elem} |")
+                     + f" | {r['total']} | {ops['SHFL'] * per:.2f} | {ops['MUFU'] * per:.3f} | "
+                     f"{(ops['LDS'] + ops['STS']) * per:.2f} | {r['total'] * per:.2f} |")
         layouts.append(f"| {label} | {r['layout']} |")
         print(lines[-1], f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     text = "\n".join([*lines, *layouts]) + "\n"

@@ -49,11 +49,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bwd 16 ch 8 warps": {"CUDA_BWD_BLOCK_D": 16, "LAUNCH_OVERRIDES": {"bwd_warps": 8}},
     "bwd 4 ch 8 warps": {"LAUNCH_OVERRIDES": {"bwd_warps": 8}},
     "bwd 4 ch 2 warps": {"LAUNCH_OVERRIDES": {"bwd_warps": 2}},
-    # the experimental backward kernel that loops over the states (cross_bwd_nloop_kernel; not yet timed)
-    "bwd state loop": {"LAUNCH_OVERRIDES": {"bwd_state_loop": 1}},
-    "bwd state loop 16 ch": {"CUDA_BWD_BLOCK_D": 16, "LAUNCH_OVERRIDES": {"bwd_state_loop": 1}},
-    "bwd state loop 32 ch 8 warps": {"CUDA_BWD_BLOCK_D": 32, "LAUNCH_OVERRIDES": {"bwd_state_loop": 1, "bwd_warps": 8}},
-    "bwd state loop T 64": {"LAUNCH_OVERRIDES": {"bwd_state_loop": 1, "tile": 64}},
 }
 ROWS = [  # batch, C (SS2D E = 2C), level (1 = 592x576)
     (1, 16, 1),

@@ -299,14 +299,8 @@ def test_fused_matches_reference(
         # L = 35 is 3 tiles of 16: one tile per chunk, and an uneven split with a short last chunk
         {"fwd_block_d": 4, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
         {"fwd_block_d": 8, "bwd_block_d": 1, "tile": 16, "fwd_chunks": 2, "bwd_chunks": 2, "atomic_merge": 0},
-        # the experimental backward that loops over the states: masked block with atomics, one program per
-        # direction, and chunks (its main pass after the 3-D kernel's summary pass)
-        {"bwd_state_loop": 1, "fwd_block_d": 4, "bwd_block_d": 4, "tile": 16},
-        {"bwd_state_loop": 1, "fwd_block_d": 8, "bwd_block_d": 8, "tile": 32, "atomic_merge": 0},
-        {"bwd_state_loop": 1, "fwd_block_d": 4, "bwd_block_d": 2, "tile": 16, "fwd_chunks": 3, "bwd_chunks": 3},
     ],
-    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven",
-         "state-loop-masked-block", "state-loop-one-program", "state-loop-chunks"],
+    ids=["store-merge", "masked-block", "one-program-per-direction", "chunks-one-tile-each", "chunks-uneven"],
 )
 def test_fused_launch_variants(overrides: dict[str, int], launch_overrides: dict[str, int]) -> None:
     launch_overrides.update(overrides)

@@ -53,9 +53,7 @@ MEASURED_DEVICE_TYPES: frozenset[str] = frozenset({"cuda"})
 
 #: Launch settings forced by tests and benchmark sweeps, applied after the defaults: "tile", "fwd_block_d",
 #: "bwd_block_d", "fwd_warps", "bwd_warps", "atomic_merge" (0: store the four directions and sum them in PyTorch),
-#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size), "bwd_state_loop" (1: the
-#: experimental backward kernel that loops over the states, _triton_cross_kernels.cross_bwd_nloop_kernel). Empty in
-#: normal use.
+#: "fwd_chunks", "bwd_chunks" (chunks per sequence; 0: chosen from the GPU's size). Empty in normal use.
 LAUNCH_OVERRIDES: dict[str, int] = {}
 #: A launch of fewer programs than this many per streaming multiprocessor splits its sequences into chunks
 #: (docs/triton-cross-scan.md, "Chunks"). Chunking adds a summary pass over the inputs (about +40 % forward work
@@ -317,11 +315,8 @@ def fused_backward(
     ddb = torch.empty(rows, device=dev, dtype=f32) if delta_bias is not None else None
     dummy = A.new_empty(1)
 
-    state_loop = bool(cfg.get("bwd_state_loop", 0))  # experimental (cross_bwd_nloop_kernel); off by default
-
     def launch(g0: torch.Tensor, chx: torch.Tensor, chp: torch.Tensor, summary: bool) -> None:
-        kernel = kernels.cross_bwd_nloop_kernel if state_loop and not summary else kernels.cross_bwd_kernel
-        kernel[(n_dblk * n_chunks, K_DIRECTIONS, bsz)](
+        kernels.cross_bwd_kernel[(n_dblk * n_chunks, K_DIRECTIONS, bsz)](
             x, dts, A, Bs, Cs, dummy if D is None else D, dummy if delta_bias is None else delta_bias, dy, hs,
             g0, chx, chp,
             du, ddts, dA, dummy if dD is None else dD, dummy if ddb is None else ddb, dB, dC,
