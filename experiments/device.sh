@@ -48,7 +48,8 @@ bladder)
 wait)
   end=$((SECONDS + ${2:-540}))
   while [ $SECONDS -lt $end ]; do
-    if ! pgrep -f run_plan.py > /dev/null; then echo "plans finished"; break; fi; sleep 10
+    # anchored: an unanchored pattern also matches the device call's own shell when its command names run_plan.py
+    if ! pgrep -f '^[^ ]*python3 experiments/run_plan\.py' > /dev/null; then echo "plans finished"; break; fi; sleep 10
   done
   tail -n 40 $R/drive.log $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
   for f in $R/*/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 300 $f | tail -1 | cut -c1-160)"; done ;;

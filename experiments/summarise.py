@@ -251,6 +251,15 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
                         "(pooled Dice)", pair]
             if round_ == 4:
                 r4 = _round_runs(runs, "bladder", 4)
+                every = recipe_models_table(r4, BLADDER_ALL_MODELS_RECIPE)
+                if every:
+                    out += ["", f"## Round 4, Bladder MRI, Tables 2-3 on the fixed code: every model with the "
+                            f"`{BLADDER_ALL_MODELS_RECIPE}` recipe, pooled over each fold's validation slices "
+                            "(mean ± sd over folds)", every]
+                steps_ = ablation_steps_table(r4, BLADDER_ALL_MODELS_RECIPE)
+                if steps_:
+                    out += ["", f"## Round 4, Bladder MRI, Table 3 as paired differences (`{BLADDER_ALL_MODELS_RECIPE}`"
+                            " recipe, pooled Dice)", steps_]
                 for model in ("akmamba", "unet"):
                     for label in ("tumor", "bladder_wall"):
                         cases = per_case_table(r4, model, label, list(RECIPES_R4))
@@ -308,6 +317,69 @@ def model_pair_table(recs: list[dict], recipes: list[str], labels: tuple[str, ..
             d = _paired(by[(a, recipe)], by[(b, recipe)], label, kind)
             lines.append(f"| {recipe} | {label} | {_fmt_delta(d)} | {sum(v > 0 for v in d)} of {len(d)} |")
     return "\n".join(lines)
+
+
+#: The round-4 bladder recipe every model was run with (the paper's Tables 2-3 on the fixed code).
+BLADDER_ALL_MODELS_RECIPE = "combo"
+BLADDER_LABELS = ("bladder_wall", "tumor", "mean_over_labels")
+
+
+def recipe_models_table(recs: list[dict], recipe: str, labels: tuple[str, ...] = BLADDER_LABELS,
+                        kind: str = "pooled", against: str = "akmamba", dataset: str = "bladder") -> str:
+    """Every model that ran ``recipe`` among ``recs`` (fold runs only), in the paper's format: precision / Dice /
+    IoU per label (mean ± sd over folds), the paper's figures for the model, and ``against``'s mean Dice minus the
+    model's, paired by fold, on the last label (with in how many folds ``against`` is higher). Models in
+    :data:`NAMES` order; empty when no model ran it."""
+    by: dict[str, dict[int, dict]] = {}
+    for r in recs:
+        if r["plan"].get("recipe") == recipe and r["plan"].get("fold") is not None:
+            by.setdefault(r["plan"]["model"], {})[r["plan"]["fold"]] = r
+    if not by:
+        return ""
+    last = labels[-1]
+    head = ("| Model | folds | steps | " + " | ".join(f"{lb}: P / Dice / IoU" for lb in labels)
+            + f" | paper P / Dice / IoU | {NAMES.get(against, against)} - model, {last} Dice (paired by fold) |")
+    lines = [head, "|" + "---|" * (len(labels) + 5)]
+    for model in sorted(by, key=lambda m: list(NAMES).index(m) if m in NAMES else 99):
+        folds = by[model]
+        recs_m = [folds[f] for f in sorted(folds)]
+        steps = "/".join(map(str, sorted({r["done"]["steps"] for r in recs_m})))
+        cells = []
+        for label in labels:
+            vals = {m: [r["summary"][label][kind][m] for r in recs_m] for m in ("precision", "dice", "iou")}
+            cells.append(" / ".join(_fmt(vals[m]) for m in ("precision", "dice", "iou")))
+        paper = PAPER[dataset].get(model)
+        delta = "-"
+        if model != against and against in by:
+            d = _paired(by[against], folds, last, kind)
+            delta = f"{_fmt_delta(d)}, higher in {sum(v > 0 for v in d)} of {len(d)}"
+        lines.append(f"| {NAMES.get(model, model)} | {len(recs_m)} | {steps} | " + " | ".join(cells)
+                     + f" | {' / '.join(map(str, paper)) if paper else '-'} | {delta} |")
+    return "\n".join(lines)
+
+
+#: Table 3's steps (the paper's ablation): each pair is (model, the model it adds one part to).
+ABLATION_STEPS = (("unet_akconv", "unet"), ("unet_mambaout", "unet"), ("akmamba", "unet_akconv"),
+                  ("akmamba", "unet_mambaout"))
+
+
+def ablation_steps_table(recs: list[dict], recipe: str, labels: tuple[str, ...] = BLADDER_LABELS,
+                         kind: str = "pooled", steps: tuple[tuple[str, str], ...] = ABLATION_STEPS) -> str:
+    """Table 3 as differences: for each (model, reference) of ``steps`` that both ran ``recipe``, the model's Dice
+    minus the reference's per label, paired by fold, with in how many folds the model is higher. Empty when no
+    pair ran it."""
+    by: dict[str, dict[int, dict]] = {}
+    for r in recs:
+        if r["plan"].get("recipe") == recipe and r["plan"].get("fold") is not None:
+            by.setdefault(r["plan"]["model"], {})[r["plan"]["fold"]] = r
+    lines = ["| comparison | label | Dice difference (paired by fold) | folds where higher |", "|---|---|---|---|"]
+    for model, ref in steps:
+        if model in by and ref in by:
+            for label in labels:
+                d = _paired(by[model], by[ref], label, kind)
+                lines.append(f"| {NAMES.get(model, model)} - {NAMES.get(ref, ref)} | {label} | {_fmt_delta(d)} | "
+                             f"{sum(v > 0 for v in d)} of {len(d)} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def evaluated_file(rec: dict) -> str:

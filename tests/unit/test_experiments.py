@@ -168,7 +168,8 @@ def test_round4_rows_change_one_named_thing_each(modules) -> None:
         plan.bladder_plan(recipes=("focal",))
     with pytest.raises(ValueError, match="evaluation-only"):
         plan.bladder_plan(all_data=("combo-ema-long-tta",))
-    assert plan.bladder_plan(all_data=("combo-ema-long",), recipes=())[0].name == "r4-bladder-akmamba-combo-ema-long-all"
+    whole = plan.bladder_plan(all_data=("combo-ema-long",), recipes=())
+    assert whole[0].name == "r4-bladder-akmamba-combo-ema-long-all"
 
 
 def test_run_plan_lists_round4_per_dataset(modules, capsys) -> None:
@@ -548,3 +549,33 @@ def test_ship_model_card_figures_come_from_the_fold_reports(tmp_path) -> None:
     # the card names the training run whether the file is RUN/best.safetensors or collect's RUN.safetensors
     assert ship_model.training_run(Path("out/r4-x-combo-all/best.safetensors")) == "r4-x-combo-all"
     assert ship_model.training_run(Path("/work/.device/5/r4-x-combo-all.safetensors")) == "r4-x-combo-all"
+
+
+def test_recipe_models_table_and_ablation_steps_pair_folds(modules) -> None:
+    _, _, summarise = modules
+
+    def rec(model: str, fold: int | None, dice: float, recipe: str = "combo", steps: int = 1250) -> dict:
+        cell = {"precision": 0.5, "dice": dice, "iou": 0.25}
+        return {"plan": {"model": model, "recipe": recipe, "fold": fold}, "done": {"steps": steps},
+                "summary": {label: {"pooled": cell} for label in summarise.BLADDER_LABELS}}
+
+    recs = [rec("akmamba", 0, 0.60), rec("akmamba", 1, 0.50), rec("unet", 0, 0.40), rec("unet", 1, 0.55),
+            rec("unet_akconv", 0, 0.70, steps=1150), rec("unet_akconv", 1, 0.45),
+            rec("unetpp", 0, 0.1, recipe="base"),  # another recipe: left out
+            rec("akmamba", None, 0.9)]  # an all-data run: left out
+    rows = summarise.recipe_models_table(recs, "combo").splitlines()
+    assert [r.split(" | ")[0] for r in rows[2:]] == ["| U-Net", "| U-Net + AKConv",
+                                                      "| Akmamba-Net (AKConv + Mamba-out)"]
+    assert rows[2] == ("| U-Net | 2 | 1250 | " + " | ".join(["50.00 ± 0.00 / 47.50 ± 10.61 / 25.00 ± 0.00"] * 3)
+                       + " | 81.12 / 85.67 / 74.93 | +7.50 ± 17.68 (2 folds), higher in 1 of 2 |")
+    assert "| U-Net + AKConv | 2 | 1150/1250 |" in rows[3]
+    assert rows[3].endswith("| -2.50 ± 10.61 (2 folds), higher in 1 of 2 |")
+    assert rows[4].endswith("| 89.64 / 89.98 / 81.65 | - |")
+    assert summarise.recipe_models_table(recs, "whole") == ""
+
+    steps = summarise.ablation_steps_table(recs, "combo").splitlines()[2:]
+    assert steps[0] == "| U-Net + AKConv - U-Net | bladder_wall | +10.00 ± 28.28 (2 folds) | 1 of 2 |"
+    assert steps[-1] == ("| Akmamba-Net (AKConv + Mamba-out) - U-Net + AKConv | mean_over_labels | "
+                         "-2.50 ± 10.61 (2 folds) | 1 of 2 |")
+    assert len(steps) == 6  # U-Net + Mamba-out did not run: its two steps are left out
+    assert summarise.ablation_steps_table(recs, "base") == ""
