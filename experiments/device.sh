@@ -6,7 +6,8 @@
 #                                  finish in 400 s on 2026-12-06, so by default the scan runs on akmamba's fused
 #                                  Triton kernel (what `auto` picks on CUDA without mamba_ssm)
 #   sitk     (carry .xfer/sitk)    install the SimpleITK wheel (53 MB, for --normalisation clahe) into /tmp/site
-#   drive    (carry .xfer/b)       stash .xfer/b, unpack DRIVE, start the DRIVE plan in the background
+#   drive    (carry .xfer/b or d)  stash what it holds (drive.tar), unpack DRIVE, start the DRIVE plan in the
+#                                  background
 #   bladder  (carry .xfer/b or c)  join the stashed and carried bl.part* in name order, verify against the carried
 #                                  bladder.sha256, unpack, start the bladder plan in the background
 # Each call carries the tracked tree too (64 MiB a call in all): with resources/models moved aside for the calls
@@ -17,7 +18,7 @@
 # machine stays warm.
 # Environment: PAR (runs side by side), ONLY (run names), PLAN (tables | round3 | round4, see experiments/round3.md
 # and round4.md), MODELS (rounds 3-4, default akmamba), RECIPES (rounds 3-4: comma-separated recipe ids),
-# ALL (round 4 bladder: recipes also trained on all cases), THREADS (CPU threads per run, default 1).
+# ALL (round 4: recipes also trained on all the data), THREADS (CPU threads per run, default 1).
 set -u
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONPATH=/tmp/repo:/tmp/site OMP_NUM_THREADS="${THREADS:-1}" MKL_NUM_THREADS="${THREADS:-1}"  # one thread per run: 16 cores, ~15 runs
@@ -33,9 +34,9 @@ sitk)
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .xfer/sitk/*.whl
   python3 -c "import SimpleITK as s; print('SimpleITK', s.Version_VersionString())" ;;
 drive)
-  cp .xfer/b/* $X/ 2>/dev/null; mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
+  for d in .xfer/b .xfer/d; do [ -d $d ] && cp $d/* $X/; done; mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
   cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
-    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} --device cuda > $R/drive.log 2>&1 < /dev/null &
+    --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} ${ALL:+--all-data $ALL} --device cuda > $R/drive.log 2>&1 < /dev/null &
   sleep 5; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 bladder)
   for d in .xfer/b .xfer/c; do [ -d $d ] && cp $d/* $X/; done

@@ -322,13 +322,27 @@ RECIPES_R4_DRIVE: dict[str, tuple[str, tuple[str, ...], int, str | None, str, st
 }
 
 
-def r4_drive_name(model: str, recipe: str, fold: int) -> str:
-    """Run name of a round-4 DRIVE row: ``r4-drive-<model>-<recipe>-f<fold>``."""
-    return f"r4-drive-{model}-{recipe}-f{fold}"
+def r4_drive_name(model: str, recipe: str, fold: int | None) -> str:
+    """Run name of a round-4 DRIVE row: ``r4-drive-<model>-<recipe>-f<fold>``, or ``-all`` for all 20 images."""
+    return f"r4-drive-{model}-{recipe}-" + ("all" if fold is None else f"f{fold}")
 
 
-def _r4_drive_run(model: str, recipe: str, fold: int) -> Run:
-    """The run of one round-4 recipe (or of a round-3 recipe it needs) on one DRIVE fold."""
+def drive_training_recipes() -> list[str]:
+    """The DRIVE recipes that train (round 3's and round 4's), i.e. those an all-data run can use."""
+    return ([r for r, v in RECIPES_R3.items() if v[4] is None]
+            + [r for r, v in RECIPES_R4_DRIVE.items() if v[3] is None])
+
+
+def _r4_drive_run(model: str, recipe: str, fold: int | None) -> Run:
+    """The run of one round-4 recipe (or of a round-3 recipe it needs) on one DRIVE fold; ``fold`` None: the
+    training recipe on all 20 images (``r4-drive-<model>-<recipe>-all``, round-3 recipes included)."""
+    if fold is None:
+        if recipe not in drive_training_recipes():
+            raise ValueError(f"unknown or evaluation-only DRIVE recipe {recipe!r} for an all-data run; training "
+                             f"recipes: {', '.join(drive_training_recipes())}")
+        extra, factor = (RECIPES_R4_DRIVE[recipe][1:3] if recipe in RECIPES_R4_DRIVE else RECIPES_R3[recipe][1:3])
+        return Run(r4_drive_name(model, recipe, None), "drive", model, None, MODEL_OPTIONS[model], priority=factor,
+                   recipe=recipe, train_extra=extra, epochs_factor=factor)
     if recipe in RECIPES_R4_DRIVE:
         _, extra, factor, source, checkpoint, _ = RECIPES_R4_DRIVE[recipe]
         name = r4_drive_name(model, recipe, fold)
@@ -345,12 +359,14 @@ def _r4_drive_run(model: str, recipe: str, fold: int) -> Run:
                epochs_factor=factor, checkpoint_of=trained.name, checkpoint=file)
 
 
-def round4_drive_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None) -> list[Run]:
+def round4_drive_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str, ...] | None = None,
+                      all_data: tuple[str, ...] = ()) -> list[Run]:
     """Round 4 on DRIVE: every recipe of :data:`RECIPES_R4_DRIVE` (or those named) for ``models`` on every fold,
-    plus the trainings their evaluation-only rows use. Those of round-3 recipes (``base``, ``ema-long``) are the
-    round-3 runs themselves (same names and commands), so a lease that runs round 3 and round 4 trains them once;
-    drop them with ``run_plan.py --only`` where they are already in the output folder. Longer trainings start
-    first.
+    plus the trainings their evaluation-only rows use, and the training recipes of ``all_data`` (round 3's or
+    round 4's) once more on all 20 images (candidates for the shipped models: nothing evaluated). The fold
+    trainings of round-3 recipes (``base``, ``ema-long``) are the round-3 runs themselves (same names and
+    commands), so a lease that runs round 3 and round 4 trains them once; drop them with ``run_plan.py --only``
+    where they are already in the output folder. Longer trainings start first.
     """
     wanted = list(RECIPES_R4_DRIVE) if recipes is None else list(recipes)
     unknown = [r for r in wanted if r not in RECIPES_R4_DRIVE]
@@ -365,4 +381,7 @@ def round4_drive_plan(models: tuple[str, ...] = ("akmamba",), recipes: tuple[str
                     run = _r4_drive_run(model, step, fold)
                     runs.setdefault(run.name, run)
                     step = RECIPES_R4_DRIVE[step][3] if step in RECIPES_R4_DRIVE else None
+        for recipe in all_data:
+            run = _r4_drive_run(model, recipe, None)
+            runs.setdefault(run.name, run)
     return sorted(runs.values(), key=lambda r: -r.priority)

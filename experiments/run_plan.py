@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"round4 bladder: {','.join(RECIPES_R4)}; round4 DRIVE: {','.join(RECIPES_R4_DRIVE)}); "
                          "each plan takes those it knows")
     p.add_argument("--all-data", default="",
-                   help="round4 bladder: comma-separated recipes also trained on all 14 cases (shipped-model "
-                        "candidates, not evaluated), for each of --models")
+                   help="round4: comma-separated training recipes also trained on all the data (bladder: all 14 "
+                        "cases; DRIVE: all 20 images, round-3 recipes too), shipped-model candidates, not evaluated, "
+                        "for each of --models")
     p.add_argument("--list", action="store_true", help="print every run and its commands, run nothing")
     args = p.parse_args(argv)
     runs = select_runs(p, args)
@@ -154,7 +155,7 @@ def select_runs(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[Ru
         elif name == "round4":
             all_data = tuple(r for r in args.all_data.split(",") if r)
             chosen = (bladder_plan(models, mine, all_data) if args.dataset == "bladder"
-                      else round4_drive_plan(models, mine))
+                      else round4_drive_plan(models, mine, all_data))
         else:
             chosen = plan(args.dataset)
         for run in chosen:

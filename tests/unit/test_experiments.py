@@ -579,3 +579,19 @@ def test_recipe_models_table_and_ablation_steps_pair_folds(modules) -> None:
                          "-2.50 ± 10.61 (2 folds) | 1 of 2 |")
     assert len(steps) == 6  # U-Net + Mamba-out did not run: its two steps are left out
     assert summarise.ablation_steps_table(recs, "base") == ""
+
+
+def test_round4_drive_all_data_rows_train_the_recipe_on_every_image(modules) -> None:
+    plan, _, _ = modules
+    runs = {r.name: r for r in plan.round4_drive_plan(("akmamba", "unet"), ("ema-long-final",),
+                                                       all_data=("ema-long", "clahe"))}
+    assert len(runs) == 2 * (2 * 5 + 2)  # the row and its trainings per fold, two all-data runs, per model
+    whole = runs["r4-drive-akmamba-ema-long-all"]
+    assert (whole.fold, whole.recipe, whole.checkpoint_of) == (None, "ema-long", None)
+    cfg = _train_config(whole.train_args("D", "O", None)).to_dict()
+    fold = _train_config(runs["r3-drive-akmamba-ema-long-f0"].train_args("D", "O", None)).to_dict()
+    assert (cfg["folds"], fold["folds"], cfg["ema_decay"]) == (0, 5, 0.995)
+    assert {k: v for k, v in cfg.items() if fold[k] != v and k not in ("folds", "fold", "out_dir", "val_every")} == {}
+    assert runs["r4-drive-unet-clahe-all"].train_extra == ("--normalisation", "clahe")
+    with pytest.raises(ValueError, match="all-data"):
+        plan.round4_drive_plan(all_data=("ema-long-final",))
