@@ -4,11 +4,13 @@
         --name akmamba-bladder --folds r4-bladder-akmamba-combo-ema-long-final --status "EXPERIMENTAL: ..." \
         --recipe "..." --out resources/models/akmamba-bladder.safetensors
 
-The validation figures of the model card are not typed in: they are the pooled Dice of every fold run
-``<--folds>-f<k>`` in experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), mean and
-sample sd over the folds, per label and their mean. The weights, the training config, the data hashes and the
-label table are taken over from the checkpoint unchanged; the name, the model card and the validation figures are
-added. The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256 must match.
+The validation figures of the model card are not typed in: they are the Dice of every fold run ``<--folds>-f<k>``
+in experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), pooled over the fold's
+validation images or, with ``--kind per_image_mean``, their per-image mean (DRIVE's convention), mean and sample sd
+over the folds, per label and, with several labels, their mean. The weights, the training config, the data hashes
+and the label table are taken over from the checkpoint unchanged; the name, the model card and the validation
+figures are added. The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256
+must match.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ from akmamba.nn.checkpoint import load_checkpoint, read_metadata, save_checkpoin
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def fold_validation(prefix: str, results: Path = RESULTS) -> dict[str, Any]:
-    """Pooled Dice per label over the fold runs ``<prefix>-f<k>``: {label: {dice_mean, dice_sd, folds, kind}}.
+KINDS = ("pooled", "per_image_mean")
+
+
+def fold_validation(prefix: str, results: Path = RESULTS, kind: str = "pooled") -> dict[str, Any]:
+    """Dice per label (``kind``: pooled or per-image mean) over the fold runs ``<prefix>-f<k>``:
+    {label: {dice_mean, dice_sd, folds, kind, runs}}; with several labels also ``mean_over_labels``.
 
     Raises:
         FileNotFoundError: no fold record with that prefix, or a fold without an evaluation summary.
@@ -41,13 +47,14 @@ def fold_validation(prefix: str, results: Path = RESULTS) -> dict[str, Any]:
         summary = json.loads(f.read_text(encoding="utf-8")).get("summary")
         if not summary:
             raise FileNotFoundError(f"{f} has no evaluation summary (the fold's evaluation did not finish)")
-        dices = {label: s["pooled"]["dice"] for label, s in summary.items()
-                 if label != "mean_over_labels" and isinstance(s, dict) and "pooled" in s}
+        dices = {label: s[kind]["dice"] for label, s in summary.items()
+                 if label != "mean_over_labels" and isinstance(s, dict) and kind in s}
         for label, d in dices.items():
             per_label.setdefault(label, []).append(d)
-        per_label.setdefault("mean_over_labels", []).append(statistics.fmean(dices.values()))
+        if len(dices) > 1:
+            per_label.setdefault("mean_over_labels", []).append(statistics.fmean(dices.values()))
     return {label: {"dice_mean": statistics.fmean(v), "dice_sd": statistics.stdev(v) if len(v) > 1 else 0.0,
-                    "folds": len(v), "kind": "pooled", "runs": [f.stem for f in files]}
+                    "folds": len(v), "kind": kind, "runs": [f.stem for f in files]}
             for label, v in per_label.items()}
 
 
@@ -65,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="model card: the training data")
     p.add_argument("--recipe", required=True, help="model card: the recipe, in words")
     p.add_argument("--status", required=True, help="model card: limits (what it must not be used for)")
+    p.add_argument("--kind", choices=KINDS, default="pooled",
+                   help="the card's Dice: pooled over each fold's validation images (default; the bladder's) or "
+                        "their per-image mean (DRIVE's)")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
 
@@ -75,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "intended_use": "research and annotation assistance; every mask must be reviewed by a qualified reader",
             "docs": "docs/RESULTS.md, docs/models.md",
             "validation": {"how": "same recipe, k-fold by case on the development data (docs/RESULTS.md); "
-                                  "not a test set", **fold_validation(args.folds)},
+                                  "not a test set", **fold_validation(args.folds, kind=args.kind)},
             "trained_as": training_run(args.checkpoint)}
     keep = {k: v for k, v in meta.items() if k not in ("model", "weights_sha256", "format_version", "akmamba_version")}
     save_checkpoint(model, args.out, metadata={**keep, "name": args.name, "model_card": card})

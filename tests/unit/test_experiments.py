@@ -549,6 +549,16 @@ def test_ship_model_card_figures_come_from_the_fold_reports(tmp_path) -> None:
     # the card names the training run whether the file is RUN/best.safetensors or collect's RUN.safetensors
     assert ship_model.training_run(Path("out/r4-x-combo-all/best.safetensors")) == "r4-x-combo-all"
     assert ship_model.training_run(Path("/work/.device/5/r4-x-combo-all.safetensors")) == "r4-x-combo-all"
+    # DRIVE: one label, the per-image mean (its convention); no mean over labels
+    for fold, (pooled, per_image) in enumerate(((0.81, 0.80), (0.79, 0.76))):
+        summary = {"vessel": {"pooled": {"dice": pooled}, "per_image_mean": {"dice": per_image}}}
+        (tmp_path / f"r4-drive-u-ema-long-final-f{fold}.json").write_text(json.dumps({"summary": summary}),
+                                                                         encoding="utf-8")
+    drive = ship_model.fold_validation("r4-drive-u-ema-long-final", tmp_path, kind="per_image_mean")
+    assert list(drive) == ["vessel"]
+    assert (drive["vessel"]["dice_mean"], drive["vessel"]["kind"]) == (pytest.approx(0.78), "per_image_mean")
+    pooled = ship_model.fold_validation("r4-drive-u-ema-long-final", tmp_path)
+    assert pooled["vessel"]["dice_mean"] == pytest.approx(0.8)
 
 
 def test_recipe_models_table_and_ablation_steps_pair_folds(modules) -> None:
