@@ -260,6 +260,12 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
                 if steps_:
                     out += ["", f"## Round 4, Bladder MRI, Table 3 as paired differences (`{BLADDER_ALL_MODELS_RECIPE}`"
                             " recipe, pooled Dice)", steps_]
+                for label in ("tumor", "bladder_wall"):
+                    cases = per_case_models_table(r4, BLADDER_ALL_MODELS_RECIPE, label)
+                    if cases:
+                        out += ["", f"## Round 4, Bladder MRI, every model with `{BLADDER_ALL_MODELS_RECIPE}`, "
+                                f"{label}: Dice per case, pooled over the case's slices in its validation fold "
+                                "(largest truth first)", cases]
                 for model in ("akmamba", "unet"):
                     for label in ("tumor", "bladder_wall"):
                         cases = per_case_table(r4, model, label, list(RECIPES_R4))
@@ -269,32 +275,44 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
     return out
 
 
-def per_case_table(runs: list[dict], model: str, label: str, recipes: list[str]) -> str:
-    """Per case of the bladder folds: its fold, its truth pixels of ``label`` and, for each recipe of ``recipes``
-    that ``model`` ran, the Dice pooled over the case's validation slices (from each record's ``per_case`` counts).
-    Cases in order of truth pixels, largest first; empty when no record has counts."""
+def _per_case_grid(recs: list[dict], label: str, column_of: Any, columns: list[str]) -> str:
+    """Cases (rows, largest truth first) x ``columns``: the Dice of ``label`` pooled over each case's validation
+    slices, from each fold record's ``per_case`` counts; ``column_of(record)`` names a record's column. Columns no
+    record fills are left out; empty when none is filled."""
     cells: dict[str, dict[str, str]] = {}
     truth: dict[str, int] = {}
     fold_of: dict[str, int] = {}
-    shown = []
-    for recipe in recipes:
-        recs = [r for r in runs if r["plan"]["model"] == model and r["plan"]["recipe"] == recipe
-                and r["plan"].get("fold") is not None and label in r.get("per_case", {})]
-        if not recs:
+    for r in recs:
+        column = column_of(r)
+        if column not in columns or r["plan"].get("fold") is None or label not in r.get("per_case", {}):
             continue
-        shown.append(recipe)
-        for r in recs:
-            for case, (tp, fp, fn) in r["per_case"][label].items():
-                truth[case], fold_of[case] = tp + fn, r["plan"]["fold"]
-                cells.setdefault(case, {})[recipe] = (f"{200 * tp / (2 * tp + fp + fn):.1f}" if tp + fp + fn
-                                                      else "- (none)")
+        for case, (tp, fp, fn) in r["per_case"][label].items():
+            truth[case], fold_of[case] = tp + fn, r["plan"]["fold"]
+            cells.setdefault(case, {})[column] = (f"{200 * tp / (2 * tp + fp + fn):.1f}" if tp + fp + fn
+                                                  else "- (none)")
+    shown = [c for c in columns if any(c in row for row in cells.values())]
     if not shown:
         return ""
     lines = ["| case | fold | truth pixels | " + " | ".join(shown) + " |", "|" + "---|" * (3 + len(shown))]
     for case in sorted(truth, key=lambda c: (-truth[c], c)):
         lines.append(f"| {case} | {fold_of[case]} | {truth[case]} | "
-                     + " | ".join(cells[case].get(rc, "-") for rc in shown) + " |")
+                     + " | ".join(cells[case].get(c, "-") for c in shown) + " |")
     return "\n".join(lines)
+
+
+def per_case_table(runs: list[dict], model: str, label: str, recipes: list[str]) -> str:
+    """Per case of the bladder folds: its fold, its truth pixels of ``label`` and, for each recipe of ``recipes``
+    that ``model`` ran, the Dice pooled over the case's validation slices (from each record's ``per_case`` counts).
+    Cases in order of truth pixels, largest first; empty when no record has counts."""
+    mine = [r for r in runs if r["plan"]["model"] == model]
+    return _per_case_grid(mine, label, lambda r: r["plan"]["recipe"], recipes)
+
+
+def per_case_models_table(runs: list[dict], recipe: str, label: str) -> str:
+    """As :func:`per_case_table`, with one column per model (in :data:`NAMES` order) that ran ``recipe``."""
+    mine = [r for r in runs if r["plan"].get("recipe") == recipe]
+    return _per_case_grid(mine, label, lambda r: NAMES.get(r["plan"]["model"], r["plan"]["model"]),
+                          list(NAMES.values()))
 
 
 def model_pair_table(recs: list[dict], recipes: list[str], labels: tuple[str, ...], kind: str,

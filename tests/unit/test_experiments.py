@@ -605,3 +605,19 @@ def test_round4_drive_all_data_rows_train_the_recipe_on_every_image(modules) -> 
     assert runs["r4-drive-unet-clahe-all"].train_extra == ("--normalisation", "clahe")
     with pytest.raises(ValueError, match="all-data"):
         plan.round4_drive_plan(all_data=("ema-long-final",))
+
+
+def test_per_case_models_table_has_a_column_per_model(modules) -> None:
+    _, _, summarise = modules
+
+    def rec(model: str, recipe: str, fold: int | None, counts: dict[str, list[int]]) -> dict:
+        return {"plan": {"model": model, "recipe": recipe, "fold": fold}, "per_case": {"tumor": counts}}
+
+    recs = [rec("akmamba", "combo", 0, {"5": [1, 1, 1], "7": [0, 0, 4]}),
+            rec("unet", "combo", 0, {"5": [0, 0, 2], "7": [2, 0, 2]}),
+            rec("unetpp", "base", 0, {"5": [2, 0, 0]}),  # another recipe: left out
+            rec("unet", "combo", None, {"5": [9, 0, 0]})]  # an all-data run: left out
+    rows = summarise.per_case_models_table(recs, "combo", "tumor").splitlines()
+    assert rows[0] == "| case | fold | truth pixels | U-Net | Akmamba-Net (AKConv + Mamba-out) |"
+    assert rows[2:] == ["| 7 | 0 | 4 | 66.7 | 0.0 |", "| 5 | 0 | 2 | 0.0 | 50.0 |"]  # largest truth first
+    assert summarise.per_case_models_table(recs, "whole", "tumor") == ""
