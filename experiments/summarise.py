@@ -342,16 +342,22 @@ BLADDER_ALL_MODELS_RECIPE = "combo"
 BLADDER_LABELS = ("bladder_wall", "tumor", "mean_over_labels")
 
 
+def _fold_runs_by_model(recs: list[dict], recipe: str) -> dict[str, dict[int, dict]]:
+    """The fold runs (all-data runs left out) of ``recipe`` among ``recs``: {model: {fold: record}}."""
+    by: dict[str, dict[int, dict]] = {}
+    for r in recs:
+        if r["plan"].get("recipe") == recipe and r["plan"].get("fold") is not None:
+            by.setdefault(r["plan"]["model"], {})[r["plan"]["fold"]] = r
+    return by
+
+
 def recipe_models_table(recs: list[dict], recipe: str, labels: tuple[str, ...] = BLADDER_LABELS,
                         kind: str = "pooled", against: str = "akmamba", dataset: str = "bladder") -> str:
     """Every model that ran ``recipe`` among ``recs`` (fold runs only), in the paper's format: precision / Dice /
     IoU per label (mean ± sd over folds), the paper's figures for the model, and ``against``'s mean Dice minus the
     model's, paired by fold, on the last label (with in how many folds ``against`` is higher). Models in
     :data:`NAMES` order; empty when no model ran it."""
-    by: dict[str, dict[int, dict]] = {}
-    for r in recs:
-        if r["plan"].get("recipe") == recipe and r["plan"].get("fold") is not None:
-            by.setdefault(r["plan"]["model"], {})[r["plan"]["fold"]] = r
+    by = _fold_runs_by_model(recs, recipe)
     if not by:
         return ""
     last = labels[-1]
@@ -386,10 +392,7 @@ def ablation_steps_table(recs: list[dict], recipe: str, labels: tuple[str, ...] 
     """Table 3 as differences: for each (model, reference) of ``steps`` that both ran ``recipe``, the model's Dice
     minus the reference's per label, paired by fold, with in how many folds the model is higher. Empty when no
     pair ran it."""
-    by: dict[str, dict[int, dict]] = {}
-    for r in recs:
-        if r["plan"].get("recipe") == recipe and r["plan"].get("fold") is not None:
-            by.setdefault(r["plan"]["model"], {})[r["plan"]["fold"]] = r
+    by = _fold_runs_by_model(recs, recipe)
     lines = ["| comparison | label | Dice difference (paired by fold) | folds where higher |", "|---|---|---|---|"]
     for model, ref in steps:
         if model in by and ref in by:
