@@ -4,7 +4,9 @@ Shapes: the skips of Akmamba-Net on a 584x565 image, which PadToMultiple pads to
 (skip index l-1 in the code) has C = base * 2**(l-1) channels on a (592 / 2**(l-1)) x (576 / 2**(l-1)) map, for
 base_channels 16 and 32, batch 1 and 8. The block is pre-LayerNorm + SS2D (E = 2C, N = 16) + residual.
 
-CUDA (``--device cuda``), float32, CUDA-event medians after warm-up (Triton compile times excluded):
+CUDA (``--device cuda``), float32 (or, with ``--amp bf16``, under bf16 autocast as ``akmamba train`` runs on CUDA:
+the block's projections then hand the scan bf16 tensors), CUDA-event medians after warm-up (Triton compile times
+excluded):
 
 1. the block, forward (no_grad) and forward+backward, with SS2D's fused Triton path (``fused triton``), the unfused
    path with mamba_ssm's kernel (``mamba_ssm``) and the unfused path with the per-sequence Triton kernel
@@ -30,6 +32,7 @@ CPU (``--device cpu``), every cell in its own subprocess (an out-of-memory kill 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -69,6 +72,18 @@ PROFILE_REPS = 3
 if DRY_RUN:  # no mamba_ssm on a CPU: the torch backend stands in for it
     CUDA_PATHS = {"mamba_ssm": ("torch", False), "triton": ("torch", False), "fused triton": ("triton", True)}
 DEV = "cpu" if DRY_RUN else "cuda"
+#: Autocast dtype of the timed CUDA forwards (``--amp bf16``: as training runs); None: plain float32.
+AMP_DTYPE: torch.dtype | None = None
+
+
+def amp_context() -> contextlib.AbstractContextManager:
+    """Autocast to :data:`AMP_DTYPE` on the benchmark's device, or nothing when it is None."""
+    return torch.autocast(DEV, dtype=AMP_DTYPE) if AMP_DTYPE is not None else contextlib.nullcontext()
+
+
+def precision() -> str:
+    """The precision the CUDA tables ran in, in words."""
+    return "float32" if AMP_DTYPE is None else f"{str(AMP_DTYPE).removeprefix('torch.')} autocast"
 UNFUSED_OP = "torch" if DRY_RUN else "mamba_ssm"
 
 
@@ -144,11 +159,13 @@ def block_timings_cuda(block: MambaOut, x: torch.Tensor) -> tuple[float, float]:
     xg = x.clone().requires_grad_()
 
     def fwd() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), amp_context():
             block(x)
 
     def both() -> None:
-        block(xg).backward(g)
+        with amp_context():
+            y = block(xg)
+        y.backward(g)
 
     return cuda_median_ms(fwd), cuda_median_ms(both)
 
@@ -164,7 +181,7 @@ def capture_scan_args(block: MambaOut, x: torch.Tensor) -> tuple[tuple[Any, ...]
 
     ss2d_module.cross_selective_scan = spy
     try:
-        with torch.no_grad():
+        with torch.no_grad(), amp_context():
             set_path(block, "triton", True)
             block(x)
     finally:
@@ -211,7 +228,7 @@ def bench_cuda(
 
     t_start = time.perf_counter()
     block_lines = [
-        "## Mamba-out block (pre-LN + SS2D + residual), float32",
+        f"## Mamba-out block (pre-LN + SS2D + residual), {precision()}",
         "",
         "ms, CUDA-event median after warm-up; forward under no_grad. Speed-up = mamba_ssm time / fused time.",
         "",
@@ -220,7 +237,7 @@ def bench_cuda(
         "|---|---|---|---|---|---|---|---|",
     ]
     op_lines = [
-        "## The four-direction scan op alone (the tensors SS2D passes it)",
+        f"## The four-direction scan op alone (the tensors SS2D passes it, {precision()})",
         "",
         "`unfused mamba_ssm` = cross_scan copies + mamba_ssm kernel + cross_merge (what SS2D's unfused path runs "
         "around its projections). `fused` = the fused kernel on SS2D's layouts (x NCHW, delta/B/C pixel-major "
@@ -283,9 +300,9 @@ def bench_cuda(
                 op["store"] = op_timings_cuda(args, kwargs, "fused_triton")
             finally:
                 triton_cross.LAUNCH_OVERRIDES.pop("atomic_merge", None)
-            e, n = 2 * row["C"], 16
-            fb = triton_cross.fused_bytes(row["batch"], e, row["H"], row["W"], n, 4, backward=False)
-            bb = fb + triton_cross.fused_bytes(row["batch"], e, row["H"], row["W"], n, 4, backward=True)
+            e, n, itemsize = 2 * row["C"], 16, args[0].element_size()  # 2 under bf16 autocast
+            fb = triton_cross.fused_bytes(row["batch"], e, row["H"], row["W"], n, itemsize, backward=False)
+            bb = fb + triton_cross.fused_bytes(row["batch"], e, row["H"], row["W"], n, itemsize, backward=True)
             bw_f = fb / (op["fused"][0] * 1e-3) / 1e12
             bw_b = bb / (op["fused"][1] * 1e-3) / 1e12
             op_lines.append(
@@ -304,7 +321,7 @@ def bench_cuda(
         publish([*summarise(ratios, skipped, budget_s), "", *block_lines, "", *op_lines])
 
     summary = summarise(ratios, skipped, budget_s)
-    model_lines = ["## Akmamba-Net forward at 1x3x584x565 (inference, float32)", "",
+    model_lines = [f"## Akmamba-Net forward at 1x3x584x565 (inference, {precision()})", "",
                    "| model | mamba_ssm ms | triton (unfused) ms | fused triton ms |", "|---|---|---|---|"]
     for base in model_bases:
         if time.perf_counter() - t_start > budget_s + 60:
@@ -353,7 +370,7 @@ def model_forward_ms(base: int, backend: str, fused: bool) -> float:
     set_path(model, backend, fused)
     size = (36, 35) if DRY_RUN else (584, 565)
     x = torch.randn(1, 3, *size, device=DEV)
-    with torch.inference_mode():
+    with torch.inference_mode(), amp_context():
         return cuda_median_ms(lambda: model(x), min_reps=10, max_reps=20)
 
 
@@ -557,6 +574,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--budget-s", type=float, default=240.0, help="stop starting new rows after this many seconds (default 240)"
     )
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none",
+                        help="CUDA: time under bf16 autocast, as akmamba train runs on CUDA (default none: float32)")
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--single-model", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--profile-single", default=None, help=argparse.SUPPRESS)
@@ -580,6 +599,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.device == "cuda" and not torch.cuda.is_available() and not args.dry_run:
         parser.error("--device cuda: CUDA is not available on this machine")
+    if args.amp != "none" and args.device != "cuda":
+        parser.error(f"--amp {args.amp}: only with --device cuda (the CPU tables time inference in float32)")
+    global AMP_DTYPE
+    AMP_DTYPE = torch.bfloat16 if args.amp == "bf16" else None
     ints = [[int(v) for v in s.split(",") if v] for s in (args.bases, args.batches, args.levels, args.model_bases)]
     rows = shapes(ints[0], ints[1], ints[2])
     if args.dry_run:
@@ -594,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
         f"- {versions()}",
         f"- device: {device_name(args.device)}",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
+        *([f"- precision: {precision()}"] if args.device == "cuda" else []),
         "- shapes: Akmamba-Net's skips on 584x565 padded to 592x576; level l has C = base * 2**(l-1) channels on "
         "592/2**(l-1) x 576/2**(l-1); SS2D E = 2C, N = 16",
         f"- unfused paths (mamba_ssm, triton, torch): projection form `{ss2d_module.UNFUSED_PROJ_FORM}` "

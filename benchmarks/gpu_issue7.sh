@@ -13,6 +13,7 @@
 # 3. with PROFILE=1, benchmarks/profile_mambaout_cuda.py (kernel time, launches, GPU busy share) -> profile_cuda.md;
 # 4. with the time left, benchmarks/sweep_cross_scan.py (launch variants) -> $OUT/sweep.md.
 # TESTS=0 skips step 1's tests (setup still runs), BENCH_S=0 skips step 2, TOTAL_S (default 570) bounds the call.
+# AMP=bf16 times step 2 under bf16 autocast (as `akmamba train` runs on CUDA) instead of float32.
 # UNFUSED=1 also times SS2D's unfused path with both projection forms (benchmarks/bench_unfused_proj.py).
 # Writes issue7_summary.txt (read first), pytest_*.txt, mambaout_cuda.md, sweep.md, bench_stderr.txt under $OUT.
 set -u
@@ -39,7 +40,7 @@ el "pytest mamba rc $?"; tail -6 "$OUT/pytest_mamba.txt"
 else wait $setup_pid; el "setup done (TESTS=0: no tests)"; tail -2 "$OUT/setup.txt"; fi
 if [ "${BENCH_S:-300}" != 0 ]; then
 timeout ${BENCH_S:-300} python3 benchmarks/bench_mambaout.py --device cuda --budget-s $(( ${BENCH_S:-300} - 70 )) \
-  --out "$OUT/mambaout_cuda.md" > /dev/null 2> "$OUT/bench_stderr.txt"
+  ${AMP:+--amp $AMP} --out "$OUT/mambaout_cuda.md" > /dev/null 2> "$OUT/bench_stderr.txt"
 el "bench rc $?"; grep -A4 "Suggested constants" "$OUT/mambaout_cuda.md" | tail -3
 fi
 if [ -n "${PROFILE:-}" ]; then  # where the block's GPU time goes, fused vs mamba_ssm (about a minute)
