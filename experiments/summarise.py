@@ -244,6 +244,10 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
                 out += ["", f"## Round {round_} recipe ablations, Bladder MRI, {label}: pooled over each fold's "
                         f"validation slices ({intro4 if round_ == 4 else intro})",
                         ablation_table("bladder", label, runs, "pooled", round_)]
+            if round_ == 4:  # per slice, for comparison with a paper that may have scored that way
+                out += ["", "## Round 4 recipe ablations, Bladder MRI, mean_over_labels: per-slice mean (a slice "
+                        f"with neither truth nor prediction counts 1; {intro4})",
+                        ablation_table("bladder", "mean_over_labels", runs, "per_image_mean", round_)]
             pair = model_pair_table(_round_runs(runs, "bladder", round_), list(ROUNDS[round_][0]),
                                     ("mean_over_labels", "bladder_wall", "tumor"), "pooled")
             if pair:
