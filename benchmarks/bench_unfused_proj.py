@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_mambaout import device_name, make_block, shapes, versions  # noqa: E402
+from bench_mambaout import device_name, make_block, shapes, versions
 
-from akmamba.nn.blocks import ss2d as ss2d_module  # noqa: E402
+from akmamba.nn.blocks import ss2d as ss2d_module
 
 FORMS = ("copies", "pixels")
 

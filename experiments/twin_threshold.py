@@ -1,8 +1,8 @@
 """The correlation threshold of the train/validation twin check (akmamba/data/leakage.py), measured on the bladder
 data: for every slice, the best fingerprint correlation with any slice of another case, split into the known twins
 (case 29 against case 2) and everything else, also against mirrored and rotated slices; then what the check finds
-on a few splits. Then the same best other-case correlation on DRIVE (20 fundus photographs, 20 patients, no twins), where the black surround makes
-every image look alike.
+on a few splits. Then the same best other-case correlation on DRIVE (20 fundus photographs, 20 patients, no twins),
+where the black surround makes every image look alike.
 
     python3 experiments/twin_threshold.py [--data-root ../shared/data/BladderMRI] [--normalisation zscore]
         [--drive-root ../shared/data/DRIVE/training]

@@ -304,12 +304,12 @@ def selective_scan(
 
 
 __all__ = [
-    "reset_scan_usage",
-    "scan_usage",
     "SCAN_BACKENDS",
     "BackendInfo",
     "ScanBackend",
     "available_backends",
     "register_scan_backend",
+    "reset_scan_usage",
+    "scan_usage",
     "selective_scan",
 ]
