@@ -255,21 +255,8 @@ def ablation_sections(runs: dict[str, dict]) -> list[str]:
                         "(pooled Dice)", pair]
             if round_ == 4:
                 r4 = _round_runs(runs, "bladder", 4)
-                every = recipe_models_table(r4, BLADDER_ALL_MODELS_RECIPE)
-                if every:
-                    out += ["", f"## Round 4, Bladder MRI, Tables 2-3 on the fixed code: every model with the "
-                            f"`{BLADDER_ALL_MODELS_RECIPE}` recipe, pooled over each fold's validation slices "
-                            "(mean ± sd over folds)", every]
-                steps_ = ablation_steps_table(r4, BLADDER_ALL_MODELS_RECIPE)
-                if steps_:
-                    out += ["", f"## Round 4, Bladder MRI, Table 3 as paired differences (`{BLADDER_ALL_MODELS_RECIPE}`"
-                            " recipe, pooled Dice)", steps_]
-                for label in ("tumor", "bladder_wall"):
-                    cases = per_case_models_table(r4, BLADDER_ALL_MODELS_RECIPE, label)
-                    if cases:
-                        out += ["", f"## Round 4, Bladder MRI, every model with `{BLADDER_ALL_MODELS_RECIPE}`, "
-                                f"{label}: Dice per case, pooled over the case's slices in its validation fold "
-                                "(largest truth first)", cases]
+                for recipe in BLADDER_MODELS_RECIPES:
+                    out += _recipe_models_sections(r4, recipe)
                 for model in ("akmamba", "unet"):
                     for label in ("tumor", "bladder_wall"):
                         cases = per_case_table(r4, model, label, list(RECIPES_R4))
@@ -342,7 +329,9 @@ def model_pair_table(recs: list[dict], recipes: list[str], labels: tuple[str, ..
 
 
 #: The round-4 bladder recipe every model was run with (the paper's Tables 2-3 on the fixed code).
-BLADDER_ALL_MODELS_RECIPE = "combo"
+#: The recipes of the every-model tables: ``combo`` (all eight models), then the better recipe (and its final
+#: weights) that Table 3's four models ran again; tables of a recipe no model ran are left out.
+BLADDER_MODELS_RECIPES = ("combo", "combo-ema-long", "combo-ema-long-final")
 BLADDER_LABELS = ("bladder_wall", "tumor", "mean_over_labels")
 
 
@@ -405,6 +394,27 @@ def ablation_steps_table(recs: list[dict], recipe: str, labels: tuple[str, ...] 
                 lines.append(f"| {NAMES.get(model, model)} - {NAMES.get(ref, ref)} | {label} | {_fmt_delta(d)} | "
                              f"{sum(v > 0 for v in d)} of {len(d)} |")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _recipe_models_sections(r4: list[dict], recipe: str) -> list[str]:
+    """The round-4 bladder sections of one recipe: every model that ran it (the paper's format), Table 3 as paired
+    differences, and per-case Dice of each model (tumour, wall); a table with nothing to show is left out."""
+    out: list[str] = []
+    every = recipe_models_table(r4, recipe)
+    if every:
+        title = ("Tables 2-3 on the fixed code: every model with the" if recipe == BLADDER_MODELS_RECIPES[0]
+                 else "Table 3 models with the")
+        out += ["", f"## Round 4, Bladder MRI, {title} `{recipe}` recipe, pooled over each fold's validation slices "
+                "(mean ± sd over folds)", every]
+    steps_ = ablation_steps_table(r4, recipe)
+    if steps_:
+        out += ["", f"## Round 4, Bladder MRI, Table 3 as paired differences (`{recipe}` recipe, pooled Dice)", steps_]
+    for label in ("tumor", "bladder_wall"):
+        cases = per_case_models_table(r4, recipe, label)
+        if cases:
+            out += ["", f"## Round 4, Bladder MRI, every model with `{recipe}`, {label}: Dice per case, pooled over "
+                    "the case's slices in its validation fold (largest truth first)", cases]
+    return out
 
 
 def evaluated_file(rec: dict) -> str:

@@ -621,3 +621,24 @@ def test_per_case_models_table_has_a_column_per_model(modules) -> None:
     assert rows[0] == "| case | fold | truth pixels | U-Net | Akmamba-Net (AKConv + Mamba-out) |"
     assert rows[2:] == ["| 7 | 0 | 4 | 66.7 | 0.0 |", "| 5 | 0 | 2 | 0.0 | 50.0 |"]  # largest truth first
     assert summarise.per_case_models_table(recs, "whole", "tumor") == ""
+
+
+def test_recipe_models_sections_title_each_recipe_and_skip_empty_ones(modules) -> None:
+    _, _, summarise = modules
+
+    def rec(model: str, recipe: str, fold: int, dice: float) -> dict:
+        cell = {"precision": 0.5, "dice": dice, "iou": 0.25}
+        return {"plan": {"model": model, "recipe": recipe, "fold": fold}, "done": {"steps": 2500},
+                "summary": {label: {"pooled": cell} for label in summarise.BLADDER_LABELS},
+                "per_case": {"tumor": {"5": [1, 1, 1]}, "bladder_wall": {"5": [2, 0, 0]}}}
+
+    recs = [rec(m, "combo-ema-long", f, d) for m, d in (("akmamba", 0.6), ("unet_akconv", 0.5)) for f in (0, 1)]
+    out = summarise._recipe_models_sections(recs, "combo-ema-long")
+    titles = [s for s in out if s.startswith("## ")]
+    assert titles[0].startswith("## Round 4, Bladder MRI, Table 3 models with the `combo-ema-long` recipe")
+    assert titles[1] == "## Round 4, Bladder MRI, Table 3 as paired differences (`combo-ema-long` recipe, pooled Dice)"
+    assert len(titles) == 4  # the two per-case tables (tumour, wall) follow
+    assert "+10.00 ± 0.00 (2 folds), higher in 2 of 2" in out[2]  # Akmamba-Net minus U-Net + AKConv
+    first = summarise._recipe_models_sections([rec("unet", "combo", 0, 0.4)], summarise.BLADDER_MODELS_RECIPES[0])
+    assert first[1].startswith("## Round 4, Bladder MRI, Tables 2-3 on the fixed code: every model with the `combo`")
+    assert summarise._recipe_models_sections(recs, "combo") == []
