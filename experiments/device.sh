@@ -35,7 +35,9 @@ sitk)
   python3 -c "import SimpleITK as s; print('SimpleITK', s.Version_VersionString())" ;;
 drive)
   for d in .xfer/b .xfer/d; do [ -d $d ] && cp $d/* $X/; done; mkdir -p /tmp/data && tar xf $X/drive.tar -C /tmp/data && ls /tmp/data/DRIVE/training
-  cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
+  cd /tmp/repo || exit 4  # not `cd && setsid ... &`: that backgrounds a subshell holding the call's stdout, and
+  # a call piped into `| tail` then waits for the plan to end
+  setsid nohup python3 experiments/run_plan.py --dataset drive --data-root /tmp/data/DRIVE/training \
     --out $R/drive --parallel "${PAR:-8}" --deadline "${2:-1260}" --eval-reserve 150 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} ${ALL:+--all-data $ALL} --device cuda > $R/drive.log 2>&1 < /dev/null &
   sleep 5; cat $R/drive.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 bladder)
@@ -43,7 +45,9 @@ bladder)
   cat $(ls $X/bl.part* | sort) > $X/bladder.tar
   echo "$(cat $X/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
   mkdir -p /tmp/data && tar xf $X/bladder.tar -C /tmp/data && (cd /tmp/data/BladderMRI && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
-  cd /tmp/repo && setsid nohup python3 experiments/run_plan.py --dataset bladder --data-root /tmp/data/BladderMRI \
+  cd /tmp/repo || exit 4  # not `cd && setsid ... &`: that backgrounds a subshell holding the call's stdout, and
+  # a call piped into `| tail` then waits for the plan to end
+  setsid nohup python3 experiments/run_plan.py --dataset bladder --data-root /tmp/data/BladderMRI \
     --out $R/bladder --parallel "${PAR:-7}" --deadline "${2:-1140}" --eval-reserve 240 ${ONLY:+--only $ONLY} ${PLAN:+--plan $PLAN} ${MODELS:+--models $MODELS} ${RECIPES:+--recipes $RECIPES} ${ALL:+--all-data $ALL} --device cuda > $R/bladder.log 2>&1 < /dev/null &
   sleep 5; cat $R/bladder.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv ;;
 wait)
