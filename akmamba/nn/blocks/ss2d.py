@@ -55,6 +55,16 @@ UNFUSED_PROJ_FORM = "auto"
 PIXELS_MIN_POSITIONS = 16384
 
 
+#: Whether the fused Triton path hands the kernel x in channels-last order (B, E, H, W) with strides (HWE, 1, WE, E),
+#: copying it when it comes otherwise (CUDA only). Why it may matter: under bf16 autocast on an H100 the fused op took
+#: about twice its float32 time at the same shapes, as long as with all its inputs made NCHW-contiguous, although it
+#: reads half the bytes (docs/benchmarks/mambaout_cuda_bf16.md); delta, B and C are views of the same F.linear
+#: outputs in both precisions, so x as the depthwise conv returns it under autocast is the suspect. Off until measured:
+#: benchmarks/probe_fused_layout.py prints the layouts and times the op and the block with this off and on, side by
+#: side (not yet run on a GPU). Same values and gradients either way (tests/nn/test_ss2d_fused.py, CUDA).
+FUSED_X_CHANNELS_LAST = False
+
+
 def unfused_proj_form(x: torch.Tensor, needs_grad: bool, form: str | None = None) -> str:
     """The projection form of SS2D's unfused path for ``x`` ``(B, E, H, W)`` (see :data:`UNFUSED_PROJ_FORM`).
 
@@ -322,6 +332,8 @@ class SS2D(nn.Module):
         fold_dt_proj = backend == FUSED_NUMBA and r <= MAX_FOLDED_RANK
         if not fold_dt_proj:
             dts = project_dt(dts, self.dt_projs_weight, DT_PROJ_FORM)
+        if backend == FUSED and x.is_cuda and FUSED_X_CHANNELS_LAST:
+            x = x.contiguous(memory_format=torch.channels_last)  # a no-op when the conv gave channels-last
         with torch.autocast(device_type=x.device.type, enabled=False):
             inputs = (
                 x,
