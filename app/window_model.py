@@ -8,6 +8,7 @@ from typing import Any
 
 from PySide6 import QtWidgets
 
+from akmamba.infer.suitability import checkpoint_mismatch, describe_channels, offer_model
 from app.segmentation import SegmentResult, probe_job
 from app.workers import FunctionWorker
 
@@ -23,7 +24,33 @@ class SegmentMixin(QtWidgets.QMainWindow):
         model_path = model_path or self.model_panel.model_path()
         device = device or self.model_panel.device()
         image = self.session.image
+        note = checkpoint_mismatch(model_path, image.channels) if model_path else None
+        if note is not None and not self.ask_model_mismatch(note):
+            self._show_message(f"Segmentation not started. {note}")
+            return
         self.segmenter.start(model_path, device, image.array, image.is_volume, self.model_panel.tta())
+
+    def ask_model_mismatch(self, note: str) -> bool:
+        """Whether to run a model that does not suit the open image (``note`` says why); No is the default.
+        Tests replace this on the instance."""
+        answer = QtWidgets.QMessageBox.question(
+            self, "Model does not suit this image", f"{note}\n\nRun it anyway?",
+            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
+            QtWidgets.QMessageBox.StandardButton.No)
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def offer_model(self) -> str | None:
+        """Choose an installed model that suits the open image when the chosen one does not (a checkpoint file
+        the user chose is kept). Returns the name of the model chosen, or None when the choice stands."""
+        image = self.session.image
+        if image is None:
+            return None
+        current = self.model_panel.model_path()
+        pick = offer_model(self.model_panel.entries, image.channels, current)
+        if pick is None or str(pick.path) == current:
+            return None
+        self.model_panel.select_path(pick.path)
+        return f"{pick.name} (suits this {describe_channels(image.channels)} image)"
 
     def _on_segmented(self, result: SegmentResult) -> None:
         image = self.session.image
@@ -69,3 +96,6 @@ class SegmentMixin(QtWidgets.QMainWindow):
         self.backend_label.setToolTip("\n".join(f"{b.name}: {b.reason}" for b in infos))
         self.device_label.setText(f"Device: {self.model_panel.device()} (auto = {facts['auto_device']})")
         self.model_panel.set_models(facts["models"])
+        offered = self.offer_model()
+        if offered:
+            self._show_message(f"Model: {offered}")

@@ -6,7 +6,8 @@ Public API:
 
 - :class:`Predictor`, :class:`Prediction`, :func:`run_as_generator` (``akmamba.infer.predictor``);
 - :func:`tiled_logits`, :class:`MemoryFallbackWarning` (``akmamba.infer.tiling``);
-- :class:`ModelEntry`, :func:`list_shipped_models`, :func:`resolve_model` (``akmamba.infer.models``).
+- :class:`ModelEntry`, :func:`list_shipped_models`, :func:`resolve_model` (``akmamba.infer.models``);
+- :func:`offer_model`, :func:`input_mismatch`, :func:`checkpoint_mismatch` (``akmamba.infer.suitability``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ _EXPORTS = {
     "ModelEntry": "akmamba.infer.models",
     "list_shipped_models": "akmamba.infer.models",
     "resolve_model": "akmamba.infer.models",
+    "offer_model": "akmamba.infer.suitability",
+    "input_mismatch": "akmamba.infer.suitability",
+    "checkpoint_mismatch": "akmamba.infer.suitability",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -36,8 +36,8 @@ class ModelEntry:
     Attributes:
         name: the file stem, e.g. ``"akmamba-drive"``.
         path: the ``.safetensors`` file.
-        summary: ``architecture``, ``version``, ``labels``, ``dataset``, ``created``, ``size_mb`` from its
-            metadata (read without loading the weights); empty when unreadable.
+        summary: ``architecture``, ``in_channels``, ``modality``, ``version``, ``labels``, ``dataset``,
+            ``created``, ``size_mb`` from its metadata (read without loading the weights); empty when unreadable.
         error: why the metadata could not be read, else None.
     """
 
@@ -107,6 +107,8 @@ def _entry(name: str, path: Path) -> ModelEntry:
     labels = [row.get("name") for row in meta.get("label_table") or [] if row.get("index", 0) != 0]
     summary = {
         "architecture": (meta.get("model") or {}).get("name"),
+        "in_channels": (meta.get("model") or {}).get("in_channels"),
+        "modality": meta.get("modality"),
         "version": meta.get("version"),
         "labels": labels,
         "dataset": meta.get("dataset"),

@@ -184,9 +184,15 @@ def _output_problem(outputs: list[Path], taken: dict[Path, Path], overwrite: boo
 def _predict_one(predictor: Predictor, job: _Job, args: argparse.Namespace, err: TextIO, title: str,
                  lut: np.ndarray | None = None) -> None:
     """Segment one input and write its outputs; ``lut`` maps class indices to the values written (None: indices)."""
+    from akmamba.infer.suitability import input_mismatch
     from akmamba.io import read_image, write_labels
 
     image = read_image(job.source)
+    note = input_mismatch(predictor.model_info["name"], {"in_channels": predictor.in_channels,
+                                                         "modality": predictor.metadata.get("modality")},
+                          image.channels)
+    if note:
+        err.write(f"{title}: warning: {note}\n")
 
     def progress(fraction: float) -> None:
         err.write(f"\r{title}: {100 * fraction:5.1f} %")

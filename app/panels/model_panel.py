@@ -97,6 +97,7 @@ class ModelPanel(QtWidgets.QWidget):
         self.info_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         form.addRow(self.info_label)
         self._limits: dict[str, str] = {}  # installed model name -> its model card's limits
+        self.entries: list[Any] = []  # the installed models (akmamba.infer.ModelEntry) last listed
         row = QtWidgets.QHBoxLayout()
         self.threshold_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(1, 99)
@@ -124,6 +125,7 @@ class ModelPanel(QtWidgets.QWidget):
     def set_models(self, entries: list[Any]) -> None:
         """List installed models (``akmamba.infer.ModelEntry``) before the "checkpoint file" entry."""
         keep = self.model_path()
+        self.entries = list(entries)
         self.model_combo.clear()
         self._limits = {e.name: str(e.summary["limits"]) for e in entries if (e.summary or {}).get("limits")}
         for entry in entries:
@@ -144,6 +146,13 @@ class ModelPanel(QtWidgets.QWidget):
             i = self.model_combo.findData(str(path))
             self.model_combo.setItemData(i, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentIndex(i)
+
+    def select_path(self, path: Path | str) -> bool:
+        """Make a listed model or checkpoint current without emitting; False when ``path`` is not listed."""
+        if self.model_combo.findData(str(path)) < 0:
+            return False
+        _select_quietly(self.model_combo, str(path))
+        return True
 
     def model_path(self) -> str:
         """The chosen checkpoint path ("" when none)."""

@@ -25,6 +25,7 @@ def make_window(tmp_path: Path, **options: object) -> QtWidgets.QMainWindow:
     window = MainWindow(Settings(tmp_path / "settings.ini"), tmp_path / "journals", **options)
     window.journals.fsync = False  # keep tests fast; the crash test keeps fsync on
     window.cases.ask_unsaved = lambda _name: "discard"
+    window.ask_model_mismatch = lambda _note: True  # run as asked (tests of the question set their own)
     return window
 
 

@@ -35,6 +35,10 @@ def test_predict_end_to_end(tmp_path: Path, tiny_checkpoint: Path, capsys) -> No
     assert "c.png" in err
     assert "Traceback" not in err
     assert sum("c.png" in line for line in err.splitlines()) == 1
+    # the 1-channel model on the colour input: a warning for that input only (it still runs)
+    warnings = [line for line in err.replace("\r", "\n").splitlines() if "warning:" in line]
+    assert len(warnings) == 1
+    assert "b.png: warning: tiny-vessels was trained on grey (1-channel) images. The image is colour" in warnings[0]
 
     for key, shape in (("grey", (40, 56)), ("rgb", (33, 47))):
         stem = paths[key].stem
