@@ -1,5 +1,7 @@
-"""benchmarks/probe_fused_layout.py times the fused op with x in three memory formats and the block with
-ss2d.FUSED_X_CHANNELS_LAST off and on, and leaves the setting as it found it (the GPU work is faked here)."""
+"""Benchmark scripts that change a setting of SS2D while they time it leave it as they found it:
+benchmarks/bench_unfused_proj.py (both projection forms of SS2D's unfused path) and
+benchmarks/probe_fused_layout.py (the fused op with x in three memory formats, the block with
+ss2d.FUSED_X_CHANNELS_LAST off and on; its GPU work is faked here)."""
 
 from __future__ import annotations
 
@@ -12,22 +14,42 @@ import torch
 
 from akmamba.nn.blocks import ss2d as ss2d_module
 
-PROBE = Path(__file__).resolve().parents[2] / "benchmarks" / "probe_fused_layout.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _load():
-    sys.path.insert(0, str(PROBE.parent))
+def _load(name: str = "bench_unfused_proj"):
+    """Import ``benchmarks/<name>.py`` (with benchmarks/ on sys.path for its own imports)."""
+    sys.path.insert(0, str(BENCHMARKS))
     try:
-        spec = importlib.util.spec_from_file_location("probe_fused_layout", PROBE)
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
     finally:
-        sys.path.remove(str(PROBE.parent))
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_times_both_forms_and_restores_the_setting(monkeypatch) -> None:
+    bench = _load()
+    monkeypatch.setattr(ss2d_module, "UNFUSED_PROJ_FORM", "copies")
+    seen = []
+    real = ss2d_module.SS2D._forward_core
+
+    def spy(self, x):
+        seen.append(ss2d_module.UNFUSED_PROJ_FORM)
+        return real(self, x)
+
+    monkeypatch.setattr(ss2d_module.SS2D, "_forward_core", spy)
+    t = bench.time_forms(4, 1, 6, 5, "cpu", "torch", reps=2)
+    assert set(t) == {"copies", "pixels"}
+    assert all(len(v) == 2 and all(ms > 0 for ms in v) for v in t.values())
+    # warm-up plus two reps, forward and forward+backward, alternating the forms
+    assert seen == ["copies", "copies", "pixels", "pixels"] * 3
+    assert ss2d_module.UNFUSED_PROJ_FORM == "copies"
 
 
 def test_probe_row_times_each_layout_and_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    probe = _load()
+    probe = _load("probe_fused_layout")
     bm = probe.bm
     monkeypatch.setattr(ss2d_module, "FUSED_X_CHANNELS_LAST", True)
     monkeypatch.setattr(bm, "DEV", "cpu")
