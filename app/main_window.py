@@ -255,7 +255,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
 
     def _on_case_opened(self, path: str, restored: int) -> None:
         note = f" - restored {restored} unsaved edits from the journal" if restored else ""
-        offered = self.offer_model()
+        offered = self.offer_suitable_model()
         note += f" - model: {offered}" if offered else ""
         self._show_message(f"Opened {Path(path).name}{note}")
         self.case_opened.emit(path)

@@ -39,7 +39,7 @@ class SegmentMixin(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.StandardButton.No)
         return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
-    def offer_model(self) -> str | None:
+    def offer_suitable_model(self) -> str | None:
         """Choose an installed model that suits the open image when the chosen one does not (a checkpoint file
         the user chose is kept). Returns the name of the model chosen, or None when the choice stands."""
         image = self.session.image
@@ -96,6 +96,6 @@ class SegmentMixin(QtWidgets.QMainWindow):
         self.backend_label.setToolTip("\n".join(f"{b.name}: {b.reason}" for b in infos))
         self.device_label.setText(f"Device: {self.model_panel.device()} (auto = {facts['auto_device']})")
         self.model_panel.set_models(facts["models"])
-        offered = self.offer_model()
+        offered = self.offer_suitable_model()
         if offered:
             self._show_message(f"Model: {offered}")

@@ -328,7 +328,6 @@ def model_pair_table(recs: list[dict], recipes: list[str], labels: tuple[str, ..
     return "\n".join(lines)
 
 
-#: The round-4 bladder recipe every model was run with (the paper's Tables 2-3 on the fixed code).
 #: The recipes of the every-model tables: ``combo`` (all eight models), then the better recipe (and its final
 #: weights) that Table 3's four models ran again; tables of a recipe no model ran are left out.
 BLADDER_MODELS_RECIPES = ("combo", "combo-ema-long", "combo-ema-long-final")
