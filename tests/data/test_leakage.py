@@ -112,7 +112,8 @@ def test_mirrored_and_rotated_twins_are_found_and_named() -> None:
     assert found == {("t3", "v1"): "mirrored left-right", ("t6", "v2"): "rotated 270", ("t1", "v3"): "identity"}
     text = report.message()
     assert "3 pairs, 2 of them as mirrored or rotated copies" in text
-    assert "t3 ~ v1 (r " in text and "validation image mirrored left-right)" in text
+    assert "t3 ~ v1 (r " in text
+    assert "validation image mirrored left-right)" in text
     assert json.loads(json.dumps(report.to_dict()))["transformed"] == 2
     plain = check_split(train, val, ["a"] * 10, ["b"] * 4, mirrored=False)
     assert plain.pairs == 1

@@ -39,7 +39,8 @@ def bladder_checkpoint(tmp_path: Path) -> Path:
 
 def test_lookup_tables_round_trip() -> None:
     lut = index_to_file_values(BLADDER, 3)
-    assert lut.dtype == np.uint8 and lut.tolist() == [0, 128, 255]
+    assert lut.dtype == np.uint8
+    assert lut.tolist() == [0, 128, 255]
     idx = np.array([[0, 1], [2, 1]], dtype=np.uint8)
     np.testing.assert_array_equal(file_values_to_indices(lut[idx], BLADDER, "x.png"), idx)
     wide = [dict(BLADDER[0]), {**BLADDER[1], "value_in_file": 300}]
@@ -110,7 +111,8 @@ def test_predict_file_values_and_evaluate_reads_them_back(tmp_path: Path, bladde
     assert "holds label maps of --label-values 'index'; this run writes 'file'" in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path / "file"), str(images / "c.png")]) == 1
     assert "holds label maps of --label-values 'file'; this run writes 'index'" in capsys.readouterr().err
-    assert not (tmp_path / "idx" / "c.png").exists() and not (tmp_path / "file" / "c.png").exists()
+    assert not (tmp_path / "idx" / "c.png").exists()
+    assert not (tmp_path / "file" / "c.png").exists()
 
 
 def test_bad_mode_fails_before_reading_inputs(tmp_path: Path, capsys) -> None:

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from akmamba.errors import ConfigError, ShapeError
-from akmamba.nn.blocks.ss2d import SS2D, MambaOut, cross_merge, cross_scan, project_dt
 from akmamba.nn.blocks import ss2d as ss2d_module
+from akmamba.nn.blocks.ss2d import SS2D, MambaOut, cross_merge, cross_scan, project_dt
 from akmamba.ops import selective_scan
 
 
@@ -155,7 +155,7 @@ def test_dt_projection_forms_agree_with_gradients(rank: int) -> None:
         results.append((out.detach(), dx, dw))
     want = torch.stack([x_dbl[..., k, :rank] @ weight[k].T for k in range(4)], dim=-2)
     torch.testing.assert_close(results[0][0], want.detach())
-    for a, b in zip(results[0], results[1]):
+    for a, b in zip(results[0], results[1], strict=True):
         torch.testing.assert_close(b, a)
     assert project_dt(x_dbl[..., :rank], weight).shape == (2, 5, 3, 4, 6)  # auto: einsum off CUDA
     with pytest.raises(ConfigError, match="form"):
@@ -190,11 +190,13 @@ def test_unfused_projection_forms_agree(monkeypatch: pytest.MonkeyPatch, dt_rank
         xx = x.clone().requires_grad_()
         y = m._forward_core(xx)
         (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
-        results[form] = (y.detach(), xx.grad, {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
+        grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+        results[form] = (y.detach(), xx.grad, grads)
     (y0, gx0, gp0), (y1, gx1, gp1) = results["copies"], results["pixels"]
     torch.testing.assert_close(y1, y0, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(gx1, gx0, rtol=1e-10, atol=1e-12)
-    assert set(gp1) == set(gp0) and {"x_proj_weight", "dt_projs_weight", "A_logs", "Ds"} <= set(gp0)
+    assert set(gp1) == set(gp0)
+    assert {"x_proj_weight", "dt_projs_weight", "A_logs", "Ds"} <= set(gp0)
     for name in gp0:
         torch.testing.assert_close(gp1[name], gp0[name], rtol=1e-10, atol=1e-12, msg=name)
 
