@@ -15,7 +15,7 @@
 # TESTS=0 skips step 1's tests (setup still runs), BENCH_S=0 skips step 2, TOTAL_S (default 570) bounds the call.
 # AMP=bf16 times step 2 under bf16 autocast (as `akmamba train` runs on CUDA) instead of float32.
 # UNFUSED=1 also times SS2D's unfused path with both projection forms (benchmarks/bench_unfused_proj.py).
-# PROBE=1 runs benchmarks/probe_fused_layout.py (why the fused op is slower under bf16; not yet run on a GPU).
+# PROBE=1 runs benchmarks/probe_fused_bf16.py (why the fused op is slower with bf16 inputs) -> probe_bf16.md.
 # Writes issue7_summary.txt (read first), pytest_*.txt, mambaout_cuda.md, sweep.md, bench_stderr.txt under $OUT.
 set -u
 OUT=${OUT:-/tmp/issue7}; mkdir -p "$OUT"
@@ -48,9 +48,9 @@ if [ -n "${PROFILE:-}" ]; then  # where the block's GPU time goes, fused vs mamb
   timeout 150 python3 benchmarks/profile_mambaout_cuda.py --out "$OUT/profile_cuda.md" > /dev/null 2> "$OUT/profile_err.txt"
   el "profile rc $?"
 fi
-if [ -n "${PROBE:-}" ]; then  # the fused op's input layouts under float32 and bf16, FUSED_X_CHANNELS_LAST off/on
-  timeout 240 python3 benchmarks/probe_fused_layout.py --out "$OUT/probe_layout.md" > /dev/null 2> "$OUT/probe_err.txt"
-  el "layout probe rc $?"
+if [ -n "${PROBE:-}" ]; then  # the fused op with float32, bf16 and mixed inputs; compiled kernels; kernel profile
+  timeout 300 python3 benchmarks/probe_fused_bf16.py --out "$OUT/probe_bf16.md" > /dev/null 2> "$OUT/probe_err.txt"
+  el "bf16 probe rc $?"
 fi
 if [ -n "${UNFUSED:-}" ]; then  # SS2D's unfused path (mamba_ssm's kernel) with its two projection forms (~1-2 min)
   timeout 240 python3 benchmarks/bench_unfused_proj.py --device cuda --backend mamba_ssm --bases 16,32 --batches 1,8 \
@@ -64,4 +64,4 @@ if [ $left -gt 60 ]; then
   el "sweep rc $?"
 fi
 } > "$OUT/issue7_summary.txt" 2>&1
-cat "$OUT/issue7_summary.txt"; cat "$OUT/mambaout_cuda.md"; cat "$OUT/profile_cuda.md" "$OUT/probe_layout.md" "$OUT/unfused_proj_cuda.md" "$OUT/sweep.md" 2>/dev/null
+cat "$OUT/issue7_summary.txt"; cat "$OUT/mambaout_cuda.md"; cat "$OUT/profile_cuda.md" "$OUT/probe_bf16.md" "$OUT/unfused_proj_cuda.md" "$OUT/sweep.md" 2>/dev/null

@@ -1,7 +1,7 @@
 """Benchmark scripts that change a setting of SS2D while they time it leave it as they found it:
 benchmarks/bench_unfused_proj.py (both projection forms of SS2D's unfused path) and
-benchmarks/probe_fused_layout.py (the fused op with x in three memory formats, the block with
-ss2d.FUSED_X_CHANNELS_LAST off and on; its GPU work is faked here)."""
+benchmarks/probe_fused_bf16.py (the fused op with float32, bf16 and mixed inputs, the block with
+ss2d.FUSED_DELTA_FLOAT32 off and on; its GPU work is faked here)."""
 
 from __future__ import annotations
 
@@ -48,23 +48,61 @@ def test_times_both_forms_and_restores_the_setting(monkeypatch) -> None:
     assert ss2d_module.UNFUSED_PROJ_FORM == "copies"
 
 
-def test_probe_row_times_each_layout_and_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    probe = _load("probe_fused_layout")
+def test_bf16_probe_times_each_dtype_mix_and_restores_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = _load("probe_fused_bf16")
     bm = probe.bm
-    monkeypatch.setattr(ss2d_module, "FUSED_X_CHANNELS_LAST", True)
+    monkeypatch.setattr(ss2d_module, "FUSED_DELTA_FLOAT32", True)
     monkeypatch.setattr(bm, "DEV", "cpu")
-    x = torch.randn(1, 8, 4, 3)  # NCHW-contiguous, as a conv might return it
-    dts = torch.randn(1, 4, 8, 4, 3)
-    bc = torch.randn(1, 4, 2, 4, 3)
-    monkeypatch.setattr(bm, "capture_scan_args", lambda block, x_in: ((x, dts, torch.zeros(8, 2), bc, bc), {}))
-    op_x, flags = [], []
-    monkeypatch.setattr(bm, "op_timings_cuda", lambda args, kwargs, backend: (op_x.append(args[0]), (1.0, 2.0))[1])
+    captured_with = []
+
+    def fake_capture(row, amp):
+        captured_with.append((amp, ss2d_module.FUSED_DELTA_FLOAT32))
+        dt = amp or torch.float32
+        x = torch.randn(1, 8, 4, 3).to(dt)
+        dts = torch.randn(1, 4, 3, 4, 8).permute(0, 3, 4, 1, 2).to(dt)  # pixel-major, as SS2D hands it
+        bc = torch.randn(1, 4, 3, 4, 2).permute(0, 3, 4, 1, 2).to(dt)
+        return (x, dts, torch.zeros(32, 2), bc, bc), {}
+
+    seen = []
+
+    def fake_op_ms(args, kwargs, prep=None):
+        args = (prep or list)(list(args))
+        seen.append(tuple(str(a.dtype).removeprefix("torch.") for a in args[:2] + args[3:5]))
+        return 1.0, 2.0
+
+    monkeypatch.setattr(probe, "capture", fake_capture)
+    monkeypatch.setattr(probe, "op_ms", fake_op_ms)
+    line = probe.timing_row({"base": 4, "level": 1, "batch": 1, "C": 4, "H": 4, "W": 3})
+    assert captured_with == [(None, False), (torch.bfloat16, False)]  # delta captured in bf16 under autocast
+    f, b = "float32", "bfloat16"
+    assert seen == [(f, f, f, f), (b, b, b, b), (f, f, f, f), (b, f, f, f), (f, b, f, f), (f, f, b, b), (b, f, b, b)]
+    assert line == "| 1, 4, 4x3 |" + " 1.00 / 2.00 |" * 7
+    assert ss2d_module.FUSED_DELTA_FLOAT32 is True  # restored
+
+
+def test_bf16_probe_block_row_times_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = _load("probe_fused_bf16")
+    bm = probe.bm
+    monkeypatch.setattr(ss2d_module, "FUSED_DELTA_FLOAT32", False)
+    monkeypatch.setattr(bm, "DEV", "cpu")
+    flags = []
     monkeypatch.setattr(bm, "block_timings_cuda",
-                        lambda block, x_in: (flags.append(ss2d_module.FUSED_X_CHANNELS_LAST), (3.0, 4.0))[1])
-    row = {"base": 4, "level": 1, "batch": 1, "C": 4, "H": 4, "W": 3}
-    layout, timing = probe.probe_row(row, None, with_mamba=False)
-    assert layout.startswith("| 1, 4, 4x3 | float32 | NCHW (1, 8, 4, 3) float32 (96, 12, 3, 1) |")
-    assert [probe.x_format(t) for t in op_x] == ["NCHW", "channels-last", "NCHW"]  # as handed, made cl, made NCHW
-    assert flags == [False, True]
-    assert timing == "| 1, 4, 4x3 | float32 | 1.00 / 2.00 | 1.00 / 2.00 | 1.00 / 2.00 | 3.00 / 4.00 | 3.00 / 4.00 | - |"
-    assert ss2d_module.FUSED_X_CHANNELS_LAST is True  # restored
+                        lambda block, x: (flags.append(ss2d_module.FUSED_DELTA_FLOAT32), (3.0, 4.0))[1])
+    line = probe.block_row({"base": 4, "level": 1, "batch": 1, "C": 4, "H": 4, "W": 3})
+    assert flags == [False, True, False]  # off, on, then the mamba_ssm block under the restored setting
+    assert line == "| 1, 4, 4x3 | 3.00 / 4.00 | 3.00 / 4.00 | 3.00 / 4.00 |"
+    assert ss2d_module.FUSED_DELTA_FLOAT32 is False
+
+
+def test_bf16_probe_casts_keep_strides() -> None:
+    probe = _load("probe_fused_bf16")
+    base = torch.randn(2, 3, 4, 4, 34, requires_grad=True)
+    view = base[..., 2:18].permute(0, 3, 4, 1, 2)  # SS2D's B: a non-dense view of x_proj's output
+    cast = probe.cast_keep_strides(view, torch.bfloat16)
+    assert cast.stride() == view.stride()
+    assert cast.dtype == torch.bfloat16
+    assert view.to(torch.bfloat16).stride() != view.stride()  # what Tensor.to would have done
+    torch.testing.assert_close(cast.float(), view, atol=1e-2, rtol=1e-2)
+    cast.float().sum().backward()
+    assert base.grad is not None
+    assert base.grad[..., 2:18].eq(1).all()

@@ -181,8 +181,22 @@ def test_shape_and_option_errors() -> None:
         cross_selective_scan(**dict(inputs, As=inputs["As"][:4]))
     with pytest.raises(ShapeError, match="share one dtype"):
         cross_selective_scan(**dict(inputs, Bs=inputs["Bs"].double()))
+    with pytest.raises(ShapeError, match="delta must be in x's dtype or float32"):
+        cross_selective_scan(**dict(inputs, dts=inputs["dts"].double()))
     with pytest.raises(ConfigError, match="fused_triton"):
         cross_selective_scan(**inputs, backend="fused_trito")
+
+
+def test_reference_takes_float32_delta_with_bf16_inputs() -> None:
+    """delta may be float32 beside bf16 x, B, C (SS2D's fused path hands it so under autocast): the reference
+    computes in float32 anyway, so a float32 delta gives the bf16 result of the float32-rounded delta."""
+    inputs = make_inputs(1, 3, 4, 5, 2, torch.bfloat16, device="cpu")
+    mixed = dict(inputs, dts=inputs["dts"].float())
+    y, grads = run("reference", mixed)
+    assert y.dtype == torch.bfloat16
+    assert grads["dts"].dtype == torch.float32
+    want = run("reference", inputs)  # same values: the bf16 delta is exactly representable in float32
+    torch.testing.assert_close(y, want[0])
 
 
 def test_fused_refuses_what_it_cannot_run() -> None:
@@ -327,6 +341,18 @@ def test_fused_options(
     if not with_bias:
         inputs["delta_bias"] = None
     compare(run("fused_triton", inputs, softplus=softplus), run("reference", inputs, softplus=softplus), dtype)
+
+
+@_kernel
+def test_fused_float32_delta_with_bf16_inputs(launch_overrides: dict[str, int]) -> None:
+    """bf16 x, B, C with a float32 delta (SS2D's fused path under autocast, ss2d.FUSED_DELTA_FLOAT32), in SS2D's
+    pixel-major layouts, against the reference: bf16 tolerances, delta's gradient in float32."""
+    launch_overrides.update(fwd_block_d=4, bwd_block_d=4)
+    inputs = make_inputs(2, 4, 5, 6, 3, torch.bfloat16, seed=6)
+    inputs["dts"] = (0.5 * torch.rand(2, 5, 6, 4, 4, device=DEVICE)).permute(0, 3, 4, 1, 2)  # float32, pixel-major
+    got = run("fused_triton", inputs)
+    assert got[1]["dts"].dtype == torch.float32
+    compare(got, run("reference", inputs), torch.bfloat16)
 
 
 @_kernel

@@ -55,14 +55,15 @@ UNFUSED_PROJ_FORM = "auto"
 PIXELS_MIN_POSITIONS = 16384
 
 
-#: Whether the fused Triton path hands the kernel x in channels-last order (B, E, H, W) with strides (HWE, 1, WE, E),
-#: copying it when it comes otherwise (CUDA only). Why it may matter: under bf16 autocast on an H100 the fused op took
-#: about twice its float32 time at the same shapes, as long as with all its inputs made NCHW-contiguous, although it
-#: reads half the bytes (docs/benchmarks/mambaout_cuda_bf16.md); delta, B and C are views of the same F.linear
-#: outputs in both precisions, so x as the depthwise conv returns it under autocast is the suspect. Off until measured:
-#: benchmarks/probe_fused_layout.py prints the layouts and times the op and the block with this off and on, side by
-#: side (not yet run on a GPU). Same values and gradients either way (tests/nn/test_ss2d_fused.py, CUDA).
-FUSED_X_CHANNELS_LAST = False
+#: Whether the fused Triton path hands the kernel delta in float32 when x is bfloat16 or float16 (under autocast): the
+#: dt projection then runs in float32 and writes delta once in float32, instead of in x's dtype. Measured on an H100
+#: (docs/benchmarks/probe_fused_bf16_cuda.md, benchmarks/probe_fused_bf16.py): the fused op with bf16 delta took
+#: 1.5-2x its float32 time (batch 8, C 32, 592x576: 66.5 ms forward against 32.5 ms), while bf16 x, B and C cost
+#: nothing or saved time; casting delta to float32 inside the op would copy the largest input (4E per pixel). With
+#: this on, the block under bf16 autocast took 49.2 ms forward instead of 84.3 at that shape. The kernel computes in
+#: float32 either way, so a float32 delta only adds precision. Cost: delta, saved for the backward, takes twice the
+#: memory of a bf16 one (1.4 GB more at that shape).
+FUSED_DELTA_FLOAT32 = True
 
 
 def unfused_proj_form(x: torch.Tensor, needs_grad: bool, form: str | None = None) -> str:
@@ -330,14 +331,17 @@ class SS2D(nn.Module):
         x_dbl = F.linear(x.permute(0, 2, 3, 1), self.x_proj_weight.reshape(k * (r + 2 * n), e))
         dts, bs, cs = torch.split(x_dbl.view(b, h, w, k, r + 2 * n), [r, n, n], dim=-1)
         fold_dt_proj = backend == FUSED_NUMBA and r <= MAX_FOLDED_RANK
-        if not fold_dt_proj:
+        delta_dtype = x.dtype
+        if backend == FUSED and FUSED_DELTA_FLOAT32 and x.dtype in (torch.bfloat16, torch.float16):
+            delta_dtype = torch.float32
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                dts = project_dt(dts.float(), self.dt_projs_weight.float(), DT_PROJ_FORM)
+        elif not fold_dt_proj:
             dts = project_dt(dts, self.dt_projs_weight, DT_PROJ_FORM)
-        if backend == FUSED and x.is_cuda and FUSED_X_CHANNELS_LAST:
-            x = x.contiguous(memory_format=torch.channels_last)  # a no-op when the conv gave channels-last
         with torch.autocast(device_type=x.device.type, enabled=False):
             inputs = (
                 x,
-                dts.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, E or R, H, W) views of pixel-major tensors
+                dts.to(delta_dtype).permute(0, 3, 4, 1, 2),  # (B, K, E or R, H, W) views of pixel-major tensors
                 -torch.exp(self.A_logs.float()),
                 bs.to(x.dtype).permute(0, 3, 4, 1, 2),  # (B, K, N, H, W)
                 cs.to(x.dtype).permute(0, 3, 4, 1, 2),

@@ -172,9 +172,12 @@ def check_cross_scan_inputs(
                         str(x.device), str(t.device))
         if not t.is_floating_point():
             raise _fail(name, f"{name} must be a real floating-point tensor; got {t.dtype}.", "real float", t.dtype)
-        if name in ("dts", "Bs", "Cs") and t.dtype != x.dtype:
-            raise _fail(name, f"{name} has dtype {t.dtype} but x has {x.dtype}; x, dts, Bs and Cs must share one "
-                        "dtype.", x.dtype, t.dtype)
+        if name == "dts" and t.dtype not in (x.dtype, torch.float32):
+            raise _fail(name, f"dts has dtype {t.dtype} but x has {x.dtype}; delta must be in x's dtype or float32.",
+                        (x.dtype, torch.float32), t.dtype)
+        if name in ("Bs", "Cs") and t.dtype != x.dtype:
+            raise _fail(name, f"{name} has dtype {t.dtype} but x has {x.dtype}; x, Bs and Cs must share one dtype "
+                        "(delta may be float32).", x.dtype, t.dtype)
         if name in ("As", "Ds", "delta_bias") and t.dtype not in (x.dtype, torch.float32):
             raise _fail(name, f"{name} has dtype {t.dtype}; parameters must be float32 or x's dtype ({x.dtype}).",
                         (torch.float32, x.dtype), t.dtype)
@@ -242,7 +245,9 @@ def cross_selective_scan(
 
     Args:
         x: (B, E, H, W) input u, shared by the four directions; any memory layout.
-        dts: (B, 4, E, H, W) delta of each direction, in pixel order; x's dtype.
+        dts: (B, 4, E, H, W) delta of each direction, in pixel order; x's dtype, or float32 with a bfloat16 or
+            float16 x (SS2D's fused path hands it so: the Triton kernel reads bf16 delta slowly, see
+            ss2d.FUSED_DELTA_FLOAT32).
         As: (4E, N) state matrix, real.
         Bs: (B, 4, N, H, W) B of each direction, in pixel order; x's dtype.
         Cs: (B, 4, N, H, W) C of each direction, in pixel order; x's dtype.

@@ -40,7 +40,9 @@ INSTALL_HINT = triton_scan.INSTALL_HINT
 #: loads. None: not measured. Re-measure after changing the kernels or SS2D's projections.
 MEASURED_SPEED_VS_MAMBA_SSM: tuple[float | None, float | None] = (0.73, 0.81)
 #: The same against SS2D's unfused path with the per-sequence ``triton`` backend (same run; geometric means 1.50x and
-#: 1.33x): at least 1 both ways, so ``auto`` takes the fused kernel on CUDA where mamba_ssm does not load.
+#: 1.33x): at least 1 both ways, so ``auto`` takes the fused kernel on CUDA where mamba_ssm does not load. Under bf16
+#: autocast (docs/benchmarks/mambaout_cuda_bf16.md, with ss2d.FUSED_DELTA_FLOAT32) the worst rows were (1.00, 0.98)
+#: against triton, within SPEED_TOLERANCE, and (0.89, 0.78) against mamba_ssm: the same choices hold.
 MEASURED_SPEED_VS_TRITON: tuple[float | None, float | None] = (1.01, 1.09)
 #: How far below 1 a measured worst-row ratio may be and still count as "at least as fast". Two runs of the same
 #: benchmark on the same H100 model differed by 10-50 % in single rows of 1-5 ms (for example mamba_ssm's block at
