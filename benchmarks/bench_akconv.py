@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from report import publish
 from torch import nn
 
 from akmamba.nn.blocks.akconv import AKConv
@@ -107,10 +108,7 @@ def main() -> None:
         lines.append(f"| {name} | {saved:.0f} MiB | {saved / input_mib:.1f} | {seconds * 1000:.0f} ms |")
         del module
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+    publish(text, args.output)
 
 
 if __name__ == "__main__":

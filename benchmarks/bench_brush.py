@@ -28,6 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from report import publish  # noqa: E402
+
 from akmamba.annotations import LabelMap  # noqa: E402
 
 SIZE = 2048
@@ -112,9 +114,7 @@ def main() -> None:
         (m10, p10), (m50, p50) = results[10][name], results[50][name]
         lines.append(f"| {name} | {m10:.1f} | {p10:.1f} | {m50:.1f} | {p50:.1f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

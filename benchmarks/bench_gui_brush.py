@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
+from report import publish
 
 SIZE = 2048
 STAMPS = 300
@@ -211,10 +212,7 @@ def main() -> int:
         "drags are coalesced to one re-render per event-loop pass.",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
     return 0
 
 

@@ -54,6 +54,7 @@ if DRY_RUN:  # the CUDA code path on CPU tensors, kernels in Triton's interprete
 
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+import report  # noqa: E402
 import torch  # noqa: E402
 
 from akmamba.nn.blocks import ss2d as ss2d_module  # noqa: E402
@@ -627,11 +628,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def publish(body: list[str], final: bool = False) -> None:
         text = "\n".join(header + body + ([] if final else ["", "(partial: the run was still going)"])) + "\n"
-        if final:
-            print(text)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(text, encoding="utf-8")
+        report.publish(text, args.out, echo=final)
 
     if args.device == "cuda":
         body = bench_cuda(rows, args.budget_s, ints[3], publish)

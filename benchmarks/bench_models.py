@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from report import publish  # noqa: E402
 
 VARIANTS: list[tuple[str, str, dict]] = [
     ("akmamba (mambaout 1-3)", "akmamba", {"mambaout_levels": [1, 2, 3]}),
@@ -155,10 +156,7 @@ def main() -> None:
         ratio = f"{r['ms'] / unet_ms:.1f}x" if unet_ms else "-"
         lines.append(f"| {label} | {r['ms']:.1f} | {ratio} | {r['peak_mib']:.0f} | {r['params'] / 1e6:.2f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

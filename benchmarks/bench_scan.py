@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from report import publish
 
 from akmamba.ops import available_backends
 from akmamba.ops.selective_scan import SCAN_BACKENDS
@@ -275,10 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
     ]
     text = "\n".join(header + body) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

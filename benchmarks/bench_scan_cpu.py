@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from report import publish
 
 from akmamba.ops.selective_scan import SCAN_BACKENDS
 from akmamba.ops.selective_scan.numba_scan import numba_available
@@ -213,10 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         "input to 592x576, so its skip levels are about 3% longer.",
     ]
     text = "\n".join(header + body + footer) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from monai.losses import DiceCELoss
+from report import publish
 
 from akmamba.nn import build_model
 
@@ -101,10 +102,7 @@ def main() -> None:
         p = f"{proj / 60:.1f} min" if proj else "-"
         lines.append(f"| {name} | {size[0]}x{size[1]} | {t * 1000:.1f} | {ips:.1f} | {p} | {peak:.1f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_mambaout import device_name, make_block, shapes, versions
+from report import publish
 
 from akmamba.nn.blocks import ss2d as ss2d_module
 
@@ -100,9 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"{a[0]:.2f} / {a[1]:.2f} | {b[0]:.2f} / {b[1]:.2f} | {a[0] / b[0]:.2f}x / {a[1] / b[1]:.2f}x |")
         print(lines[-1], file=sys.stderr, flush=True)
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

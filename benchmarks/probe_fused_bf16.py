@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_mambaout as bm
 import torch
+from report import publish
 
 from akmamba.nn.blocks import ss2d as ss2d_module
 
@@ -238,10 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         "## Compiled fused kernels", "", *kernels, "",
         f"## CUDA kernels of one forward, {timings[2].split(' | ')[0].lstrip('| ')}", "", *profiled, "",
     ])
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

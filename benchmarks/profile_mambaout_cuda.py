@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from report import publish
 
 REPS = 10
 
@@ -149,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 tops += [f"| `{k[:90]}` | {ms:.3f} | {n:.0f} |" for k, ms, n in r["top"]]
                 print(lines[-1], file=sys.stderr, flush=True)
     text = "\n".join([*lines, "", "## Kernels with the most device time", *tops]) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
     return 0
 
 

@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import triton
+from report import publish
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
@@ -121,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         layouts.append(f"| {label} | {r['layout']} |")
         print(lines[-1], f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     text = "\n".join([*lines, *layouts]) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    publish(text, args.out)
     return 0
 
 

@@ -30,6 +30,7 @@ from bench_mambaout import (
     op_timings_cuda,
     versions,
 )
+from report import publish
 
 from akmamba.ops.selective_scan import triton_cross
 
@@ -120,9 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             cells.append(timed(VARIANTS[name]))
             print(f"{label} {name}: {cells[-1]}", file=sys.stderr, flush=True)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        text = "\n".join(lines) + "\n"
-        if args.out:
-            args.out.write_text(text, encoding="utf-8")
+        publish("\n".join(lines) + "\n", args.out, echo=False)
         del scan_args, kwargs, x
     print("\n".join(lines))
 
