@@ -48,11 +48,16 @@ def test_times_both_forms_and_restores_the_setting(monkeypatch) -> None:
     assert ss2d_module.UNFUSED_PROJ_FORM == "copies"
 
 
-def test_bf16_probe_times_each_dtype_mix_and_restores_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    probe = _load("probe_fused_bf16")
-    bm = probe.bm
+@pytest.fixture
+def probe(monkeypatch: pytest.MonkeyPatch):
+    """benchmarks/probe_fused_bf16.py, its device set to the CPU."""
+    module = _load("probe_fused_bf16")
+    monkeypatch.setattr(module.bm, "DEV", "cpu")
+    return module
+
+
+def test_bf16_probe_times_each_dtype_mix_and_restores_the_setting(probe, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ss2d_module, "FUSED_DELTA_FLOAT32", True)
-    monkeypatch.setattr(bm, "DEV", "cpu")
     captured_with = []
 
     def fake_capture(row, amp):
@@ -80,13 +85,10 @@ def test_bf16_probe_times_each_dtype_mix_and_restores_the_setting(monkeypatch: p
     assert ss2d_module.FUSED_DELTA_FLOAT32 is True  # restored
 
 
-def test_bf16_probe_block_row_times_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    probe = _load("probe_fused_bf16")
-    bm = probe.bm
+def test_bf16_probe_block_row_times_both_settings(probe, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ss2d_module, "FUSED_DELTA_FLOAT32", False)
-    monkeypatch.setattr(bm, "DEV", "cpu")
     flags = []
-    monkeypatch.setattr(bm, "block_timings_cuda",
+    monkeypatch.setattr(probe.bm, "block_timings_cuda",
                         lambda block, x: (flags.append(ss2d_module.FUSED_DELTA_FLOAT32), (3.0, 4.0))[1])
     line = probe.block_row({"base": 4, "level": 1, "batch": 1, "C": 4, "H": 4, "W": 3})
     assert flags == [False, True, False]  # off, on, then the mamba_ssm block under the restored setting
@@ -94,8 +96,7 @@ def test_bf16_probe_block_row_times_both_settings(monkeypatch: pytest.MonkeyPatc
     assert ss2d_module.FUSED_DELTA_FLOAT32 is False
 
 
-def test_bf16_probe_casts_keep_strides() -> None:
-    probe = _load("probe_fused_bf16")
+def test_bf16_probe_casts_keep_strides(probe) -> None:
     base = torch.randn(2, 3, 4, 4, 34, requires_grad=True)
     view = base[..., 2:18].permute(0, 3, 4, 1, 2)  # SS2D's B: a non-dense view of x_proj's output
     cast = probe.cast_keep_strides(view, torch.bfloat16)
