@@ -51,7 +51,8 @@ def cast_keep_strides(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def op_ms(args: Sequence[Any], kwargs: dict[str, Any], prep: Callable[[list[Any]], list[Any]] | None = None
           ) -> tuple[float, float]:
     """(forward ms, forward+backward ms) of the fused op; ``prep`` (timed with it) maps the inputs first. Calls the
-    kernel's wrapper directly: cross_selective_scan's input check refuses mixed dtypes, which the kernels take."""
+    kernel's wrapper directly: cross_selective_scan's input check refuses most of the dtype mixes timed here (it
+    allows only delta in float32 beside lower-precision inputs), which the kernels take."""
     from akmamba.ops.selective_scan.triton_cross import cross_selective_scan_fused as fused
 
     prep = prep or (lambda a: a)
@@ -69,14 +70,14 @@ def op_ms(args: Sequence[Any], kwargs: dict[str, Any], prep: Callable[[list[Any]
     return bm.cuda_median_ms(fwd), bm.cuda_median_ms(both)
 
 
+def cast_at(args: Sequence[Any], where: tuple[int, ...], dtype: torch.dtype) -> list[Any]:
+    """``args`` with the positions ``where`` cast to ``dtype`` (strides kept)."""
+    return [cast_keep_strides(a, dtype) if i in where else a for i, a in enumerate(args)]
+
+
 def upcast(args: list[Any]) -> list[Any]:
     """x, delta, B, C cast to float32 with their strides (A is float32 already)."""
-    return [cast_keep_strides(a, torch.float32) if i in (0, 1, 3, 4) else a for i, a in enumerate(args)]
-
-
-def with_bf16(args: Sequence[Any], group: str) -> list[Any]:
-    """float32 inputs with one group (:data:`GROUPS`) cast to bf16 beforehand (not timed)."""
-    return [cast_keep_strides(a, torch.bfloat16) if i in GROUPS[group] else a for i, a in enumerate(args)]
+    return cast_at(args, (0, 1, 3, 4), torch.float32)
 
 
 def cell(r: tuple[float, float]) -> str:
@@ -106,8 +107,8 @@ def timing_row(row: dict[str, int]) -> str:
     finally:
         ss2d_module.FUSED_DELTA_FLOAT32 = keep
     cells = [op_ms(f_args, f_kw), op_ms(b_args, b_kw), op_ms(b_args, b_kw, upcast)]
-    cells += [op_ms(with_bf16(f_args, group), f_kw) for group in GROUPS]
-    cells.append(op_ms([cast_keep_strides(a, torch.float32) if i == 1 else a for i, a in enumerate(b_args)], b_kw))
+    cells += [op_ms(cast_at(f_args, where, torch.bfloat16), f_kw) for where in GROUPS.values()]
+    cells.append(op_ms(cast_at(b_args, GROUPS["delta"], torch.float32), b_kw))
     bm.empty_cache()
     return f"| {label(row)} | " + " | ".join(cell(c) for c in cells) + " |"
 
