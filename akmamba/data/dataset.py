@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from akmamba.data.augment import AUGMENTATIONS
 from akmamba.data.normalize import normalise, to_channels_first
 from akmamba.data.transforms import random_crop, random_flip_rotate, random_intensity
 from akmamba.errors import ConfigError, ShapeError
@@ -89,6 +90,8 @@ class PatchDataset(Dataset):
         foreground_fraction: share of patches centred on a labelled pixel.
         repeats: how many times each sample appears in the cycle (default: once each); see
             :func:`class_repeats`.
+        augmentation: with ``augment``, ``basic`` (flips, 90-degree rotations, intensity jitter) or ``strong``
+            (nnU-Net's augmentation from MONAI transforms: :class:`akmamba.data.augment.StrongAugment`).
 
     Items are ``(image, label)``; when any sample carries a ``weight`` map they are ``(image, label, weight)``
     (samples without one get ones), the weight cropped, flipped and rotated with the label. The random stream is
@@ -104,8 +107,12 @@ class PatchDataset(Dataset):
         augment: bool = True,
         foreground_fraction: float = 0.5,
         repeats: Sequence[int] | None = None,
+        augmentation: str = "basic",
     ) -> None:
         self.samples = list(samples)
+        if augmentation not in AUGMENTATIONS:
+            raise ConfigError(f"Unknown augmentation {augmentation!r}; valid: {', '.join(AUGMENTATIONS)}.",
+                              parameter="augmentation", expected=list(AUGMENTATIONS), got=augmentation)
         if repeats is None:
             repeats = [1] * len(self.samples)
         if len(repeats) != len(self.samples) or any(int(r) < 1 for r in repeats):
@@ -125,6 +132,12 @@ class PatchDataset(Dataset):
                 "Whole-image training needs images of one size; set patch_size.",
                 parameter="patch_size", expected="images of one size", got=sorted({s.label.shape for s in samples}),
             )
+        self.strong = None
+        if augment and augmentation == "strong":
+            from akmamba.data.augment import StrongAugment
+
+            size = patch_size if patch_size is not None else self.samples[0].label.shape
+            self.strong = StrongAugment((int(size[0]), int(size[1])))
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random stream (call once per epoch)."""
@@ -141,6 +154,11 @@ class PatchDataset(Dataset):
         """Returns image ``(C, h, w)`` float32, label ``(h, w)`` int64 and, for weighted sets, weight ``(h, w)``."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         s = self.samples[self.sample_index(index)]
+        if self.strong is not None:
+            weight = s.weight if s.weight is not None or not self.weighted else np.ones(s.label.shape, np.float32)
+            img, lab, w = self.strong(s.image, s.label, weight, rng, self.foreground_fraction)
+            strong_out = (torch.from_numpy(img), torch.from_numpy(lab))
+            return strong_out if w is None else (*strong_out, torch.from_numpy(w))
         image, label = s.image, s.label
         if self.weighted:  # the weight rides along as an extra image channel through crops, flips and rotations
             weight = s.weight if s.weight is not None else np.ones(label.shape, np.float32)

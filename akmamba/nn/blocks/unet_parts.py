@@ -49,6 +49,10 @@ class UNet2d(nn.Module):
         channels: widths per level, e.g. (32, 64, 128, 256, 512) for 4 down-samplings.
         unit: conv unit factory used everywhere (encoder, bottleneck, decoder).
         skip: factory ``(level, channels) -> module`` applied to each skip; ``None`` keeps skips unchanged.
+        deep_supervision: number of extra 1x1 heads on the decoder outputs of levels 1..k (nnU-Net's deep
+            supervision). They are used in training mode only: ``forward`` then returns a tuple
+            ``(logits, aux_1, ..., aux_k)`` with ``aux_i`` of shape ``(B, num_classes, H / 2**i, W / 2**i)``; in
+            eval mode it returns the full-resolution logits alone, so inference is unchanged.
 
     Shapes: ``(B, in_channels, H, W) -> (B, num_classes, H, W)`` for H, W multiples of 2**(len(channels)-1);
     wrap it in :class:`~akmamba.nn.nets.padding.PadToMultiple` for any size.
@@ -61,9 +65,12 @@ class UNet2d(nn.Module):
         channels: Sequence[int],
         unit: ConvFactory = conv3x3_bn_relu,
         skip: SkipFactory | None = None,
+        deep_supervision: int = 0,
     ) -> None:
         super().__init__()
         chs = list(channels)
+        if not 0 <= deep_supervision < len(chs) - 1:
+            raise ValueError(f"deep_supervision must be in 0..{len(chs) - 2}; got {deep_supervision}")
         self.encoders = nn.ModuleList(
             [DoubleConv(in_channels if i == 0 else chs[i - 1], c, unit) for i, c in enumerate(chs)]
         )
@@ -74,14 +81,22 @@ class UNet2d(nn.Module):
         self.ups = nn.ModuleList([nn.ConvTranspose2d(chs[i + 1], chs[i], 2, stride=2) for i in range(len(chs) - 1)])
         self.decoders = nn.ModuleList([DoubleConv(2 * c, c, unit) for c in chs[:-1]])
         self.head = nn.Conv2d(chs[0], num_classes, 1)
+        self.aux_heads = nn.ModuleList([nn.Conv2d(chs[i], num_classes, 1) for i in range(1, deep_supervision + 1)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, H, W) -> (B, num_classes, H, W)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """``(B, in_channels, H, W) -> (B, num_classes, H, W)``; in training mode with deep supervision a tuple of
+        the logits and the coarser heads' logits (see the class docstring)."""
         feats = []
         for i, enc in enumerate(self.encoders):
             x = enc(x if i == 0 else self.pool(x))
             feats.append(x)
         x = feats.pop()
+        aux: list[torch.Tensor] = []
         for i in reversed(range(len(feats))):
             x = self.decoders[i](torch.cat([self.skips[i](feats[i]), self.ups[i](x)], dim=1))
-        return self.head(x)
+            if self.training and 1 <= i <= len(self.aux_heads):
+                aux.append(self.aux_heads[i - 1](x))
+        out = self.head(x)
+        if aux:
+            return (out, *reversed(aux))
+        return out

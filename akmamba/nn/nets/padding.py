@@ -53,8 +53,9 @@ class PadToMultiple(nn.Module):
         self.in_channels = in_channels
         self.multiple = multiple
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` -> logits ``(B, K, H, W)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """``(B, C, H, W)`` -> logits ``(B, K, H, W)`` (a tuple in training with deep supervision: the logits, then
+        the heads of levels 1..k at ``ceil(H / 2**i) x ceil(W / 2**i)``)."""
         check_image_batch(x, self.in_channels, type(self.net).__name__)
         h, w = x.shape[-2:]
         ph = (-h) % self.multiple
@@ -63,4 +64,6 @@ class PadToMultiple(nn.Module):
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         y = self.net(x)
+        if isinstance(y, tuple):  # deep supervision in training: the head of level i is 2**i times smaller
+            return tuple(t[..., : -(-h // 2**i), : -(-w // 2**i)] for i, t in enumerate(y))
         return y[..., :h, :w]

@@ -65,6 +65,7 @@ def _build(
     mambaout_residual: bool,
     d_state: int,
     scan_backend: str,
+    deep_supervision: int = 0,
 ) -> nn.Module:
     _check_int("base_channels", base_channels, 1)
     _check_int("depth", depth, 1, 6)
@@ -73,7 +74,8 @@ def _build(
                             akconv_centered, akconv_faithful_border)
     skip = _skips(_check_levels("mambaout_levels", mambaout_levels, depth - 1), mambaout_residual, d_state,
                   scan_backend)
-    net = UNet2d(in_channels, num_classes, chs, unit=unit_for_level, skip=skip)
+    _check_int("deep_supervision", deep_supervision, 0, depth - 1)
+    net = UNet2d(in_channels, num_classes, chs, unit=unit_for_level, skip=skip, deep_supervision=deep_supervision)
     return PadToMultiple(net, in_channels, 2**depth)
 
 
@@ -108,7 +110,8 @@ def _skips(levels: tuple[int, ...], residual: bool, d_state: int, scan_backend: 
 
 
 @MODELS.register("unet")
-def build_unet(in_channels: int, num_classes: int, *, base_channels: int = 32, depth: int = 4) -> nn.Module:
+def build_unet(in_channels: int, num_classes: int, *, base_channels: int = 32, depth: int = 4,
+               deep_supervision: int = 0) -> nn.Module:
     """Baseline U-Net: Conv3x3+BN+ReLU pairs, widths base*2**i, ``depth`` max-pool levels.
 
     Args:
@@ -116,10 +119,11 @@ def build_unet(in_channels: int, num_classes: int, *, base_channels: int = 32, d
         num_classes: logits channels.
         base_channels: width of level 0.
         depth: number of down-samplings (input is padded to a multiple of 2**depth).
+        deep_supervision: extra training-only heads on decoder levels 1..k (see ``UNet2d``); 0: none.
     """
     return _build(in_channels, num_classes, base_channels=base_channels, depth=depth, akconv=False, num_points=9,
                   akconv_levels=(), akconv_centered=True, akconv_faithful_border=False, mambaout_levels=(),
-                  mambaout_residual=True, d_state=16, scan_backend="auto")
+                  mambaout_residual=True, d_state=16, scan_backend="auto", deep_supervision=deep_supervision)
 
 
 @MODELS.register("unet_akconv")
@@ -133,6 +137,7 @@ def build_unet_akconv(
     akconv_levels: Sequence[int] | None = None,
     akconv_centered: bool = True,
     akconv_faithful_border: bool = False,
+    deep_supervision: int = 0,
 ) -> nn.Module:
     """U-Net with AKConv units (paper Table 3, "+AKConv").
 
@@ -146,11 +151,12 @@ def build_unet_akconv(
             resolution; None = every level.
         akconv_centered: centre the initial sampling shape (fix) instead of the original top-left anchoring.
         akconv_faithful_border: reproduce the original double weighting of the last row/column.
+        deep_supervision: extra training-only heads on decoder levels 1..k (see ``UNet2d``); 0: none.
     """
     return _build(in_channels, num_classes, base_channels=base_channels, depth=depth, akconv=True,
                   num_points=num_points, akconv_levels=akconv_levels, akconv_centered=akconv_centered,
                   akconv_faithful_border=akconv_faithful_border, mambaout_levels=(), mambaout_residual=True,
-                  d_state=16, scan_backend="auto")
+                  d_state=16, scan_backend="auto", deep_supervision=deep_supervision)
 
 
 @MODELS.register("unet_mambaout")
@@ -164,6 +170,7 @@ def build_unet_mambaout(
     mambaout_residual: bool = True,
     d_state: int = 16,
     scan_backend: str = "auto",
+    deep_supervision: int = 0,
 ) -> nn.Module:
     """U-Net with Mamba-out (VMamba v0 SS2D) on the skip connections (paper Table 3, "+Mamba-out").
 
@@ -177,11 +184,12 @@ def build_unet_mambaout(
         mambaout_residual: pre-norm + residual wrapper (default) or the bare block of the paper's text.
         d_state: SSM state size N.
         scan_backend: selective-scan backend (``auto``, ``torch``, ``mamba_ssm``, ``reference``).
+        deep_supervision: extra training-only heads on decoder levels 1..k (see ``UNet2d``); 0: none.
     """
     return _build(in_channels, num_classes, base_channels=base_channels, depth=depth, akconv=False, num_points=9,
                   akconv_levels=(), akconv_centered=True, akconv_faithful_border=False,
                   mambaout_levels=mambaout_levels, mambaout_residual=mambaout_residual, d_state=d_state,
-                  scan_backend=scan_backend)
+                  scan_backend=scan_backend, deep_supervision=deep_supervision)
 
 
 @MODELS.register("akmamba")
@@ -199,6 +207,7 @@ def build_akmamba(
     mambaout_residual: bool = True,
     d_state: int = 16,
     scan_backend: str = "auto",
+    deep_supervision: int = 0,
 ) -> nn.Module:
     """Akmamba-Net: a U-Net with AKConv units and Mamba-out on the skips (the paper's full model).
 
@@ -215,8 +224,10 @@ def build_akmamba(
         mambaout_residual: pre-norm + residual wrapper (default) or the bare block.
         d_state: SSM state size N.
         scan_backend: selective-scan backend.
+        deep_supervision: extra training-only heads on decoder levels 1..k (see ``UNet2d``); 0: none.
     """
     return _build(in_channels, num_classes, base_channels=base_channels, depth=depth, akconv=True,
                   num_points=num_points, akconv_levels=akconv_levels, akconv_centered=akconv_centered,
                   akconv_faithful_border=akconv_faithful_border, mambaout_levels=mambaout_levels,
-                  mambaout_residual=mambaout_residual, d_state=d_state, scan_backend=scan_backend)
+                  mambaout_residual=mambaout_residual, d_state=d_state, scan_backend=scan_backend,
+                  deep_supervision=deep_supervision)
