@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from akmamba.data.augment import AUGMENTATIONS
 from akmamba.data.normalize import NORMALISATIONS
 from akmamba.errors import ConfigError
 from akmamba.registry import suggest
@@ -16,6 +17,11 @@ from akmamba.registry import suggest
 LOSSES = ("dice_ce", "dice_ce_batch")
 #: Validation Dice used to pick the best checkpoint (see ``TrainConfig.val_metric``).
 VAL_METRICS = ("per_image", "pooled")
+#: Optimisers (``TrainConfig.optimizer``).
+OPTIMIZERS = ("adam", "sgd")
+#: Learning-rate schedules over the planned steps (``TrainConfig.lr_schedule``).
+LR_SCHEDULES = ("constant", "cosine", "poly")
+
 
 
 @dataclass(frozen=True)
@@ -30,8 +36,10 @@ class TrainConfig:
         model_options: options for ``build_model``.
         epochs: 1..1000.
         batch_size: patches per step (per process under torchrun).
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay (L2, as in the paper).
+        lr: initial learning rate.
+        weight_decay: weight decay (L2, as in the paper).
+        optimizer: ``adam`` (the paper) or ``sgd`` (nnU-Net's: SGD with Nesterov momentum 0.99; use lr 0.01,
+            weight decay 3e-5 and the ``poly`` schedule as nnU-Net does).
         patch_size: ``[h, w]`` training patch, or None for whole images.
         samples_per_epoch: patches per epoch (default: one per training image).
         folds: k for patient-level k-fold; 0 trains on every case with no validation.
@@ -46,7 +54,9 @@ class TrainConfig:
             positives of a rare class in patches where it is absent are penalised; :func:`make_loss`).
         normalisation: input normalisation, ``zscore`` (default) or ``clahe`` (:mod:`akmamba.data.normalize`);
             stored in the checkpoint, so prediction normalises the same way.
-        augment: flips, 90-degree rotations and intensity jitter.
+        augment: augment the training patches (see ``augmentation``); False: none.
+        augmentation: ``basic`` (flips, 90-degree rotations, intensity jitter) or ``strong`` (nnU-Net's spatial and
+            intensity augmentation from MONAI transforms: :mod:`akmamba.data.augment`).
         foreground_fraction: share of patches centred on a labelled pixel.
         oversample_class: with ``oversample_factor`` > 1, training images whose label holds this class index (e.g.
             2, bladder tumour) are drawn ``oversample_factor`` times as often as the others (slice-level
@@ -58,10 +68,15 @@ class TrainConfig:
             the counts summed over all validation images, as docs/RESULTS.md reports the bladder). Both are in
             every ``validation`` event.
         init_from: checkpoint to warm-start from (fine-tuning).
-        resume: continue from ``out_dir/last`` if present.
+        resume: continue from ``out_dir/last`` if present (weights, optimiser, schedule, epoch, sampler position,
+            weight average, time budget); without it an ``out_dir`` that already holds a run is refused.
         max_steps: stop after this many optimiser steps (smoke tests).
         num_workers: DataLoader workers (0: in-process).
-        lr_schedule: ``constant`` (the paper) or ``cosine`` (decay to 1 % of ``lr`` over the planned steps).
+        lr_schedule: ``constant`` (the paper), ``cosine`` (decay to 1 % of ``lr`` over the planned steps) or
+            ``poly`` (nnU-Net's ``lr * (1 - step / planned) ** 0.9``).
+        time_budget_s: fit the number of steps to this many seconds of training (validation not counted): the
+            step time is measured over steps 10-40 and the planned steps (and so the schedule's end) set from it,
+            as nnU-Net's time-budgeted runs do; ``epochs`` is then ignored. None: ``epochs`` decides.
         time_limit_s: stop after the epoch in which this many seconds of training have passed (None: no limit);
             the ``done`` event then says ``stopped_by: "time_limit"``.
         version: version string written into the best checkpoint's metadata.
@@ -106,6 +121,9 @@ class TrainConfig:
     num_workers: int = 0
     lr_schedule: str = "constant"
     time_limit_s: float | None = None
+    time_budget_s: float | None = None
+    optimizer: str = "adam"
+    augmentation: str = "basic"
     version: str = "1"
     parent_version: str | None = None
     edit_masks: str | None = None
@@ -136,8 +154,11 @@ class TrainConfig:
             ("normalisation", self.normalisation in NORMALISATIONS, " or ".join(map(repr, NORMALISATIONS))),
             ("foreground_fraction", 0 <= self.foreground_fraction <= 1, "0..1"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
-            ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES, " or ".join(map(repr, LR_SCHEDULES))),
             ("time_limit_s", self.time_limit_s is None or self.time_limit_s > 0, "> 0 or None"),
+            ("time_budget_s", self.time_budget_s is None or self.time_budget_s > 0, "> 0 or None"),
+            ("optimizer", self.optimizer in OPTIMIZERS, " or ".join(map(repr, OPTIMIZERS))),
+            ("augmentation", self.augmentation in AUGMENTATIONS, " or ".join(map(repr, AUGMENTATIONS))),
             ("edit_weight", self.edit_weight > 0, "> 0"),
             ("val_cases", self.val_cases is None or isinstance(self.val_cases, (list, tuple)), "a list or None"),
             ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1, "in (0, 1) or None"),

@@ -16,6 +16,7 @@ import re
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from akmamba.data.dataset import LoadedSample, PatchDataset, class_repeats, load
 from akmamba.data.leakage import LeakageReport, check_split
 from akmamba.data.splits import kfold_by_case
 from akmamba.errors import ConfigError
+from akmamba.io.atomic import atomic_write_text
 from akmamba.io.dataset import (
     DatasetDescription,
     Sample,
@@ -221,33 +223,165 @@ def _build(cfg: TrainConfig, in_channels: int, num_classes: int) -> tuple[nn.Mod
     return build_model(cfg.model, in_channels, num_classes, **cfg.model_options), None
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, kind: str, planned_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step LR schedule: constant, or cosine from ``lr`` down to 1 % of it at ``planned_steps``."""
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, planned_steps), eta_min=0.01 * optimizer.param_groups[0]["lr"])
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """``adam`` (the paper: Adam with L2 weight decay) or ``sgd`` (nnU-Net: SGD, Nesterov momentum 0.99)."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.99, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def fit(cfg: TrainConfig) -> Iterator[Event]:
-    """Train one model; yields events (``start``, ``step``, ``epoch``, ``validation``, ``checkpoint``, ``done``, and
-    ``warning``).
+class StepPlan:
+    """The number of optimiser steps the schedule runs over; a time budget sets it after measuring the step time.
 
-    Every event has ``event`` and ``time``; step events carry ``epoch``, ``step``, ``loss``, ``eta_s``.
-    The best checkpoint (by validation Dice; the last epoch when there is no validation) is
-    ``out_dir/best.safetensors``; ``out_dir/last.safetensors`` plus ``last_optim.*`` allow ``resume``. With
-    ``cfg.ema_decay`` an exponential moving average of the weights (:class:`~akmamba.train.ema.WeightEMA`, on
-    rank 0) is validated and saved as the best checkpoint, and kept in ``out_dir/last_ema.safetensors``.
-
-    With a validation set, rank 0 checks the split for validation images that have a near-identical twin among
-    the training images (:func:`twin_check`, on the arrays already loaded). What it finds goes into the checkpoint
-    metadata (``leakage_check``); when it finds pairs, a ``warning`` event (``code: "train_val_twins"``, a
-    ``message``, the counts, case pairs and examples) follows ``start``. Training goes on either way.
+    Attributes:
+        planned: planned steps (the schedule ends there; training stops there when ``budgeted``).
+        budgeted: the plan comes from a time budget (``TrainConfig.time_budget_s``).
+        measured: the plan is final (always, without a budget; with one, once the step time was measured, which
+            happens once per run and is kept across resumes).
     """
+
+    #: steps whose time is not counted (start-up, kernel autotuning), then the steps timed
+    WARMUP, TIMED = 10, 30
+
+    def __init__(self, planned: int, budget_s: float | None = None) -> None:
+        self.budget_s = budget_s
+        self.budgeted = budget_s is not None
+        self.planned = 1 << 40 if self.budgeted else max(1, planned)
+        self.measured = not self.budgeted
+        self._first: int | None = None
+        self._t_warm = 0.0
+
+    def factor(self, kind: str, step: int) -> float:
+        """The learning-rate multiplier after ``step`` steps for schedule ``kind``."""
+        t = min(step, self.planned) / self.planned
+        if kind == "cosine":
+            return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+        if kind == "poly":
+            return (1.0 - t) ** 0.9
+        return 1.0
+
+    def observe(self, step: int, now: float, train_s: float) -> None:
+        """After each step of a budgeted run not yet measured: time steps ``WARMUP`` .. ``WARMUP + TIMED`` of this
+        session and fit ``planned`` so that the remaining steps fill the budget (``train_s``: training seconds
+        spent so far). A budget spent before the measurement ends the run at this step."""
+        if self.measured or self.budget_s is None:
+            return
+        if self._first is None:
+            self._first = step
+        k = step - self._first + 1
+        if k == self.WARMUP:
+            self._t_warm = now
+        elif k == self.WARMUP + self.TIMED:
+            rate = (now - self._t_warm) / self.TIMED
+            self.planned = max(step, step + int((self.budget_s - train_s) / max(rate, 1e-9)))
+            self.measured = True
+        if train_s >= self.budget_s:
+            self.planned = step
+            self.measured = True
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, plan: StepPlan) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step LR schedule over ``plan.planned`` steps: ``constant``, ``cosine`` (down to 1 %) or ``poly``
+    (``(1 - t) ** 0.9``, nnU-Net's). It reads ``plan`` at every step, so a budget fitted later moves its end."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: plan.factor(kind, s))
+
+
+def _check_out_dir(cfg: TrainConfig, out: Path) -> None:
+    """Refuse a run folder that already holds a run, unless resuming it (user data is never replaced)."""
+    held = [n for n in ("best.safetensors", "last.safetensors", "config.json", "events.jsonl") if (out / n).exists()]
+    if held and not cfg.resume:
+        raise ConfigError(f"The run folder {str(out)!r} already holds a run ({', '.join(held)}); training into it "
+                          "would replace that run's checkpoints. Continue it with `akmamba train --resume "
+                          f"{out}`, or give a new --out folder.", path=str(out), parameter="out_dir",
+                          expected="a new or empty folder (or --resume)", got=held)
+    if cfg.resume and (out / "config.json").is_file():
+        try:
+            before = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        fixed = ("dataset", "model", "model_options", "batch_size", "patch_size", "folds", "fold", "seed", "optimizer",
+                 "lr", "lr_schedule", "samples_per_epoch", "augmentation", "val_cases", "loss")
+        now = cfg.to_dict()
+        changed = [k for k in fixed if k in before and before[k] != now.get(k)]
+        if changed:
+            raise ConfigError(f"Cannot resume {str(out)!r} with other settings than it was started with: "
+                              + ", ".join(f"{k} {before[k]!r} -> {now.get(k)!r}" for k in changed)
+                              + ". Resume with the run's own config (`akmamba train --resume RUN_DIR` reads it), "
+                              "or start a new run.", path=str(out), parameter=changed[0], expected=before[changed[0]],
+                              got=now.get(changed[0]))
+
+
+def training_loss(loss_fn: nn.Module, logits: torch.Tensor | tuple[torch.Tensor, ...], y: torch.Tensor
+                  ) -> torch.Tensor:
+    """Loss of ``(B, K, H, W)`` logits (or a deep-supervision tuple: full resolution first, then heads at 1/2,
+    1/4, ...) against ``(B, H, W)`` class targets. Deep supervision weighs the heads 1, 1/2, 1/4, ... (normalised
+    to sum 1, as nnU-Net) through MONAI's ``DeepSupervisionLoss``, which resizes the target (nearest)."""
+    if isinstance(logits, tuple):
+        from monai.losses import DeepSupervisionLoss
+
+        weights = [0.5**i for i in range(len(logits))]
+        total = sum(weights)
+        ds = DeepSupervisionLoss(loss_fn, weights=[w / total for w in weights])
+        return ds([t.float() for t in logits], y[:, None].float())
+    return loss_fn(logits.float(), y[:, None])
+
+
+@dataclass
+class _Progress:
+    """Where a run stands; saved at every epoch end and read back by ``resume``."""
+
+    epoch: int = 0  # the next epoch to train
+    step: int = 0
+    best: float = -math.inf
+    since_best: int = 0
+    train_s: float = 0.0  # training seconds so far (all sessions of a resumed run)
+
+
+@dataclass
+class _Run:
+    """Everything :func:`fit` sets up before its first step."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    out: Path
+    model: nn.Module
+    net: nn.Module
+    train_data: list[LoadedSample]
+    val_data: list[LoadedSample]
+    label_names: dict[int, str]
+    dataset: PatchDataset
+    loader: DataLoader
+    loader_seed: torch.Generator
+    loss_fn: nn.Module
+    weighted_loss: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    plan: StepPlan
+    ema: WeightEMA | None
+    amp: bool
+    steps_per_epoch: int
+    base_meta: dict[str, Any]
+    start_fields: dict[str, Any]
+    leakage: LeakageReport | None
+
+
+def _emit(kind: str, **fields: Any) -> Event:
+    return {"event": kind, "time": time.time(), **fields}
+
+
+def _setup(cfg: TrainConfig) -> _Run:
+    """Data, split, model, loader, loss, optimiser, schedule and metadata of one run (no training yet)."""
     device = resolve_device(cfg.device)
     rank, world, device = _dist_setup(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     _seed_everything(cfg.seed)
     out = Path(cfg.out_dir)
+    if rank == 0:
+        _check_out_dir(cfg, out)
     desc = resolve_dataset(cfg.dataset)
     root = Path(cfg.data_root)
     all_samples = pair_files(desc, root)
@@ -257,9 +391,6 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
     label_names = {c.index: c.name for c in desc.label_table if c.index > 0}
     model, parent_meta = _build(cfg, in_channels, num_classes)
     model.to(device)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2), encoding="utf-8")
     train_data = load_samples(train_s, desc, in_channels, cfg.normalisation)
     edit_checksums: dict[str, str] = {}
     if cfg.edit_masks:
@@ -274,46 +405,31 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
                               expected=sorted(label_names), got=cfg.oversample_class)
         repeats = class_repeats(train_data, cfg.oversample_class, cfg.oversample_factor)
     dataset = PatchDataset(train_data, cfg.patch_size, cfg.samples_per_epoch, cfg.seed, cfg.augment,
-                           cfg.foreground_fraction, repeats)
+                           cfg.foreground_fraction, repeats, cfg.augmentation)
     shard = Subset(dataset, range(rank, len(dataset), world))
+    # the shuffle order of epoch e is drawn from a generator re-seeded with (seed, rank, e) at every epoch, so a
+    # resumed run draws exactly what an uninterrupted one would
+    loader_seed = torch.Generator()
     loader = DataLoader(shard, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
-                        drop_last=len(shard) > cfg.batch_size, generator=torch.Generator().manual_seed(cfg.seed + rank))
-    loss_fn = make_loss(cfg.loss)
+                        drop_last=len(shard) > cfg.batch_size, generator=loader_seed,
+                        pin_memory=device.type == "cuda")
     weighted_loss = None
     if cfg.edit_masks:
         from akmamba.finetune.weights import WeightedDiceCELoss
 
         weighted_loss = WeightedDiceCELoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    resuming = cfg.resume and (out / "last.safetensors").is_file()
-    if resuming and cfg.ema_decay is not None and not (out / "last_ema.safetensors").is_file():
-        raise ConfigError(f"Cannot resume {str(out)!r} with ema_decay={cfg.ema_decay}: it has no last_ema.safetensors "
-                          "(the run was started without weight averaging). Resume without --ema-decay, or start a "
-                          "new run.", path=str(out), parameter="ema_decay", expected=None, got=cfg.ema_decay)
+    optimizer = make_optimizer(model, cfg)
+    steps_per_epoch = max(1, len(loader))
+    planned = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        planned = min(planned, cfg.max_steps)
+    plan = StepPlan(planned, cfg.time_budget_s)
+    scheduler = make_scheduler(optimizer, cfg.lr_schedule, plan)
     # the average is a copy of the bare model, made before DDP wraps it; only rank 0 validates and saves
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None and rank == 0 else None
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    amp = cfg.amp and device.type == "cuda"
-    steps_per_epoch = max(1, len(loader))
-    planned_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:
-        planned_steps = min(planned_steps, cfg.max_steps)
-    scheduler = _scheduler(optimizer, cfg.lr_schedule, planned_steps)
-    start_epoch, step, best, since_best = 0, 0, -math.inf, 0
-    if resuming:
-        resumed, _ = load_checkpoint(out / "last.safetensors")
-        model.load_state_dict(resumed.state_dict())
-        rec = load_optimizer(optimizer, out / "last_optim.safetensors")
-        start_epoch, step, best, since_best = rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"]
-        with warnings.catch_warnings():  # fast-forwarding the schedule: no optimiser step belongs to these
-            warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
-            for _ in range(step):
-                scheduler.step()
-        if ema is not None:
-            ema.load(out / "last_ema.safetensors")
-    evaluated = ema.module if ema is not None else model  # the weights validated and saved as best
     checksums = {**data_checksums(train_s + val_s, root), **edit_checksums} if rank == 0 else {}
     base_meta = {
         "name": f"{cfg.model}-{desc.name.lower()}",
@@ -333,111 +449,186 @@ def fit(cfg: TrainConfig) -> Iterator[Event]:
         "ema": None,
         "leakage_check": None if leakage is None else leakage.to_dict(),
     }
-    total_steps = (cfg.epochs - start_epoch) * steps_per_epoch
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps - step)
-    t0 = time.perf_counter()
-    done_steps = 0
-    done_images = 0
+    start_fields = {"train_images": len(train_s), "in_channels": in_channels, "num_classes": num_classes,
+                    "oversampled_images": 0 if repeats is None else sum(r > 1 for r in repeats)}
+    return _Run(cfg, device, rank, world, out, model, net, train_data, val_data, label_names, dataset, loader,
+                loader_seed, make_loss(cfg.loss), weighted_loss, optimizer, scheduler, plan, ema,
+                cfg.amp and device.type == "cuda", steps_per_epoch, base_meta, start_fields, leakage)
 
-    def emit(kind: str, **fields: Any) -> Event:
-        return {"event": kind, "time": time.time(), **fields}
 
-    if rank == 0:
-        yield emit("start", device=str(device), world_size=world, model=cfg.model, train_cases=len(base_meta[
-            "train_cases"]), val_cases=len(base_meta["val_cases"]), train_images=len(train_s),
-            steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, in_channels=in_channels, num_classes=num_classes,
-            parameters=sum(p.numel() for p in model.parameters()), ema_decay=cfg.ema_decay,
-            ema_updates=None if ema is None else ema.updates,
-            oversampled_images=0 if repeats is None else sum(r > 1 for r in repeats),
-            cycle_length=int(dataset.cycle.size))
-        if leakage is not None and leakage.found:
-            yield emit("warning", code="train_val_twins", message=leakage.message(), **leakage.to_dict())
-    model.train()
-    stop = False
-    stopped_by = "epochs"
+def _restore(run: _Run) -> _Progress:
+    """Load ``last.safetensors``, the optimiser, the weight average and the progress record of a resumed run (a
+    fresh :class:`_Progress` when there is nothing to resume)."""
+    cfg, out = run.cfg, run.out
+    if not (cfg.resume and (out / "last.safetensors").is_file()):
+        return _Progress()
+    if cfg.ema_decay is not None and not (out / "last_ema.safetensors").is_file():
+        raise ConfigError(f"Cannot resume {str(out)!r} with ema_decay={cfg.ema_decay}: it has no last_ema.safetensors "
+                          "(the run was started without weight averaging). Resume without --ema-decay, or start a "
+                          "new run.", path=str(out), parameter="ema_decay", expected=None, got=cfg.ema_decay)
+    resumed, _ = load_checkpoint(out / "last.safetensors")
+    run.model.load_state_dict(resumed.state_dict())
+    rec = load_optimizer(run.optimizer, out / "last_optim.safetensors")
+    if run.plan.budgeted and rec.get("planned_steps"):  # the budget fitted before the interruption
+        run.plan.planned = int(rec["planned_steps"])
+        run.plan.measured = True
+    with warnings.catch_warnings():  # fast-forwarding the schedule: no optimiser step belongs to these
+        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
+        for _ in range(rec["step"]):
+            run.scheduler.step()
+    if run.ema is not None:
+        run.ema.load(out / "last_ema.safetensors")
+    return _Progress(rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"], float(rec.get("train_s", 0.0)))
+
+
+def _train_epoch(run: _Run, prog: _Progress, epoch: int) -> Iterator[Event]:
+    """One epoch of optimiser steps; yields ``step`` events (rank 0) and updates ``prog`` (steps, seconds).
+
+    Stops early at the planned steps of a budgeted run or at ``max_steps``.
+    """
+    cfg = run.cfg
+    run.dataset.set_epoch(epoch)
+    run.loader_seed.manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + run.rank)
+    epoch_loss, n = 0.0, 0
+    t_epoch = time.perf_counter()
+    for batch in run.loader:
+        x, y = batch[0].to(run.device, non_blocking=True), batch[1].to(run.device, non_blocking=True)
+        run.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.amp):
+            logits = run.net(x)
+        if run.weighted_loss is not None:
+            main = logits[0] if isinstance(logits, tuple) else logits
+            loss = run.weighted_loss(main.float(), y, batch[2].to(run.device, non_blocking=True))
+        else:
+            loss = training_loss(run.loss_fn, logits, y)
+        loss.backward()
+        if cfg.optimizer == "sgd":
+            nn.utils.clip_grad_norm_(run.model.parameters(), 12.0)  # nnU-Net's clipping for its SGD
+        run.optimizer.step()
+        run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.model)
+        prog.step += 1
+        n += 1
+        if n == 1 and "scan_backends" not in run.base_meta:
+            run.base_meta["scan_backends"] = sorted(scan_usage())  # [] for a model without a selective scan
+        loss_value = loss.item()  # also waits for the GPU, so the clock below measures the step
+        epoch_loss += loss_value
+        now = time.perf_counter()
+        seconds = prog.train_s + now - t_epoch
+        run.plan.observe(prog.step, now, seconds)
+        if run.rank == 0:
+            rate = seconds / max(prog.step, 1)
+            yield _emit("step", epoch=epoch, step=prog.step, loss=loss_value, images=x.shape[0] * run.world,
+                        eta_s=rate * max(0, run.plan.planned - prog.step), planned_steps=run.plan.planned)
+        if prog.step >= run.plan.planned and (run.plan.budgeted or cfg.max_steps):
+            break
+    prog.train_s += time.perf_counter() - t_epoch
+    if run.rank == 0:
+        yield _emit("epoch", epoch=epoch, step=prog.step, loss=epoch_loss / max(n, 1), elapsed_s=prog.train_s)
+
+
+def _finish_epoch(run: _Run, prog: _Progress, epoch: int, last: bool) -> Iterator[Event]:
+    """Rank 0 at an epoch's end: validate (every ``val_every`` epochs and at the last), save ``best`` if improved,
+    then ``last`` with the optimiser and progress record (what ``resume`` reads)."""
+    cfg, out, ema = run.cfg, run.out, run.ema
+    evaluated = ema.module if ema is not None else run.model  # the weights validated and saved as best
+    improved = False
+    metrics: dict[str, Any] = {}
+    if run.val_data and ((epoch + 1) % cfg.val_every == 0 or last):
+        res = validate(evaluated, run.val_data, run.label_names, run.device, run.amp, cfg.val_metric)
+        metrics = {"val_dice": res["dice"], "val_metric": cfg.val_metric, "val_summary": res["summary"]}
+        improved = res["dice"] > prog.best
+        prog.since_best = 0 if improved else prog.since_best + 1
+        prog.best = max(prog.best, res["dice"])
+        yield _emit("validation", epoch=epoch, step=prog.step, dice=res["dice"], best_dice=prog.best,
+                    metric=cfg.val_metric, dice_per_image=res["dice_per_image"], dice_pooled=res["dice_pooled"],
+                    summary=res["summary"], weights="raw" if ema is None else "ema")
+    elif not run.val_data and last:
+        improved = True
+    meta = {**run.base_meta, "epoch": epoch, "step": prog.step, "metrics": metrics}
+    if improved:
+        if ema is not None:
+            ema.save(out / "best.safetensors", meta)
+        else:
+            save_checkpoint(run.model, out / "best.safetensors", metadata=meta)
+        yield _emit("checkpoint", path=str(out / "best.safetensors"), epoch=epoch, which="best",
+                    val_dice=metrics.get("val_dice"), weights="raw" if ema is None else "ema")
+    save_checkpoint(run.model, out / "last.safetensors", metadata=meta)
+    if ema is not None:
+        ema.save(out / "last_ema.safetensors", meta)
+    save_optimizer(run.optimizer, out / "last_optim.safetensors",
+                   {"epoch": epoch, "step": prog.step, "best": prog.best, "since_best": prog.since_best,
+                    "ema": None if ema is None else ema.info(), "planned_steps": run.plan.planned,
+                    "train_s": prog.train_s})
+
+
+def fit(cfg: TrainConfig) -> Iterator[Event]:
+    """Train one model; yields events (``start``, ``step``, ``epoch``, ``validation``, ``checkpoint``, ``done``, and
+    ``warning``).
+
+    Every event has ``event`` and ``time``; step events carry ``epoch``, ``step``, ``loss``, ``eta_s``.
+    The best checkpoint (by validation Dice; the last epoch when there is no validation) is
+    ``out_dir/best.safetensors``; ``out_dir/last.safetensors`` plus ``last_optim.*`` allow ``resume``, which
+    continues exactly where the last completed epoch ended (weights, optimiser, schedule, sampler, weight average,
+    the fitted time budget). With ``cfg.ema_decay`` an exponential moving average of the weights
+    (:class:`~akmamba.train.ema.WeightEMA`, on rank 0) is validated and saved as the best checkpoint, and kept in
+    ``out_dir/last_ema.safetensors``. A run folder that already holds a run is refused unless ``cfg.resume``.
+
+    With a validation set, rank 0 checks the split for validation images that have a near-identical twin among
+    the training images (:func:`twin_check`, on the arrays already loaded). What it finds goes into the checkpoint
+    metadata (``leakage_check``); when it finds pairs, a ``warning`` event (``code: "train_val_twins"``, a
+    ``message``, the counts, case pairs and examples) follows ``start``. Training goes on either way.
+    """
+    run = _setup(cfg)
+    prog = _restore(run)
+    if run.rank == 0:
+        run.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+        yield _emit("start", device=str(run.device), world_size=run.world, model=cfg.model,
+                    train_cases=len(run.base_meta["train_cases"]), val_cases=len(run.base_meta["val_cases"]),
+                    steps_per_epoch=run.steps_per_epoch, epochs=cfg.epochs,
+                    parameters=sum(p.numel() for p in run.model.parameters()), ema_decay=cfg.ema_decay,
+                    ema_updates=None if run.ema is None else run.ema.updates, cycle_length=int(run.dataset.cycle.size),
+                    resumed_at_step=prog.step, planned_steps=run.plan.planned, time_budget_s=cfg.time_budget_s,
+                    **run.start_fields)
+        if run.leakage is not None and run.leakage.found:
+            yield _emit("warning", code="train_val_twins", message=run.leakage.message(), **run.leakage.to_dict())
+    run.model.train()
     reset_scan_usage()  # which scan kernels train this model: stored after the first step
-    for epoch in range(start_epoch, cfg.epochs):
-        dataset.set_epoch(epoch)
-        epoch_loss, n = 0.0, 0
-        for batch in loader:
-            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = net(x)
-            if weighted_loss is not None:
-                loss = weighted_loss(logits.float(), y, batch[2].to(device, non_blocking=True))
-            else:
-                loss = loss_fn(logits.float(), y[:, None])
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update(model)
-            step += 1
-            done_steps += 1
-            if done_steps == 1:
-                base_meta["scan_backends"] = sorted(scan_usage())  # [] for a model without a selective scan
-            done_images += x.shape[0] * world
-            epoch_loss += loss.item()
-            n += 1
-            rate = (time.perf_counter() - t0) / done_steps
-            if rank == 0:
-                yield emit("step", epoch=epoch, step=step, loss=loss.item(), images=x.shape[0] * world,
-                           eta_s=rate * max(0, total_steps - done_steps))
-            if cfg.max_steps and step >= cfg.max_steps:
-                stop, stopped_by = True, "max_steps"
-                break
-        if cfg.time_limit_s is not None and time.perf_counter() - t0 >= cfg.time_limit_s and not stop:
+    stopped_by = "epochs"
+    session_t0, session_steps, session_images = time.perf_counter(), prog.step, 0
+    epoch = prog.epoch
+    last_epoch_limit = 1_000_000 if run.plan.budgeted else cfg.epochs
+    while epoch < last_epoch_limit and prog.step < run.plan.planned:
+        before = prog.step
+        yield from _train_epoch(run, prog, epoch)
+        session_images += (prog.step - before) * cfg.batch_size * run.world
+        stop = prog.step >= run.plan.planned or epoch == last_epoch_limit - 1
+        if stop:
+            stopped_by = "time_budget" if run.plan.budgeted else ("max_steps" if cfg.max_steps and
+                                                                   prog.step >= cfg.max_steps else "epochs")
+        if cfg.time_limit_s is not None and prog.train_s >= cfg.time_limit_s and not stop:
             stop, stopped_by = True, "time_limit"
-        if rank == 0:
-            yield emit("epoch", epoch=epoch, step=step, loss=epoch_loss / max(n, 1),
-                       elapsed_s=time.perf_counter() - t0)
-        last_epoch = stop or epoch == cfg.epochs - 1
-        if rank == 0:
-            improved = False
-            metrics: dict[str, Any] = {}
-            if val_data and ((epoch + 1) % cfg.val_every == 0 or last_epoch):
-                res = validate(evaluated, val_data, label_names, device, amp, cfg.val_metric)
-                metrics = {"val_dice": res["dice"], "val_metric": cfg.val_metric, "val_summary": res["summary"]}
-                improved = res["dice"] > best
-                since_best = 0 if improved else since_best + 1
-                best = max(best, res["dice"])
-                yield emit("validation", epoch=epoch, step=step, dice=res["dice"], best_dice=best,
-                           metric=cfg.val_metric, dice_per_image=res["dice_per_image"],
-                           dice_pooled=res["dice_pooled"], summary=res["summary"],
-                           weights="raw" if ema is None else "ema")
-            elif not val_data and last_epoch:
-                improved = True
-            meta = {**base_meta, "epoch": epoch, "step": step, "metrics": metrics}
-            if improved:
-                if ema is not None:
-                    ema.save(out / "best.safetensors", meta)
-                else:
-                    save_checkpoint(model, out / "best.safetensors", metadata=meta)
-                yield emit("checkpoint", path=str(out / "best.safetensors"), epoch=epoch, which="best",
-                           val_dice=metrics.get("val_dice"), weights="raw" if ema is None else "ema")
-            save_checkpoint(model, out / "last.safetensors", metadata=meta)
-            if ema is not None:
-                ema.save(out / "last_ema.safetensors", meta)
-            save_optimizer(optimizer, out / "last_optim.safetensors",
-                           {"epoch": epoch, "step": step, "best": best, "since_best": since_best,
-                            "ema": None if ema is None else ema.info()})
-            if cfg.early_stopping is not None and since_best >= cfg.early_stopping:
+        if run.rank == 0:
+            yield from _finish_epoch(run, prog, epoch, stop)
+            if cfg.early_stopping is not None and prog.since_best >= cfg.early_stopping and not stop:
                 stop, stopped_by = True, "early_stopping"
-                yield emit("early_stop", epoch=epoch, best_dice=best)
-        if world > 1:
-            flag = torch.tensor([int(stop)], device=device)
+                yield _emit("early_stop", epoch=epoch, best_dice=prog.best)
+        if run.world > 1:
+            flag = torch.tensor([int(stop)], device=run.device)
             dist.broadcast(flag, 0)
             stop = bool(flag.item())
+        epoch += 1
         if stop:
             break
-    if rank == 0:
-        elapsed = time.perf_counter() - t0
-        yield emit("done", best_dice=None if best == -math.inf else best, steps=step, elapsed_s=elapsed,
-                   planned_steps=planned_steps, stopped_by=stopped_by,
-                   images_per_s=done_images / max(elapsed, 1e-9), scan_backends=sorted(scan_usage()),
-                   checkpoint=str(out / "best.safetensors"), version=__version__)
-    if world > 1:
+    if run.rank == 0:
+        elapsed = time.perf_counter() - session_t0
+        yield _emit("done", best_dice=None if prog.best == -math.inf else prog.best, steps=prog.step,
+                    elapsed_s=elapsed, train_s=prog.train_s, planned_steps=run.plan.planned, stopped_by=stopped_by,
+                    images_per_s=session_images / max(elapsed, 1e-9), scan_backends=sorted(scan_usage()),
+                    checkpoint=str(run.out / "best.safetensors"), version=__version__,
+                    resumed_steps=session_steps)
+    if run.world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from akmamba.errors import AkmambaError
+from akmamba.errors import AkmambaError, ConfigError
 from akmamba.train.config import TrainConfig
 
 _FLAGS: list[tuple[str, str, type, str]] = [
@@ -36,7 +36,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--init-from", "init_from", str, "checkpoint to warm-start from"),
     ("--num-workers", "num_workers", int, "DataLoader workers"),
     ("--foreground-fraction", "foreground_fraction", float, "share of patches centred on a labelled pixel"),
-    ("--lr-schedule", "lr_schedule", str, "constant (default, the paper) or cosine"),
+    ("--lr-schedule", "lr_schedule", str, "constant (default, the paper), cosine or poly (nnU-Net's)"),
     ("--time-limit", "time_limit_s", float, "stop after the epoch in which this many seconds have passed"),
     ("--loss", "loss", str, "dice_ce (default: Dice per image + cross-entropy) or dice_ce_batch (Dice over the "
      "batch)"),
@@ -47,6 +47,11 @@ _FLAGS: list[tuple[str, str, type, str]] = [
      "pooled (summed counts; use for rare classes)"),
     ("--normalisation", "normalisation", str, "input normalisation: zscore (default) or clahe (adaptive histogram "
      "equalisation inside the field of view, then z-score); stored in the checkpoint, prediction applies it"),
+    ("--optimizer", "optimizer", str, "adam (default, the paper) or sgd (nnU-Net's: Nesterov momentum 0.99)"),
+    ("--augmentation", "augmentation", str, "basic (default: flips, 90-degree turns, intensity jitter) or strong "
+     "(nnU-Net's spatial and intensity augmentation, MONAI transforms)"),
+    ("--time-budget", "time_budget_s", float, "fit the number of steps (and the schedule's end) to this many "
+     "seconds of training, measured after warm-up; --epochs is then ignored"),
     ("--ema-decay", "ema_decay", float, "average the weights (EMA) with this decay, e.g. 0.995; validation and the "
      "best checkpoint use the average (default: off)"),
 ]
@@ -73,18 +78,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-cases", dest="val_cases", type=_case_list, default=None, metavar="IDS",
                         help="comma-separated validation case ids (instead of --folds/--fold), e.g. 2,29 to keep "
                              "two ids of one patient on the same side")
-    parser.add_argument("--resume", action="store_true", default=None)
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
+                        help="continue a run from its last completed epoch: `--resume RUN_DIR` reads the run's own "
+                             "config.json (flags may still change e.g. --device, --num-workers); plain `--resume` "
+                             "continues --out")
     parser.add_argument("--jsonl", action="store_true", help="one JSON event per line on stdout")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Merge ``--config`` with the flags given."""
     data: dict[str, Any] = {}
-    if args.config is not None:
-        data = TrainConfig.from_json(args.config).to_dict()
-    names = [d for _, d, _, _ in _FLAGS] + ["patch_size", "model_options", "amp", "augment", "resume", "val_cases"]
+    source = args.config
+    resume = getattr(args, "resume", None)
+    if isinstance(resume, str):  # --resume RUN_DIR: the run's own settings
+        run_config = Path(resume) / "config.json"
+        if not run_config.is_file():
+            raise ConfigError(f"--resume {resume!r}: {str(run_config)!r} does not exist, so this is not a run folder "
+                              "that `akmamba train` wrote. Give the --out folder of an earlier run.",
+                              path=str(run_config), parameter="resume", expected="a run folder with config.json",
+                              got=resume)
+        source = run_config
+    if source is not None:
+        data = TrainConfig.from_json(source).to_dict()
+    names = [d for _, d, _, _ in _FLAGS] + ["patch_size", "model_options", "amp", "augment", "val_cases"]
     data.update({k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
-    return TrainConfig.from_dict(data, source=str(args.config) if args.config else None)
+    if resume is not None:
+        data["resume"] = True
+        if isinstance(resume, str):
+            data["out_dir"] = resume
+    return TrainConfig.from_dict(data, source=str(source) if source else None)
 
 
 def _progress(event: dict[str, Any], stream: TextIO) -> None:
