@@ -24,7 +24,6 @@ from akmamba.io.orientation import AS_STORED, SliceOrientation, orientation_from
 #: DICOMOrient target (i, j, k directions) of each displayed plane kind.
 TARGET = {"axial": "LPS", "coronal": "LIA", "sagittal": "PIR"}
 SHAPE_ZYX = (3, 4, 5)  # every axis a different length, so a missed transpose changes the shape
-PROSTATEX = Path("/work/shared/data/ProstateX_sample/ProstateX-0000_t2_tse_tra_4.nii.gz")
 
 
 def signed_permutations() -> dict[str, np.ndarray]:
@@ -150,11 +149,11 @@ def test_images_without_geometry_are_shown_as_stored() -> None:
     assert slice_orientation(tiff) is AS_STORED
 
 
-@pytest.mark.skipif(not PROSTATEX.is_file(), reason="ProstateX sample not present")
-def test_prostatex_is_shown_anterior_up_patient_right_left() -> None:
+def test_prostatex_is_shown_anterior_up_patient_right_left(shared_data: Path) -> None:
     """The real T2 scan (LAS storage, 18-degree tilt): rows are flipped so anterior is up, as DICOMOrient does."""
-    image = read_image(PROSTATEX)
+    path = shared_data / "ProstateX_sample" / "ProstateX-0000_t2_tse_tra_4.nii.gz"
+    image = read_image(path)
     orient, shown = displayed_stack(image)
     assert (orient.plane, orient.transpose, orient.flip_rows, orient.flip_cols) == ("axial", False, True, False)
     assert orient.letters == ("A", "P", "R", "L")
-    np.testing.assert_array_equal(shown, reference(PROSTATEX, "axial"))
+    np.testing.assert_array_equal(shown, reference(path, "axial"))
