@@ -64,6 +64,14 @@ class VolumeReadError(AkmambaError, OSError):
     """An image or volume file cannot be read."""
 
 
+class ImageTooLargeError(VolumeReadError):
+    """An image declares more data than its file holds or than the memory cap allows; nothing was allocated."""
+
+
+class OutOfMemoryError(AkmambaError, MemoryError):
+    """A computation ran out of (CPU) memory; the message says what was being done and how to need less."""
+
+
 class UnsupportedFormatError(AkmambaError, ValueError):
     """A file format is not supported."""
 

@@ -91,7 +91,7 @@ def update_sources(win: Any) -> None:
     """Give the panel the current image, levels, label table and sources."""
     s, panel = win.session, win.compare_panel
     panel.plane_index = lambda: s.z
-    panel.set_image(s.image.array if s.image is not None else None, win.levels)
+    panel.set_image(s.image.array if s.image is not None else None, win.levels, s.orientation)
     panel.set_sources(sources(win), s.label_names(), s.lut())
 
 

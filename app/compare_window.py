@@ -15,6 +15,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from akmamba.compare import compare_metrics, difference_lut, difference_map
+from akmamba.io.orientation import AS_STORED, SliceOrientation
 from app.views.slice_view import SliceView
 
 METRIC_COLUMNS = (("Label", "label_name"), ("Precision", "precision"), ("Recall", "recall"), ("Dice", "dice"),
@@ -130,9 +131,13 @@ class ComparePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ data
 
-    def set_image(self, volume: np.ndarray | None, levels: tuple[float, float]) -> None:
-        """The image (2-D plane or volume, as the session holds it) and its display levels."""
+    def set_image(self, volume: np.ndarray | None, levels: tuple[float, float],
+                  orientation: SliceOrientation = AS_STORED) -> None:
+        """The image (2-D plane or volume, as the session holds it), its display levels and the orientation its
+        planes are shown in (the main view's, so both compare views match it)."""
         self._image, self._levels = volume, levels
+        self.view_a.set_orientation(orientation)
+        self.view_b.set_orientation(orientation)
 
     def set_sources(self, sources: dict[str, np.ndarray], label_names: dict[int, str], lut: np.ndarray) -> None:
         """Replace the selectable label maps, keeping the chosen names where they still exist."""

@@ -19,7 +19,9 @@ from akmamba.errors import (
     CheckpointError,
     ConfigError,
     GeometryMismatchError,
+    ImageTooLargeError,
     JournalError,
+    OutOfMemoryError,
     ShapeError,
     UnsupportedFormatError,
     VolumeReadError,
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 _TITLES: tuple[tuple[type[BaseException], str], ...] = (
     (CancelledError, "Cancelled"),
     (UnsupportedFormatError, "Unsupported format"),
+    (ImageTooLargeError, "Image too large or damaged"),
+    (OutOfMemoryError, "Out of memory"),
     (VolumeReadError, "Cannot read or write the file"),
     (GeometryMismatchError, "Label map does not fit the image"),
     (ShapeError, "Wrong image or label shape"),

@@ -273,7 +273,10 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self.display_panel.set_color_image(s.image.channels == 3)
         self.controller.level_span, self.levels = s.display_span, s.display_levels
         self.slice_row.setVisible(s.image.is_volume)
+        self.view.set_orientation(s.orientation)
         self.slice_slider.blockSignals(True)
+        self.slice_slider.setInvertedAppearance(s.orientation.flip_slices)  # right = towards S / A / R
+        self.slice_slider.setInvertedControls(s.orientation.flip_slices)
         self.slice_slider.setRange(0, s.n_slices - 1)
         self.slice_slider.setValue(s.z)
         self.slice_slider.blockSignals(False)

@@ -20,6 +20,7 @@ from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
 from akmamba.demo import LABEL_SUFFIX
 from akmamba.display import data_range, green_channel, initial_preset, labels_from_probs, preset_levels, presets_for
 from akmamba.io import Image, builtin_description, check_pair, read_image, write_labels
+from akmamba.io.orientation import AS_STORED, SliceOrientation, slice_orientation
 from app.errors import message_for
 from app.recovery import JournalStore, Leftover
 
@@ -153,6 +154,7 @@ class Session(QtCore.QObject):
         self.label_rows: list[dict[str, Any]] = []
         self.table = LabelTable()
         self.z = 0
+        self.orientation: SliceOrientation = AS_STORED  # how the view turns the planes (from the direction)
         self.pending: Any = None  # akmamba.infer.Prediction awaiting Accept
         self.threshold = 0.5
         self.model_info: dict[str, str] | None = None
@@ -182,6 +184,7 @@ class Session(QtCore.QObject):
         """Make ``loaded`` the open case (closing the previous one); returns the edits restored."""
         self.close_case()
         self.path, self.image, self.label_path = loaded.path, loaded.image, loaded.label_path
+        self.orientation = slice_orientation(loaded.image)
         self.display_levels, self.display_span = loaded.levels, loaded.span
         self.label_rows = list(loaded.label_rows)
         self.table = table_from_rows(self.label_rows, self.table.opacity if self.table.labels else 0.5)
@@ -233,10 +236,16 @@ class Session(QtCore.QObject):
             self.z = z
             self.slice_changed.emit(z)
 
+    def step_slice(self, steps: int) -> None:
+        """Move ``steps`` slices towards S (axial), A (coronal) or R (sagittal) as the slider shows them
+        (negative: back), whichever way the file stores its slices."""
+        self.set_slice(self.z + (-steps if self.orientation.flip_slices else steps))
+
     # ------------------------------------------------------------------ planes for the view
 
     def image_plane(self, green: bool = False) -> np.ndarray | None:
-        """The displayed image plane: slice ``z`` of a volume, or the 2-D image (its green channel if asked)."""
+        """The displayed image plane, in array order (the view turns it by :attr:`orientation`): slice ``z`` of a
+        volume, or the 2-D image (its green channel if asked)."""
         if self.image is None:
             return None
         arr = self.image.array[self.z] if self.image.is_volume else self.image.array

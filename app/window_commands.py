@@ -228,10 +228,10 @@ class CommandsMixin(QtWidgets.QMainWindow):
         self.session.set_opacity(round(self.session.table.opacity + 0.1, 2))
 
     def _do_slice_next(self) -> None:
-        self.session.set_slice(self.session.z + 1)
+        self.session.step_slice(1)
 
     def _do_slice_prev(self) -> None:
-        self.session.set_slice(self.session.z - 1)
+        self.session.step_slice(-1)
 
     def _do_fit(self) -> None:
         self.view.fit()
@@ -261,7 +261,8 @@ class CommandsMixin(QtWidgets.QMainWindow):
         s = self.session
         if s.image is None:
             return ""
-        i, j = int(y // 1), int(x // 1)
+        ax, ay = self.view.to_array(x, y)
+        i, j = int(ay // 1), int(ax // 1)
         h, w = s.image.spatial_shape[-2:]
         if not (0 <= i < h and 0 <= j < w):
             return ""

@@ -43,6 +43,7 @@ from akmamba.infer.tiling import (
     StopFn,
     check_options,
     check_stop,
+    cpu_memory_errors,
     tiled_logits,
     with_oom_fallback,
 )
@@ -193,12 +194,17 @@ class Predictor:
         Raises:
             ShapeError: ``image`` is not ``(H, W)`` or ``(H, W, C)``.
             CancelledError: ``should_stop`` returned True.
+            OutOfMemoryError: the CPU ran out of memory (even after the tile fallback); the message says what to
+                do.
         """
         report = _monotone(progress)
         check_stop(should_stop)
-        x = torch.from_numpy(self._prepare(image))[None]
+        shape = "x".join(str(n) for n in np.shape(image)[:2])
+        with cpu_memory_errors(f"preparing a {shape} image for the model"):
+            x = torch.from_numpy(self._prepare(image))[None]
         probs, roi, device = self._probs(x, report, should_stop)
-        labels = probs.argmax(0).to(torch.uint8)
+        with cpu_memory_errors(f"turning the {shape} probabilities into labels"):
+            labels = probs.argmax(0).to(torch.uint8)
         if report is not None:
             report(1.0)
         return Prediction(probs.numpy(), labels.numpy(), dict(self.model_info), roi, str(device), self.tta)
@@ -239,6 +245,7 @@ class Predictor:
         Raises:
             ShapeError: ``volume`` is not 3-D.
             CancelledError: ``should_stop`` returned True.
+            OutOfMemoryError: the CPU ran out of memory; the message says what to do.
         """
         vol = np.asarray(volume)
         if vol.ndim != 3:
@@ -246,8 +253,11 @@ class Predictor:
                              parameter="volume", expected="(Z, Y, X)", got=vol.shape)
         report = _monotone(progress)
         n = vol.shape[0]
-        labels = np.zeros(vol.shape, dtype=np.uint8)
-        probs = np.zeros((self.num_classes, *vol.shape), dtype=np.float32) if return_probs else None
+        shape = "x".join(str(n) for n in vol.shape)
+        with cpu_memory_errors(f"allocating the labels{' and probabilities' if return_probs else ''} of a "
+                               f"{shape} volume"):
+            labels = np.zeros(vol.shape, dtype=np.uint8)
+            probs = np.zeros((self.num_classes, *vol.shape), dtype=np.float32) if return_probs else None
         result = Prediction(probs, labels, dict(self.model_info), self.roi_size, str(self.device))
         for z in range(n):
             check_stop(should_stop)

@@ -7,15 +7,19 @@
   :class:`~akmamba.errors.CancelledError`) and reports the fraction of tiles done after it.
 * Tiles are moved to the compute device one batch at a time and the blended output is gathered on the CPU,
   so the whole image never has to fit in GPU memory.
-* :func:`with_oom_fallback` retries a run after ``torch.cuda.OutOfMemoryError`` with halved tiles down to
-  :data:`MIN_ROI`, then once on the CPU, warning (:class:`MemoryFallbackWarning`) at each step.
+* :func:`with_oom_fallback` retries a run after an out-of-memory error (``torch.cuda.OutOfMemoryError``, or on
+  the CPU ``MemoryError`` / torch's "DefaultCPUAllocator: can't allocate memory") with halved tiles down to
+  :data:`MIN_ROI`, then once on the CPU, warning (:class:`MemoryFallbackWarning`) at each step; when the CPU runs
+  out too it raises :class:`~akmamba.errors.OutOfMemoryError` with advice instead of the allocator's traceback.
+  :func:`cpu_memory_errors` does the same for the allocations around a run (the output arrays of a volume).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import torch
@@ -23,7 +27,7 @@ from monai.data.utils import dense_patch_slices
 from monai.inferers import sliding_window_inference
 from torch import nn
 
-from akmamba.errors import AkmambaWarning, CancelledError, ConfigError
+from akmamba.errors import AkmambaError, AkmambaWarning, CancelledError, ConfigError, OutOfMemoryError
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +181,16 @@ def with_oom_fallback(
         What ``run`` returns.
 
     Raises:
-        torch.cuda.OutOfMemoryError: it happened on the CPU attempt too (or ``device`` already was the CPU).
+        OutOfMemoryError: memory ran out on the CPU attempt too (or ``device`` already was the CPU), even with
+            ``min_roi`` tiles; the message gives the tile size and what to do.
     """
     roi = roi_size
     while True:
         try:
             return run(roi, device)
-        except torch.cuda.OutOfMemoryError as exc:
+        except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc):
+                raise
             _free_cuda_memory()
             if roi // 2 >= min_roi:
                 roi //= 2
@@ -193,7 +200,47 @@ def with_oom_fallback(
                       f"CPU with {roi_size}x{roi_size} tiles (slower).")
                 roi, device = roi_size, torch.device("cpu")
             else:
-                raise
+                raise out_of_memory(exc, f"segmenting with {roi}x{roi} tiles on the CPU") from exc
+
+
+#: Text of the errors torch (and numpy) raise when host memory runs out.
+_CPU_OOM_TEXT = ("DefaultCPUAllocator: can't allocate memory", "not enough memory", "Unable to allocate",
+                 "std::bad_alloc", "CUDA out of memory", "out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says memory ran out: ``torch.cuda.OutOfMemoryError``, ``MemoryError``, or a
+    ``RuntimeError`` from torch's CPU allocator. An :class:`~akmamba.errors.AkmambaError` (already explained)
+    is not."""
+    if isinstance(exc, AkmambaError):
+        return False
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(t.lower() in str(exc).lower() for t in _CPU_OOM_TEXT)
+
+
+def out_of_memory(exc: BaseException, doing: str) -> OutOfMemoryError:
+    """The user-facing error for memory running out while ``doing`` (e.g. ``"segmenting ... on the CPU"``)."""
+    return OutOfMemoryError(
+        f"Out of memory while {doing} ({_short(exc)}). Close other programs or cases to free memory, segment a "
+        "smaller image (crop or downsample it), use smaller tiles (--roi-size 128), turn test-time augmentation "
+        "off (--tta none), or for volumes leave out the probabilities (no --probs).",
+        parameter="roi_size",
+        expected="enough free memory",
+        got=_short(exc),
+        hint="free memory, use a smaller image or tiles, or turn TTA off",
+    )
+
+
+@contextlib.contextmanager
+def cpu_memory_errors(doing: str) -> Iterator[None]:
+    """Turn an out-of-memory error raised inside the block into :func:`out_of_memory`'s message."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise out_of_memory(exc, doing) from exc
 
 
 def _short(exc: BaseException) -> str:

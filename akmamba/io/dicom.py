@@ -14,7 +14,7 @@ from pathlib import Path
 
 from akmamba.errors import VolumeReadError
 from akmamba.io.image import Image
-from akmamba.io.readers import image_from_sitk
+from akmamba.io.readers import check_sitk_size, image_from_sitk
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def read_dicom_series(folder: Path | str, series_uid: str | None = None) -> Imag
     Raises:
         VolumeReadError: no series in the folder, several series and no ``series_uid``, an unknown
             ``series_uid`` (each message lists the series found), or unreadable slices.
+        ImageTooLargeError: the series (first slice's size x number of files) exceeds the memory cap.
     """
     import SimpleITK as sitk
 
@@ -135,6 +136,13 @@ def read_dicom_series(folder: Path | str, series_uid: str | None = None) -> Imag
             got=series_uid,
         )
     one = chosen[0]
+    first = sitk.ImageFileReader()
+    first.SetFileName(str(one.files[0]))
+    try:
+        first.ReadImageInformation()
+    except RuntimeError as exc:
+        raise _read_error(folder, exc) from exc
+    check_sitk_size(folder, first, n_slices=len(one.files))  # before the series is allocated
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in one.files])
     try:

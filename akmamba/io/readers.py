@@ -16,12 +16,17 @@ uint8 {0, 255}; ``P`` (palette) grey when every palette colour used is grey (its
 otherwise; ``LA`` grey and ``RGBA`` RGB (alpha dropped; logged when not opaque); other colour modes RGB. Formats
 without geometry get spacing 1, origin 0, identity direction (see ``akmamba.io.image`` for the convention).
 
+Every reader checks the size the file's header declares before it allocates (:mod:`akmamba.io.limits`): the file
+must be able to hold the data, and the voxels must fit ``$AKMAMBA_MAX_IMAGE_BYTES`` (2 GiB by default).
+
 SimpleITK and nibabel are imported inside the functions that use them, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from akmamba.errors import UnsupportedFormatError, VolumeReadError
+from akmamba.errors import ImageTooLargeError, UnsupportedFormatError, VolumeReadError
 from akmamba.io.image import Image, geometry_from_itk, geometry_from_ras_affine
+from akmamba.io.limits import check_declared_size
 from akmamba.registry import Registry, suggest
 
 if TYPE_CHECKING:
@@ -73,6 +79,9 @@ def read_image(path: Path | str, *, validate: bool = True) -> Image:
 
     Raises:
         VolumeReadError: missing, empty, truncated or otherwise unreadable file; NaN in a float image.
+        ImageTooLargeError: (a VolumeReadError) the header declares more data than the file holds or than
+            ``$AKMAMBA_MAX_IMAGE_BYTES`` allows (see :mod:`akmamba.io.limits`); nothing was allocated.
+        ConfigError: ``$AKMAMBA_MAX_IMAGE_BYTES`` is not a size.
         UnsupportedFormatError: unknown suffix, or a 4-D / vector-valued volume.
         ShapeError: a one-pixel-wide image.
     """
@@ -160,6 +169,7 @@ def read_nifti(path: Path) -> Image:
 
     Raises:
         VolumeReadError: unreadable or truncated file.
+        ImageTooLargeError: the header declares more data than the file holds or the cap allows.
         UnsupportedFormatError: 4-D (or more) data.
     """
     import nibabel as nib
@@ -182,6 +192,7 @@ def read_nifti(path: Path) -> Image:
         shape = shape[:-1]
     if len(shape) > 3:
         raise _four_d(path, tuple(int(s) for s in img.shape), "x, y, z, ...")
+    _check_nifti_size(path, img)
     try:
         data = np.asarray(img.dataobj).reshape(shape + (1,) * (3 - len(shape)))
     except errors as exc:
@@ -198,6 +209,19 @@ def read_nifti(path: Path) -> Image:
         path=path,
         meta={"format": "nifti", "dtype": file_dtype, "nifti_affine": affine, "qform_sform_codes": codes},
     )
+
+
+def _check_nifti_size(path: Path, img: Any) -> None:
+    """Refuse a NIfTI whose header declares more data than the file holds or than the cap (before reading)."""
+    header = img.header
+    itemsize = header.get_data_dtype().itemsize
+    slope, inter = getattr(img.dataobj, "slope", 1.0), getattr(img.dataobj, "inter", 0.0)
+    scaled = (slope, inter) != (1.0, 0.0)  # nibabel scales to float64
+    offset = max(int(header["vox_offset"]), 352)  # a single-file NIfTI's data starts at byte 352 or later
+    compressed = file_suffix(path) != ".nii"
+    size = path.stat().st_size
+    check_declared_size(path, img.shape, itemsize, file_bytes=size if compressed else max(size - offset, 0),
+                        compressed=compressed, memory_bytes_per_voxel=8 if scaled else itemsize)
 
 
 # ------------------------------------------------------------------------------------------------ SimpleITK
@@ -245,11 +269,65 @@ def read_sitk(path: Path) -> Image:
     """
     import SimpleITK as sitk
 
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
     try:
-        img = sitk.ReadImage(str(path))
+        reader.ReadImageInformation()
+        check_sitk_size(path, reader, compressed=_sitk_compression(path))
+        img = reader.Execute()
     except RuntimeError as exc:
         raise _unreadable(path, "SimpleITK", exc) from exc
     return image_from_sitk(img, path, file_suffix(path).lstrip("."))
+
+
+def sitk_value_bytes(pixel_id: int) -> int:
+    """Bytes of one component of a SimpleITK pixel type (``sitkInt16`` -> 2; complex types count both parts)."""
+    import SimpleITK as sitk
+
+    text = sitk.GetPixelIDValueAsString(pixel_id)
+    match = re.search(r"(\d+)-bit", text)
+    bits = int(match.group(1)) if match else 64  # an unknown type: assume the widest
+    return bits // 8 * (2 if text.startswith("complex") else 1)
+
+
+def check_sitk_size(path: Path, reader: Any, *, n_slices: int = 1, compressed: bool | None = None) -> None:
+    """Check the size a SimpleITK reader's header information declares (after ``ReadImageInformation``).
+
+    Args:
+        path: the file or DICOM folder, for messages.
+        reader: an ``sitk.ImageFileReader`` that has read the information.
+        n_slices: files of a series that each hold one such image (DICOM).
+        compressed: ``False`` raw data in ``path`` itself, ``True`` compressed data in it, ``None`` unknown or in
+            another file (only the memory cap is checked).
+
+    Raises:
+        ImageTooLargeError: see :func:`akmamba.io.limits.check_declared_size`.
+    """
+    shape = [*reader.GetSize(), n_slices, reader.GetNumberOfComponents()]
+    value_bytes = sitk_value_bytes(reader.GetPixelID())
+    check_declared_size(path, shape, value_bytes, compressed=compressed)
+
+
+def _sitk_compression(path: Path) -> bool | None:
+    """Whether a MetaImage/NRRD file holds its own data compressed (True) or raw (False); None when the data is
+    in another file, is text, or the format does not say (DICOM)."""
+    suffix = file_suffix(path)
+    if suffix not in (".mha", ".nrrd"):
+        return None
+    with open(path, "rb") as f:
+        head = f.read(65536).decode("latin-1")
+    if suffix == ".mha":
+        fields = dict(re.findall(r"^\s*(\w+)\s*=\s*(.*?)\s*$", head.split("ElementDataFile")[0], re.MULTILINE))
+        local = re.search(r"^\s*ElementDataFile\s*=\s*LOCAL\s*$", head, re.MULTILINE | re.IGNORECASE)
+        return None if local is None else fields.get("CompressedData", "False").lower() == "true"
+    fields = dict(re.findall(r"^([^:#\n]+):=?\s*(.*?)\s*$", head.split("\n\n")[0], re.MULTILINE))
+    fields = {k.strip().lower(): v.lower() for k, v in fields.items()}
+    if "data file" in fields or "datafile" in fields:
+        return None
+    encoding = fields.get("encoding", "raw")
+    if encoding == "raw":
+        return False
+    return True if encoding in ("gzip", "gz", "bzip2", "bz2") else None
 
 
 # --------------------------------------------------------------------------------------------------- Pillow
@@ -276,6 +354,18 @@ def _pil_to_array(im: Any) -> np.ndarray:
     return np.array(im.convert("RGB"))
 
 
+#: Bytes per pixel of a Pillow mode once read as a numpy array (palette images may become RGB).
+_PIL_MEMORY_BYTES = {"1": 1, "L": 1, "P": 3, "PA": 3, "LA": 2, "I": 4, "F": 4, "RGB": 3, "RGBA": 4}
+
+
+def _check_pillow_size(path: Path, im: Any, n_frames: int) -> None:
+    """Refuse an image whose declared size exceeds the cap (Pillow has only read the header so far)."""
+    mode = str(im.mode)
+    per_pixel = 2 if mode.startswith("I;16") else _PIL_MEMORY_BYTES.get(mode, 4)
+    width, height = im.size
+    check_declared_size(path, (n_frames, height, width), per_pixel, compressed=None)
+
+
 def read_pillow(path: Path) -> Image:
     """Read PNG, JPEG, GIF, BMP or TIFF with Pillow (first frame; all frames for a grey multi-page TIFF).
 
@@ -290,14 +380,28 @@ def read_pillow(path: Path) -> Image:
 
     frames: list[np.ndarray] = []
     try:
-        with PILImage.open(path) as im:
-            fmt = (im.format or file_suffix(path).lstrip(".")).lower()
-            mode = im.mode
-            n_frames = int(getattr(im, "n_frames", 1)) if fmt == "tiff" else 1
-            for index in range(n_frames):
-                im.seek(index)
-                frames.append(_pil_to_array(im))
-    except (OSError, SyntaxError, ValueError, EOFError, PILImage.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # the size is checked below
+            with PILImage.open(path) as im:
+                fmt = (im.format or file_suffix(path).lstrip(".")).lower()
+                mode = im.mode
+                n_frames = int(getattr(im, "n_frames", 1)) if fmt == "tiff" else 1
+                _check_pillow_size(path, im, n_frames)
+                for index in range(n_frames):
+                    im.seek(index)
+                    frames.append(_pil_to_array(im))
+    except PILImage.DecompressionBombError as exc:
+        raise ImageTooLargeError(
+            f"Image file {str(path)!r} is refused by Pillow as a possible decompression bomb ({exc}). Crop or "
+            "downsample the image (Pillow's limit is PIL.Image.MAX_IMAGE_PIXELS).",
+            path=str(path),
+            expected=f"at most {PILImage.MAX_IMAGE_PIXELS} pixels" if PILImage.MAX_IMAGE_PIXELS else None,
+            got=str(exc),
+            hint="crop or downsample the image",
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, ImageTooLargeError):
+            raise
         raise _unreadable(path, "Pillow", exc) from exc
     meta = {"format": fmt, "dtype": str(frames[0].dtype), "mode": mode}
     if len(frames) == 1:

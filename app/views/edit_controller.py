@@ -1,8 +1,10 @@
 """Mouse and tool state for editing: turns view events into LabelMap calls on the session's label map.
 
 Tools: navigate (left-drag pans), window/level drag, brush, eraser, flood fill, polygon. Holding Space (or the
-middle button) pans whatever the tool. View points ``(x, y)`` become LabelMap pixel-centre coordinates
-``(y - 0.5, x - 0.5)`` (a pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` in the view).
+middle button) pans whatever the tool. View points (display pixels) are mapped back through the view's
+orientation (:meth:`SliceView.to_array`) to array coordinates ``(x, y)``, which become LabelMap pixel-centre
+coordinates ``(y - 0.5, x - 0.5)`` (array pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``), so an edit lands on
+the voxel shown under the mouse whatever way the volume is turned.
 """
 
 from __future__ import annotations
@@ -118,9 +120,13 @@ class EditController(QtCore.QObject):
             return None
         return self.session.label_map
 
-    @staticmethod
-    def _yx(pos: QtCore.QPointF) -> tuple[float, float]:
-        return float(pos.y()) - 0.5, float(pos.x()) - 0.5
+    def _yx(self, pos: QtCore.QPointF) -> tuple[float, float]:
+        """Array pixel-centre ``(y, x)`` of a view point."""
+        return self._yx_of(float(pos.x()), float(pos.y()))
+
+    def _yx_of(self, x: float, y: float) -> tuple[float, float]:
+        ax, ay = self.view.to_array(x, y)
+        return ay - 0.5, ax - 0.5
 
     # ------------------------------------------------------------------ view handler protocol
 
@@ -178,7 +184,7 @@ class EditController(QtCore.QObject):
             self.step_radius(1 if delta > 0 else -1)
             return True
         if self.session.n_slices > 1 and not mods & _CTRL:
-            self.session.set_slice(self.session.z + (1 if delta > 0 else -1))
+            self.session.step_slice(1 if delta > 0 else -1)
             return True
         return False
 
@@ -226,7 +232,7 @@ class EditController(QtCore.QObject):
         if label_map is None or len(points) < 3:
             self.message.emit("A polygon needs at least three points (click to add them).")
             return
-        label_map.fill_polygon([(y - 0.5, x - 0.5) for x, y in points], self.label,
+        label_map.fill_polygon([self._yx_of(x, y) for x, y in points], self.label,
                                slice_index=self.session.slice_index, protect_others=self.protect)
         self.cancel_polygon()
 

@@ -1,9 +1,14 @@
 """The slice view: a pyqtgraph ViewBox holding the image (``ImageItem``), the label overlay
-(:class:`~app.views.overlay.LabelOverlayItem`), a brush cursor and the polygon being drawn.
+(:class:`~app.views.overlay.LabelOverlayItem`), a brush cursor, the polygon being drawn and the patient
+orientation letters at the four edges.
 
-Scene/view coordinates are image pixels: pixel ``(row i, column j)`` covers ``x in [j, j+1), y in [i, i+1)``
-(row-major, y down). Mouse drags, clicks and wheel turns go first to a *handler* (the editing controller); what it
-declines falls through to pyqtgraph (left-drag pans, right-drag zooms, wheel zooms).
+The image and overlay items hold the plane in array order: item pixel ``(row i, column j)`` covers
+``x in [j, j+1), y in [i, i+1)``. Both items carry the display transform of the volume's
+:class:`~akmamba.io.orientation.SliceOrientation` (computed by the library from the direction matrix), so *view*
+coordinates are display pixels (x right, y down) and :meth:`SliceView.to_array` maps a view point back to array
+coordinates. Brush cursor and polygon are drawn in view coordinates. Mouse drags, clicks and wheel turns go first
+to a *handler* (the editing controller); what it declines falls through to pyqtgraph (left-drag pans, right-drag
+zooms, wheel zooms).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from akmamba.io.orientation import AS_STORED, SliceOrientation
 from app.views.overlay import LabelOverlayItem
 
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -91,13 +97,73 @@ class SliceView(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
         self.setMouseTracking(True)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
-        self._shape: tuple[int, int] | None = None
+        self._shape: tuple[int, int] | None = None  # array plane (H, W)
         self._plane_dtype = np.dtype(np.float32)
+        self.orientation: SliceOrientation = AS_STORED
+        self.letters: dict[str, QtWidgets.QLabel] = {}
+        for edge in ("top", "bottom", "left", "right"):
+            label = QtWidgets.QLabel(self)
+            label.setObjectName(f"orientation_{edge}")
+            label.setStyleSheet("color: #ffd84d; font-weight: bold; font-size: 14px; background: transparent;")
+            label.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            label.hide()
+            self.letters[edge] = label
+
+    # ------------------------------------------------------------------ orientation
+
+    def set_orientation(self, orientation: SliceOrientation) -> None:
+        """Show planes turned by ``orientation`` (from :func:`akmamba.io.orientation.slice_orientation`) and its
+        patient letters at the edges (none for images shown as stored)."""
+        changed = orientation != self.orientation
+        self.orientation = orientation
+        for edge, letter in zip(("top", "bottom", "left", "right"), orientation.letters or ("",) * 4, strict=True):
+            self.letters[edge].setText(letter)
+            self.letters[edge].setVisible(bool(letter))
+            self.letters[edge].setToolTip(f"Patient direction at this edge ({orientation.plane} view, "
+                                          "radiological convention)")
+        self._place_letters()
+        self._apply_transform()
+        if changed and self._shape is not None:
+            self.fit()
+
+    def _apply_transform(self) -> None:
+        if self._shape is None:
+            return
+        a = self.orientation.affine(self._shape)
+        transform = QtGui.QTransform(a[0, 0], a[1, 0], a[0, 1], a[1, 1], a[0, 2], a[1, 2])
+        self.image_item.setTransform(transform)
+        self.overlay.setTransform(transform)
+
+    def to_array(self, x: float, y: float) -> tuple[float, float]:
+        """Array coordinates ``(x, y)`` = (column, row), continuous, of view point ``(x, y)``."""
+        if self._shape is None:
+            return float(x), float(y)
+        return self.orientation.to_array(x, y, self._shape)
+
+    def display_shape(self) -> tuple[int, int] | None:
+        """``(H, W)`` of the plane as displayed (None without an image)."""
+        return None if self._shape is None else self.orientation.display_shape(self._shape)
+
+    def _place_letters(self) -> None:
+        w, h, m = self.width(), self.height(), 6
+        for edge, label in self.letters.items():
+            label.adjustSize()
+            lw, lh = label.width(), label.height()
+            pos = {"top": ((w - lw) // 2, m), "bottom": ((w - lw) // 2, h - lh - m),
+                   "left": (m, (h - lh) // 2), "right": (w - lw - m, (h - lh) // 2)}[edge]
+            label.move(*pos)
+            label.raise_()
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(ev)
+        if hasattr(self, "letters"):  # pyqtgraph resizes the view while it is being built
+            self._place_letters()
 
     # ------------------------------------------------------------------ image
 
     def set_image(self, plane: np.ndarray | None, levels: tuple[float, float], *, fit: bool = False) -> None:
-        """Show a 2-D plane (``(H, W)`` grey or ``(H, W, 3)`` colour) with explicit levels (no autoLevels pass)."""
+        """Show a 2-D plane (``(H, W)`` grey or ``(H, W, 3)`` colour, array order: the view turns it) with
+        explicit levels (no autoLevels pass)."""
         if plane is None:
             self.image_item.clear()
             self._shape = None
@@ -109,6 +175,7 @@ class SliceView(pg.GraphicsView):
         shape = (int(plane.shape[0]), int(plane.shape[1]))
         if fit or shape != self._shape:
             self._shape = shape
+            self._apply_transform()
             self.fit()
 
     def set_levels(self, levels: tuple[float, float]) -> None:
@@ -124,8 +191,9 @@ class SliceView(pg.GraphicsView):
 
     def fit(self) -> None:
         """Zoom so the whole plane is visible."""
-        if self._shape is not None:
-            h, w = self._shape
+        shape = self.display_shape()
+        if shape is not None:
+            h, w = shape
             self.viewbox.setRange(QtCore.QRectF(0, 0, w, h), padding=0.02)
 
     def zoom(self, factor: float) -> None:

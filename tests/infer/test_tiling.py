@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from akmamba.errors import ConfigError
+from akmamba.errors import ConfigError, OutOfMemoryError
 from akmamba.infer.tiling import MemoryFallbackWarning, count_windows, tiled_logits, with_oom_fallback
 
 
@@ -57,5 +57,5 @@ def test_oom_on_cpu_at_min_roi_is_raised() -> None:
     def run(roi: int, device: torch.device) -> None:
         raise torch.cuda.OutOfMemoryError("simulated")
 
-    with pytest.warns(MemoryFallbackWarning), pytest.raises(torch.cuda.OutOfMemoryError):
+    with pytest.warns(MemoryFallbackWarning), pytest.raises(OutOfMemoryError, match="Out of memory while"):
         with_oom_fallback(run, 256, torch.device("cpu"))
