@@ -1,7 +1,9 @@
 """Tiled inference over large 2-D images: MONAI's sliding window with progress, cancel and OOM fallback.
 
 * :func:`tiled_logits` runs a network over a ``(1, C, H, W)`` tensor. Images no larger than the tile (``roi``)
-  in both axes run whole; larger ones go through ``monai.inferers.sliding_window_inference`` with overlapping
+  in both axes, or of at most :data:`WHOLE_MAX_PIXELS` pixels while the tile is at least :data:`DEFAULT_ROI`,
+  run whole (one pass, no seams: a 584 x 565 fundus image is one forward, not four overlapping tiles); larger
+  ones go through ``monai.inferers.sliding_window_inference`` with overlapping
   tiles blended by a Gaussian weight map (``mode="gaussian"``). The network is wrapped in
   :class:`ProgressNetwork`, which checks ``should_stop`` before every batch of tiles (raising
   :class:`~akmamba.errors.CancelledError`) and reports the fraction of tiles done after it.
@@ -41,6 +43,9 @@ DEFAULT_OVERLAP = 0.25
 """Default fraction of a tile shared with its neighbour."""
 MIN_ROI = 128
 """Smallest tile side tried after an out-of-memory error before falling back to the CPU."""
+WHOLE_MAX_PIXELS = 1024 * 1024
+"""Images of at most this many pixels run whole while the tile side is at least :data:`DEFAULT_ROI` (after an
+out-of-memory error the tile shrinks and they are tiled)."""
 
 
 class MemoryFallbackWarning(AkmambaWarning):
@@ -119,7 +124,8 @@ def tiled_logits(
         net: a network in eval mode on ``device``, ``(B, C, h, w) -> (B, K, h, w)``.
         x: ``(1, C, H, W)`` normalised float32 image on the CPU.
         device: where the network runs.
-        roi_size: tile side in pixels; an image with ``H <= roi_size`` and ``W <= roi_size`` runs whole.
+        roi_size: tile side in pixels; an image with ``H <= roi_size`` and ``W <= roi_size`` runs whole, and so
+            does one of at most :data:`WHOLE_MAX_PIXELS` pixels when ``roi_size >= DEFAULT_ROI``.
         overlap: fraction of a tile shared with each neighbour, in [0, 1).
         sw_batch_size: tiles per network call.
         progress: called with the fraction of tiles done (monotone, ending at 1.0).
@@ -136,14 +142,20 @@ def tiled_logits(
     check_options(roi_size, overlap, sw_batch_size)
     image_size = tuple(int(s) for s in x.shape[2:])
     roi = (roi_size,) * len(image_size)
-    whole = all(s <= roi_size for s in image_size)
+    pixels = 1
+    for s in image_size:
+        pixels *= s
+    whole = all(s <= roi_size for s in image_size) or (roi_size >= DEFAULT_ROI and pixels <= WHOLE_MAX_PIXELS)
     total = 1 if whole else count_windows(image_size, roi, overlap)
     wrapped = ProgressNetwork(net, total, device, progress, should_stop)
     with torch.inference_mode():
         if whole:
             return wrapped(x)
+        # the wrapper moves each batch of tiles to ``device`` and its logits back, so MONAI works on the CPU
+        # throughout: its weight map and the blended output live where the tiles it sees do (with sw_device=cuda,
+        # MONAI >= 1.5 multiplies a CUDA weight map by the CPU logits and fails)
         out = sliding_window_inference(
-            x, roi, sw_batch_size, wrapped, overlap=overlap, mode="gaussian", sw_device=device, device="cpu"
+            x, roi, sw_batch_size, wrapped, overlap=overlap, mode="gaussian", sw_device="cpu", device="cpu"
         )
     assert isinstance(out, torch.Tensor)  # one network output, so one tensor back (internal invariant)
     return out

@@ -59,3 +59,21 @@ def test_oom_on_cpu_at_min_roi_is_raised() -> None:
 
     with pytest.warns(MemoryFallbackWarning), pytest.raises(OutOfMemoryError, match="Out of memory while"):
         with_oom_fallback(run, 256, torch.device("cpu"))
+
+
+def test_a_fundus_sized_image_runs_whole_in_one_forward(tiny_model) -> None:
+    shapes = []
+
+    def net(t: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(t.shape))
+        return tiny_model(t)
+
+    out = tiled_logits(net, torch.randn(1, 1, 584, 565), torch.device("cpu"))  # type: ignore[arg-type]
+    assert shapes == [(1, 1, 584, 565)]  # one pass, not four overlapping 512 tiles
+    assert out.shape == (1, 2, 584, 565)
+    shapes.clear()
+    tiled_logits(net, torch.randn(1, 1, 584, 565), torch.device("cpu"), roi_size=256)  # type: ignore[arg-type]
+    assert len(shapes) == count_windows((584, 565), (256, 256), 0.25) > 1  # a shrunk tile (after OOM) tiles
+    shapes.clear()
+    tiled_logits(net, torch.randn(1, 1, 1100, 1000), torch.device("cpu"))  # type: ignore[arg-type]
+    assert len(shapes) > 1  # above WHOLE_MAX_PIXELS: tiled
