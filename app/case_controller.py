@@ -41,7 +41,9 @@ class CaseController(QtCore.QObject):
         self.cases: CaseList | None = None
         self.ask_unsaved: Callable[[str], str] = lambda _name: "cancel"
         self.ask_restore: Callable[[list[Leftover]], str] = lambda _items: "later"
-        self._accepted_restores: set[Path] = set()
+        self._decisions: dict[Path, str] = {}  # journal -> the answer given at start-up, until its image loads
+        self._asking: set[Path] = set()  # journals in the restore dialog now
+        self._held: list[tuple[FunctionWorker | None, LoadedCase]] = []  # loads that finished while the dialog was open
         self._loader: FunctionWorker | None = None
         session.edited.connect(self._on_edited)
 
@@ -104,10 +106,17 @@ class CaseController(QtCore.QObject):
         if not self._is_current_loader():
             self.journals.finish(loaded.label_map)  # superseded by a later open
             return
+        if loaded.leftover is not None and self._asking:  # a restore offer's event loop delivered this: wait
+            self._held.append((self._loader, loaded))
+            return
+        self._show_loaded(loaded)
+
+    def _show_loaded(self, loaded: LoadedCase) -> None:
+        """Make a loaded image the open case, restoring its leftover journal if that is the decision."""
         self.session.busy = False
-        journal = self._restore_choice(loaded)
+        leftover = self._restore_choice(loaded)
         try:
-            restored = self.session.set_case(loaded, restore_journal=journal)
+            restored = self.session.set_case(loaded, restore=leftover)
         except (OSError, ValueError) as exc:  # a damaged journal: open the saved labels instead
             self.error.emit(exc, f"Restoring edits of {loaded.path.name!r}")
             loaded.label_map = None
@@ -121,36 +130,77 @@ class CaseController(QtCore.QObject):
             self.error.emit(ValueError(note), "")
         self.opened.emit(str(loaded.path), restored)
 
-    def _restore_choice(self, loaded: LoadedCase) -> Path | None:
-        """The leftover journal to restore for the loaded image, per policy or the user's answer (None: none;
-        "later" keeps the leftover for another time and opens the saved labels)."""
+    def _restore_choice(self, loaded: LoadedCase) -> Leftover | None:
+        """The leftover journal to restore for the loaded image: the answer already given in this launch (at
+        start-up), else the policy or the user's answer now (None: none; "later" keeps the leftover for another
+        time and opens the saved labels)."""
         leftover = loaded.leftover
         if leftover is None:
             return None
-        if leftover.journal in self._accepted_restores or self.restore_policy == "restore":
-            return leftover.journal
-        choice = "discard" if self.restore_policy == "discard" else self.ask_restore([leftover])
+        choice = self._decisions.pop(leftover.journal, None) or self._ask([leftover])
         if choice == "restore":
-            return leftover.journal
+            return leftover
         if choice == "discard":
             self.journals.discard(leftover.journal)
         else:
             self.message.emit(f"Unsaved edits of {loaded.path.name} are kept for later (reopen it to restore).")
         return None
 
+    def _ask(self, leftovers: list[Leftover]) -> str:
+        """The policy, or the user's answer to one restore offer of ``leftovers`` ("restore", "discard", "later").
+
+        While the dialog is open its event loop runs: a load that finishes meanwhile with a leftover is held
+        (not offered in a second dialog) and shown by the caller once the answer is recorded."""
+        if self.restore_policy in ("restore", "discard"):
+            return self.restore_policy
+        self._asking |= {item.journal for item in leftovers}
+        try:
+            return self.ask_restore(leftovers)
+        finally:
+            self._asking -= {item.journal for item in leftovers}
+
+    def _loading_or_held(self, image_path: Path) -> bool:
+        """Whether ``image_path`` is being read or waits for a restore answer."""
+        target = Path(image_path).resolve()
+        paths = [loaded.path for _, loaded in self._held]
+        if self._loader is not None:
+            paths.append(self._loading_path)
+        return any(Path(p).resolve() == target for p in paths)
+
+    def _show_held(self) -> None:
+        held, self._held = self._held, []
+        for loader, loaded in held:
+            if self._loader is None or self._loader is loader:  # nothing newer was opened meanwhile
+                self._show_loaded(loaded)
+            else:
+                self.journals.finish(loaded.label_map)
+
     def check_recovery(self) -> None:
-        """At start-up: offer to restore journals left by a session that did not close (crash, kill)."""
-        leftovers = self.journals.leftovers()
+        """At start-up: offer to restore journals left by a session that did not close (crash, kill).
+
+        One offer per journal in a launch, whichever comes first: this one, or the one made when an image with a
+        leftover finishes loading (``akmamba-viewer PATH`` loads while this asks). An image being read when the
+        answer comes gets that answer; "Restore" opens the newest leftover's image unless it is already open or
+        being read (asking about unsaved labels first, as any open does)."""
+        if self._asking:  # an offer is open: check when it is answered, never in a second dialog
+            QtCore.QTimer.singleShot(50, self.check_recovery)
+            return
+        leftovers = [item for item in self.journals.leftovers() if item.journal not in self._decisions]
         if not leftovers:
             return
-        choice = {"restore": "restore", "discard": "discard"}.get(self.restore_policy) or self.ask_restore(leftovers)
+        choice = self._ask(leftovers)
+        for item in leftovers:
+            if choice != "later" or self._loading_or_held(item.image_path):
+                self._decisions[item.journal] = choice
         if choice == "discard":
             for item in leftovers:
                 self.journals.discard(item.journal)
             self.message.emit(f"Discarded unsaved edits of {len(leftovers)} image(s).")
-        elif choice == "restore":
-            self._accepted_restores |= {item.journal for item in leftovers}
-            self.open_file(leftovers[0].image_path, confirmed=True)
+        self._show_held()
+        first = leftovers[0].image_path
+        is_open = self.session.path is not None and Path(self.session.path).resolve() == Path(first).resolve()
+        if choice == "restore" and not is_open and not self._loading_or_held(first):
+            self.open_file(first)
 
     # ------------------------------------------------------------------ close and save
 

@@ -3,8 +3,9 @@
 Files for an image (``key`` = hash of its resolved path): ``key-PID-RANDOM.akjournal`` (the akmamba journal,
 base labels stored, every finished stroke appended and fsync-ed; PID is the process writing it) and the same name
 with ``.saved`` (the journal size at the last save: nothing after it means nothing unsaved). A journal whose
-process is no longer running, with edits after its last save, is a *leftover* to offer for restore. Names are
-unique per opening, so two loads never share a file.
+process is no longer running, whose last state differs from the last saved one, is a *leftover* to offer for
+restore; its edit count is :func:`~akmamba.annotations.unsaved_edits`, the one figure the offer and the restore
+report. Names are unique per opening, so two loads never share a file.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
-from akmamba.annotations import LabelMap, image_identity, read_journal, restore
+from akmamba.annotations import LabelMap, image_identity, read_journal, restore, unsaved_edits
 from akmamba.errors import AkmambaError
+from akmamba.io.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class Leftover:
 
     journal: Path
     image_path: Path
-    edits: int
+    edits: int  #: undo steps between the saved labels and the journal's last state (what a restore brings back)
     modified: float
 
 
@@ -105,14 +107,16 @@ class JournalStore:
         """Rebuild the label map of a leftover and keep journalling into it (this process now owns it)."""
         owned = self.new_path(image_path)
         os.replace(journal, owned)
-        self._sidecar(journal, ".saved").unlink(missing_ok=True)
+        saved = self._sidecar(journal, ".saved")
+        if saved.exists():  # keep the save point, so a second crash still counts only the unsaved edits
+            os.replace(saved, self._sidecar(owned, ".saved"))
         return restore(owned, None, identity=identity_of(image_path), resume=True, fsync=self.fsync)
 
     def mark_saved(self, label_map: LabelMap) -> None:
         """Record that everything journalled so far is saved."""
         journal = label_map.journal
         if journal is not None and journal.path.exists():
-            self._sidecar(journal.path, ".saved").write_text(str(journal.path.stat().st_size), encoding="utf-8")
+            atomic_write_text(self._sidecar(journal.path, ".saved"), str(journal.path.stat().st_size))
 
     def finish(self, label_map: LabelMap | None) -> None:
         """Stop journalling ``label_map`` and delete its journal (the case was saved or discarded)."""
@@ -150,6 +154,14 @@ class JournalStore:
                  if (item := self._inspect(j)) is not None]
         return max(found, key=lambda item: item.modified) if found else None
 
+    def _saved_at(self, journal: Path) -> int | None:
+        """The journal's size at the last save; None if never saved (or the note is unreadable: then every edit
+        since the journal started counts as unsaved, which never hides one)."""
+        try:
+            return int(self._sidecar(journal, ".saved").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
     def _inspect(self, journal: Path) -> Leftover | None:
         try:
             pid = int(journal.name.split("-")[1])
@@ -158,15 +170,15 @@ class JournalStore:
         if _pid_alive(pid):
             return None  # a running viewer (maybe this one) owns it
         try:
-            saved = self._sidecar(journal, ".saved")
-            if saved.exists() and int(saved.read_text(encoding="utf-8") or -1) == journal.stat().st_size:
+            saved_at = self._saved_at(journal)
+            if saved_at == journal.stat().st_size:
                 self._remove(journal)
                 return None
             contents = read_journal(journal)
         except (OSError, ValueError, AkmambaError) as exc:
             log.warning("ignoring unreadable journal %s: %s", journal, exc)
             return None
-        edits = sum(r.kind == "edit" for r in contents.records)
+        edits = unsaved_edits(contents, saved_at)
         if contents.header is None or edits == 0:
             self._remove(journal)
             return None

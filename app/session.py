@@ -180,8 +180,9 @@ class Session(QtCore.QObject):
         """The edited plane for LabelMap calls (None for 2-D)."""
         return self.z if self.image is not None and self.image.is_volume else None
 
-    def set_case(self, loaded: LoadedCase, restore_journal: Path | None = None) -> int:
-        """Make ``loaded`` the open case (closing the previous one); returns the edits restored."""
+    def set_case(self, loaded: LoadedCase, restore: Leftover | None = None) -> int:
+        """Make ``loaded`` the open case (closing the previous one), with the edits of the leftover journal
+        ``restore`` replayed; returns the unsaved edits restored (``restore.edits``, the figure it was offered with)."""
         self.close_case()
         self.path, self.image, self.label_path = loaded.path, loaded.image, loaded.label_path
         self.orientation = slice_orientation(loaded.image)
@@ -189,10 +190,10 @@ class Session(QtCore.QObject):
         self.label_rows = list(loaded.label_rows)
         self.table = table_from_rows(self.label_rows, self.table.opacity if self.table.labels else 0.5)
         restored = 0
-        if restore_journal is not None:
+        if restore is not None:
             self.journals.finish(loaded.label_map)
-            self.label_map = self.journals.restore(restore_journal, loaded.path)
-            restored = self.label_map.history.n_undo
+            self.label_map = self.journals.restore(restore.journal, loaded.path)
+            restored = restore.edits
         else:
             if loaded.label_map is None:
                 labels = loaded.labels if loaded.labels is not None else np.zeros(loaded.image.spatial_shape, np.uint8)

@@ -20,6 +20,7 @@ from akmamba.annotations.journal import (
     read_journal,
     replay,
     restore,
+    unsaved_edits,
 )
 from akmamba.annotations.label_map import BBox, EventEmitter, LabelMap
 
@@ -40,4 +41,5 @@ __all__ = [
     "read_journal",
     "replay",
     "restore",
+    "unsaved_edits",
 ]

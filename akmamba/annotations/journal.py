@@ -55,6 +55,7 @@ __all__ = [
     "read_journal",
     "replay",
     "restore",
+    "unsaved_edits",
 ]
 
 logger = logging.getLogger(__name__)
@@ -543,6 +544,53 @@ def replay(
         A new array of the journal's shape and dtype.
     """
     return restore(journal_path, base_array, identity=identity).array
+
+
+def unsaved_edits(contents: JournalContents, saved_at: int | None = None) -> int:
+    """How many undo steps separate the labels last saved from the labels a journal ends with.
+
+    This is the number of edits a restore brings back that the saved file does not have: edits undone before the
+    crash do not count, nor do edits made before the last save (the journal keeps them, for undo). An undo back
+    past the save counts as one step, like the edit it takes back.
+
+    The journal is read as a walk through the tree of label states that undo and redo move in: an edit record is a
+    new state (a child of the current one), an undo goes to the parent, a redo returns to the child it last left,
+    and a history clear changes no state. Every edit record is a change (a :class:`LabelMap` journals an undo item
+    only when it changed a pixel), so no label values need replaying.
+
+    Args:
+        contents: the parsed journal (:func:`read_journal`).
+        saved_at: the journal's size in bytes when the labels were last saved (the viewer records it); ``None``
+            when they were never saved since the journal started, so that its starting labels are the saved ones.
+
+    Returns:
+        The number of steps, ``>= 0``.
+    """
+    parent, depth, node, redo = [-1], [0], 0, []
+    saved = 0
+    for rec in contents.records:
+        if rec.kind == "edit":
+            parent.append(node)
+            depth.append(depth[node] + 1)
+            node = len(parent) - 1
+            redo.clear()
+        elif rec.kind == "undo" and parent[node] >= 0:
+            redo.append(node)
+            node = parent[node]
+        elif rec.kind == "redo" and redo:
+            node = redo.pop()
+        elif rec.kind == "clear":
+            redo.clear()
+        if saved_at is not None and rec.offset < saved_at:  # the record ends at or before the save
+            saved = node
+    a, b, steps = saved, node, 0
+    while a != b:
+        if depth[a] >= depth[b]:
+            a = parent[a]
+        else:
+            b = parent[b]
+        steps += 1
+    return steps
 
 
 def _pick_base(contents: JournalContents, base_array: np.ndarray | None, path: Path) -> np.ndarray:

@@ -21,6 +21,7 @@ from akmamba.annotations import (
     read_journal,
     replay,
     restore,
+    unsaved_edits,
 )
 from akmamba.errors import ConfigError, JournalError, ShapeError
 
@@ -263,3 +264,38 @@ def test_sigkill_mid_session_restores_every_completed_record(tmp_path: Path) -> 
 def _records_for(n_strokes: int) -> int:
     """Journal records written by strokes 0 .. n_strokes - 1 of ``do_stroke`` (edit + undo/redo)."""
     return sum(1 + (i % 7 == 6) + (i % 11 == 10 and i % 7 == 6) for i in range(n_strokes))
+
+
+def test_unsaved_edits_counts_steps_from_the_save_to_the_end(tmp_path: Path) -> None:
+    lm = LabelMap(np.zeros((16, 16), np.uint8))
+    path = tmp_path / "count.akj"
+    lm.start_journal(path, fsync=False)
+
+    def paint(k: int) -> None:
+        lm.paint_disc((k, k), 1, 1 + k % 3)
+
+    def count(saved_at: int | None = None) -> int:
+        return unsaved_edits(read_journal(path), saved_at)
+
+    assert count() == 0
+    for k in range(4):
+        paint(k)
+    lm.undo()
+    assert count() == 3  # 4 edit records, one undone
+    saved_at = path.stat().st_size  # "saved" here: 3 edits in the file
+    assert count(saved_at) == 0
+    paint(8)
+    paint(9)
+    lm.undo()
+    lm.redo()
+    assert count(saved_at) == 2
+    assert count() == 5
+    lm.undo()
+    lm.undo()
+    lm.undo()  # one step back past the save
+    assert count(saved_at) == 1
+    paint(12)  # a new branch from there: undo past the save + this edit
+    assert count(saved_at) == 2
+    lm.clear_history()  # no state change
+    assert count(saved_at) == 2
+    assert count() == 3  # base -> 2 edits kept -> the new one
