@@ -18,7 +18,9 @@ written. Outputs in ``--out``:
 copies of each image (:mod:`akmamba.infer.tta`); one output folder never mixes two models, two TTA modes or two
 label-value modes.
 
-Existing outputs are never replaced unless ``--overwrite`` is given. Progress goes to stderr.
+Existing outputs are never replaced unless ``--overwrite`` is given, and an output never replaces an input (an
+``--out`` equal to the inputs' folder would turn ``x.png`` into its own label map): such an input is skipped with
+a message naming the file, even with ``--overwrite`` (:mod:`akmamba.io.outputs`). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ def _validate_inputs(paths: Sequence[Path], args: argparse.Namespace, err: TextI
     jobs: list[_Job] = []
     taken: dict[Path, Path] = {}
     failed = 0
+    sources = [*paths, *([Path(args.model)] if Path(args.model).is_file() else [])]  # what no output may replace
     for path in paths:
         try:
             image = read_image(path)
@@ -162,7 +165,7 @@ def _validate_inputs(paths: Sequence[Path], args: argparse.Namespace, err: TextI
         outputs = [label_path(path, image.is_volume, args.out)]
         if args.probs:
             outputs.append(args.out / f"{output_stem(path)}_probs.npy")
-        problem = _output_problem(outputs, taken, args.overwrite)
+        problem = _output_problem(outputs, taken, args.overwrite, sources)
         if problem:
             err.write(f"akmamba predict: skipping {str(path)!r}: {problem}\n")
             failed += 1
@@ -172,12 +175,19 @@ def _validate_inputs(paths: Sequence[Path], args: argparse.Namespace, err: TextI
     return jobs, failed
 
 
-def _output_problem(outputs: list[Path], taken: dict[Path, Path], overwrite: bool) -> str | None:
+def _output_problem(outputs: list[Path], taken: dict[Path, Path], overwrite: bool,
+                    sources: Sequence[Path] = ()) -> str | None:
+    """Why an input's ``outputs`` cannot be written (None if they can): one is another input's output, one of
+    the ``sources`` (inputs, checkpoint; never replaced, even with --overwrite), or exists without --overwrite."""
+    from akmamba.io.outputs import check_output
+
     for out in outputs:
         if out in taken:
             return f"its output {str(out)!r} would also be written for {str(taken[out])!r}; rename one input."
-        if out.exists() and not overwrite:
-            return f"output {str(out)!r} already exists. Pass --overwrite to replace it, or choose another --out."
+        try:
+            check_output(out, sources, overwrite=overwrite)
+        except AkmambaError as exc:
+            return exc.message
     return None
 
 

@@ -94,3 +94,44 @@ def test_unknown_model_is_one_line(tmp_path: Path, capsys) -> None:
     assert code == 1
     assert "no-such-model" in err
     assert "Traceback" not in err
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_an_output_never_replaces_an_input_even_with_overwrite(tmp_path: Path, tiny_checkpoint: Path,
+                                                               capsys) -> None:
+    # --out equal to the inputs' folder: a.png's label map would be a.png itself, x.tif's the input x.png (another
+    # input), and h.png's a hard link to the input h.png kept elsewhere.
+    folder = tmp_path / "in"
+    paths = make_inputs(folder)
+    paths["bad"].unlink()
+    grey = RNG.integers(0, 255, (40, 56), dtype=np.uint8)
+    PILImage.fromarray(grey).save(folder / "x.tif")
+    PILImage.fromarray(grey).save(folder / "x.png")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    PILImage.fromarray(grey).save(other / "h.png")
+    (folder / "h.png").hardlink_to(other / "h.png")
+    before = _hashes(folder)
+    inputs = [paths["grey"], folder / "x.tif", folder / "x.png", other / "h.png"]
+    code = main(["predict", "--model", str(tiny_checkpoint), "--out", str(folder), "--device", "cpu", "--overwrite",
+                 *(str(p) for p in inputs)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    for path in (folder / "a.png", folder / "x.png", folder / "h.png"):
+        assert any(str(path) in line and "would replace the input" in line for line in err.splitlines()), path
+    assert sum("would replace the input" in line for line in err.splitlines()) == 4
+    assert "no input can be predicted (4 failed)" in err
+    assert _hashes(folder) == before  # nothing replaced, nothing added
+
+    # Into a new folder they are predicted (x.tif and x.png then share an output name: one is refused, as before).
+    code = main(["predict", "--model", str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--device", "cpu",
+                 *(str(p) for p in inputs)])
+    assert code == 2
+    assert "would also be written for" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "h.png", "model.json", "x.png"]
