@@ -74,7 +74,7 @@ def evaluation_commands(run: Run, args: argparse.Namespace, images: list[str]) -
     pred = run_dir / "pred"
     return [PY + run.predict_args(str(source / run.checkpoint), str(pred), args.device, images),
             [*PY, "evaluate", "--pred", str(pred), "--gt", args.data_root, "--dataset", run.dataset,
-             "--out", str(run_dir / "eval.json")]]
+             "--out", str(run_dir / "eval.json"), "--overwrite"]]
 
 
 def evaluate(run: Run, args: argparse.Namespace) -> int:

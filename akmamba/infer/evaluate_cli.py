@@ -15,6 +15,9 @@ training file values, recorded as ``label_values`` in the folder's ``model.json`
 through the label table in that ``model.json``. Label names come from the description, else from ``model.json`` in the
 prediction folder, else ``foreground`` (binary) or ``label_<k>``.
 
+Reports (``--out``) that exist are refused unless ``--overwrite``; one that is a file the evaluation reads (a
+prediction, ground truth, FOV mask, probabilities, ``model.json`` or the description) is refused even then.
+
 Predictions without ground truth and ground truth without prediction are listed on stderr and under
 ``"unpaired"`` in the JSON report. Exit status: 0 when every pair was evaluated, 2 when a pair failed (for
 example unreadable, or of another size) or nothing could be evaluated. This module needs no torch.
@@ -49,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probs-dir", type=Path, default=None, help="folder of <stem>_probs.npy (default: --pred)")
     parser.add_argument("--out", required=True, action="append", type=Path,
                         help="report file, .json, .csv or .html; repeat for several")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing report files (never an input: a prediction, ground truth, FOV, "
+                             "probabilities, model.json or dataset description)")
     parser.add_argument("--title", default=None, help="report title")
     parser.add_argument("--max-thumbnails", type=int, default=50, help="overlay thumbnails in the HTML (default 50)")
 
@@ -282,9 +288,10 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     """Run the ``evaluate`` command; returns the exit status (0 all pairs evaluated, 2 otherwise)."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
-        _check_outputs(args.out)
+        _check_outputs(args.out, overwrite=args.overwrite)
         desc = _resolve_dataset(args.dataset) if args.dataset else None
         pairing = find_pairs(args.pred, args.gt, fov_dir=args.fov, probs_dir=args.probs_dir, desc=desc)
+        _check_outputs(args.out, _inputs(args, pairing), overwrite=args.overwrite)
     except (AkmambaError, OSError) as exc:
         err.write(f"akmamba evaluate: {exc}\n")
         return EXIT_FAILED
@@ -324,7 +331,10 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     return EXIT_FAILED if failed or pairing.ambiguous else EXIT_OK
 
 
-def _check_outputs(outs: Sequence[Path]) -> None:
+def _check_outputs(outs: Sequence[Path], inputs: Sequence[Path] = (), *, overwrite: bool = False) -> None:
+    """Refuse a report of unknown suffix, one that would replace one of ``inputs`` (even with ``--overwrite``)
+    and, without ``--overwrite``, an existing one; before any evaluation, so that nothing is written."""
+    from akmamba.io.outputs import check_output
     from akmamba.reports import REPORT_SUFFIXES
 
     for path in outs:
@@ -332,6 +342,16 @@ def _check_outputs(outs: Sequence[Path]) -> None:
             raise ConfigError(f"Unknown report suffix {path.suffix!r} for {str(path)!r}; valid: "
                               f"{', '.join(REPORT_SUFFIXES)}.", path=str(path), parameter="out",
                               expected=list(REPORT_SUFFIXES), got=path.suffix)
+        check_output(path, inputs, overwrite=overwrite)
+
+
+def _inputs(args: argparse.Namespace, pairing: Pairing) -> list[Path]:
+    """Every file the evaluation reads: the paired files, the predictions' ``model.json`` and the description."""
+    files = [f for p in pairing.pairs for f in (p.pred, p.gt, p.fov, p.probs, p.image) if f is not None]
+    files.append(args.pred / MODEL_JSON)
+    if args.dataset and Path(args.dataset).is_file():
+        files.append(Path(args.dataset))
+    return files
 
 
 def _resolve_dataset(spec: str) -> Any:

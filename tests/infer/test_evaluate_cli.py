@@ -203,3 +203,51 @@ def test_evaluate_bladder_slices_are_also_pooled_per_case(tmp_path: Path, capsys
     assert per_case["summary"]["bladder_wall"]["per_image_mean"]["dice"] == pytest.approx((2 / 3 + 1) / 2)
     assert per_case["summary"]["bladder_wall"]["pooled"]["dice"] == pytest.approx(wall["pooled"]["dice"])
     assert "Per case (BladderMRI case_id.regex" in html_out.read_text(encoding="utf-8")
+
+
+def test_reports_never_replace_inputs_and_existing_files_only_with_overwrite(tmp_path: Path, capsys) -> None:
+    import hashlib
+    import shutil
+
+    from akmamba.io.dataset import builtin_description
+
+    root, pred = tmp_path / "DRIVE" / "training", tmp_path / "pred"
+    _drive_like(root, (21, 22))
+    desc = root / "dataset.json"  # a folder's own description, which fine-tuning on that folder reads
+    shutil.copy(builtin_description("drive").source, desc)
+    pred.mkdir()
+    for i in (21, 22):
+        PILImage.fromarray(((RNG.random((48, 44)) < 0.2) * 255).astype(np.uint8)).save(pred / f"{i}_training.png")
+    (pred / "model.json").write_text(json.dumps({"name": "hand-made", "label_values": "index"}), encoding="utf-8")
+
+    def digest() -> dict[str, str]:
+        files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    def evaluate(out: Path, *extra: str) -> tuple[int, str]:
+        code = main(["evaluate", "--gt", str(root), "--pred", str(pred), "--out", str(out), *extra])
+        return code, capsys.readouterr().err
+
+    (tmp_path / "alias.json").hardlink_to(pred / "model.json")  # the same file under another name
+    before = digest()
+    code, err = evaluate(desc, "--dataset", "drive")  # exists, no --overwrite
+    assert code == 2
+    assert f"Output {str(desc)!r} already exists" in err
+    assert "--overwrite" in err
+    for out, extra in ((desc, ("--dataset", str(desc))), (pred / "model.json", ("--dataset", "drive")),
+                       (tmp_path / "alias.json", ())):
+        code, err = evaluate(out, "--overwrite", *extra)  # an input: refused even with --overwrite
+        assert code == 2
+        assert f"Output {str(out)!r} would replace the input" in err, err
+        assert "Traceback" not in err
+    assert digest() == before  # nothing changed, nothing written
+
+    report = tmp_path / "report.json"
+    assert evaluate(report, "--dataset", "drive")[0] == 0
+    first = report.read_bytes()
+    code, err = evaluate(report, "--dataset", "drive")
+    assert code == 2
+    assert "already exists" in err
+    assert report.read_bytes() == first
+    assert evaluate(report, "--dataset", "drive", "--title", "again", "--overwrite")[0] == 0
+    assert json.loads(report.read_text(encoding="utf-8"))["title"] == "again"

@@ -384,7 +384,7 @@ def test_run_plan_round4_drive_lists_exact_commands(modules, capsys) -> None:
     assert "predict --model /runs/r3-drive-akmamba-base-f1/last.safetensors " in final[0]
     assert "--out /runs/r4-drive-akmamba-final-f1/pred" in final[0]
     assert final[1].endswith("evaluate --pred /runs/r4-drive-akmamba-final-f1/pred --gt /data/D --dataset drive "
-                             "--out /runs/r4-drive-akmamba-final-f1/eval.json")
+                             "--out /runs/r4-drive-akmamba-final-f1/eval.json --overwrite")
     combo = after("r4-drive-akmamba-ema-long-clahe-final-f3")
     assert "predict --model /runs/r4-drive-akmamba-ema-long-clahe-f3/last_ema.safetensors " in combo[0]
     clahe = after("r4-drive-akmamba-clahe-f0")
