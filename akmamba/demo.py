@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from akmamba.io import Image, write_image, write_labels
+from akmamba.io import Image, atomic_write_text, write_image, write_labels
 
 FUNDUS_LABEL_TABLE: tuple[dict[str, Any], ...] = (
     {"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
@@ -249,6 +249,6 @@ def write_demo(folder: Path | str, *, seed: int = 0, overwrite: bool = False) ->
             write_labels(case.labels, case.image, label_path, overwrite=True)
         table_path = out / f"{case.name}{LABEL_SUFFIX}.json"
         if overwrite or not table_path.exists():
-            table_path.write_text(json.dumps({"label_table": list(case.label_table)}, indent=1), encoding="utf-8")
+            atomic_write_text(table_path, json.dumps({"label_table": list(case.label_table)}, indent=1))
         paths.append(image_path)
     return paths

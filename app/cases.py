@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from akmamba.demo import LABEL_SUFFIX
-from akmamba.io import supported_suffixes
+from akmamba.io import atomic_write_text, supported_suffixes
 from akmamba.io.readers import file_suffix
 
 NOT_STARTED, IN_PROGRESS, CORRECTED, FLAGGED = "not started", "in progress", "corrected", "flagged"
@@ -75,9 +75,7 @@ class CaseList:
         if status not in STATUSES:
             raise ValueError(f"Case status must be one of {', '.join(STATUSES)}; got {status!r}.")
         self._status[path.name] = status
-        tmp = self.folder / f".{STATUS_FILE}.tmp"
-        tmp.write_text(json.dumps({"status": self._status}, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.folder / STATUS_FILE)
+        atomic_write_text(self.folder / STATUS_FILE, json.dumps({"status": self._status}, indent=1, sort_keys=True))
 
     def index_of(self, path: Path) -> int:
         """Index of ``path`` in the list, or -1."""

@@ -19,7 +19,7 @@ from akmamba import __version__
 from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
 from akmamba.demo import LABEL_SUFFIX
 from akmamba.display import data_range, green_channel, initial_preset, labels_from_probs, preset_levels, presets_for
-from akmamba.io import Image, builtin_description, check_pair, read_image, write_labels
+from akmamba.io import Image, atomic_write_text, builtin_description, check_pair, read_image, write_labels
 from akmamba.io.orientation import AS_STORED, SliceOrientation, slice_orientation
 from app.errors import message_for
 from app.recovery import JournalStore, Leftover
@@ -345,7 +345,8 @@ class Session(QtCore.QObject):
         self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="import")
 
     def save(self, path: Path | None = None) -> Path:
-        """Write the labels (atomic, verified by akmamba.io) and a JSON sidecar with label table and provenance."""
+        """Write the labels (atomic, verified by akmamba.io) and a JSON sidecar with label table and provenance
+        (atomic too: a full disk or a kill leaves the previous sidecar, never a truncated one)."""
         if self.image is None or self.label_map is None or self.label_path is None:
             raise ValueError("No case is open, so there is nothing to save.")
         self.label_map.end_stroke()
@@ -354,7 +355,7 @@ class Session(QtCore.QObject):
         stem, _ = split_name(written)
         sidecar = {"label_table": self.label_rows, "image": str(self.path), "model": self.model_info,
                    "viewer_version": __version__, "undo_items": self.label_map.history.n_undo}
-        (written.parent / f"{stem}.json").write_text(json.dumps(sidecar, indent=1), encoding="utf-8")
+        atomic_write_text(written.parent / f"{stem}.json", json.dumps(sidecar, indent=1))  # never a torn table
         self._save_edit_mask()
         self.journals.mark_saved(self.label_map)
         self._set_dirty(False)

@@ -31,6 +31,7 @@ from akmamba.errors import AkmambaError, CheckpointError, ConfigError
 from akmamba.finetune.data import load_finetune_folder, materialise_corrections, split_cases
 from akmamba.finetune.promote import PromotionRule, decide
 from akmamba.finetune.registry import ModelRegistry, Version, sha256_of
+from akmamba.io.atomic import atomic_write_text
 
 Event = dict[str, Any]
 
@@ -252,7 +253,7 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     rule = PromotionRule(opts.min_gain, opts.force_promote, opts.no_promote)
     decision = decide(results["candidate"]["mean_dice"], results.get("active", {}).get("mean_dice"), rule)
     cand_meta = read_metadata(candidate_path)
-    (run_dir / "evaluation.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    atomic_write_text(run_dir / "evaluation.json", json.dumps(results, indent=1, default=str))
     record = {
         "parent": parent.id, "origin": "finetune", "active_at_start": active.id if active else None,
         "config": {"finetune": {k: v for k, v in asdict(opts).items() if k != "extra"}, "train": cfg.to_dict()},
