@@ -22,7 +22,11 @@ Crash safety (killing the trainer or the viewer at any moment):
 So after any kill the active model is either the old one or a complete new one, and :meth:`ModelRegistry.check`
 finds no problem. One process commits at a time per line (an ``fcntl`` lock where available).
 
-No torch: the weights are copied as files, their SHA-256 recorded and checked.
+Model files are verified (``verify``, by default :func:`verify_model_file`: an akmamba checkpoint whose weights match
+their ``weights_sha256`` and fit their model) before a version is committed, so a corrupt file is never registered
+(nor activated), and :meth:`ModelRegistry.check` verifies them again. Apart from that verifier (which imports torch
+when it runs) the registry needs no torch: the weights are copied as files, their SHA-256 recorded and checked;
+activation checks that SHA-256 only, so it stays fast.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +77,17 @@ def sha256_of(path: str | Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def verify_model_file(path: Path) -> None:
+    """The registry's default model check: :func:`akmamba.nn.checkpoint.verify_checkpoint` (imports torch).
+
+    Raises:
+        CheckpointError: the file is not a usable akmamba checkpoint (the message says why).
+    """
+    from akmamba.nn.checkpoint import verify_checkpoint
+
+    verify_checkpoint(path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -133,10 +148,15 @@ class ModelRegistry:
 
     Args:
         root: the registry folder (created on first write); default :func:`default_registry_root`.
+        verify: checks a model file, raising :class:`~akmamba.errors.CheckpointError` if it is unusable; run on
+            the file to register (before anything is written) and by :meth:`check`. ``None`` stores any file unchecked
+            (for tests of the storage mechanics with stand-in files).
     """
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *,
+                 verify: Callable[[Path], object] | None = verify_model_file) -> None:
         self.root = Path(root) if root is not None else default_registry_root()
+        self.verify = verify
 
     # ------------------------------------------------------------------ reading
 
@@ -252,6 +272,7 @@ class ModelRegistry:
         if not src.is_file():
             raise CheckpointError(f"Cannot register {str(src)!r}: the file does not exist.", path=str(src))
         folder = self.line_dir(line)
+        self._verify(src, f"Refusing to register {str(src)!r} in {line!r}")  # before anything is written
         with self._lock(line):
             staging = folder / "staging" / f"{uuid.uuid4().hex[:12]}-{os.getpid()}"
             staging.mkdir(parents=True)
@@ -325,7 +346,16 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ checking
 
-    def _version_problems(self, v: Version, deep: bool) -> list[str]:
+    def _verify(self, model: Path, context: str) -> None:
+        if self.verify is None:
+            return
+        try:
+            self.verify(model)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{context}: {exc.message} Nothing was registered.", path=str(model),
+                                  expected=exc.expected, got=exc.got, hint=exc.hint) from exc
+
+    def _version_problems(self, v: Version, deep: bool, weights: bool = False) -> list[str]:
         if "error" in v.record:
             return [f"{v.id}: {v.record['error']}"]
         problems = []
@@ -335,15 +365,21 @@ class ModelRegistry:
             problems.append(f"{v.id}: {MODEL_FILE} is missing")
         elif deep and sha256_of(v.model_path) != v.record.get("model_sha256"):
             problems.append(f"{v.id}: {MODEL_FILE} does not match its recorded SHA-256")
+        elif weights and self.verify is not None:
+            try:
+                self.verify(v.model_path)
+            except CheckpointError as exc:
+                problems.append(f"{v.id}: {exc.message}")
         return problems
 
     def check(self, line: str | None = None, deep: bool = True) -> list[str]:
         """Problems of the registry (empty = consistent): unreadable or incomplete versions, model files that do not
-        match their SHA-256 (``deep``), an active pointer that is unreadable or names a missing version."""
+        match their SHA-256 or whose weights fail ``verify`` (both ``deep``), an active pointer that is unreadable
+        or names a missing version."""
         problems = []
         for name in [line] if line else self.lines():
             for v in self.versions(name):
-                problems += [f"{name} {p}" for p in self._version_problems(v, deep)]
+                problems += [f"{name} {p}" for p in self._version_problems(v, deep, weights=deep)]
             try:
                 record = self.active_record(name)
             except CheckpointError as exc:

@@ -147,7 +147,14 @@ def load_checkpoint(
         model = build_model(cfg["name"], cfg["in_channels"], cfg["num_classes"], **options)
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"The model recorded in {str(path)!r} cannot be rebuilt: {exc}", path=str(path)) from exc
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"The weights of {str(path)!r} cannot be read ({exc}). The file is truncated or damaged; use another "
+            "copy of the model.",
+            path=str(path),
+        ) from exc
     digest = weights_sha256(state)
     if digest != record.get("weights_sha256"):
         raise CheckpointError(
@@ -164,6 +171,20 @@ def load_checkpoint(
         )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
     return model.to(device).eval(), record
+
+
+def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check that a checkpoint is usable as it is: readable metadata, weights matching their recorded
+    ``weights_sha256``, and weights that fit the recorded model (it is rebuilt and loaded on the CPU).
+
+    Returns:
+        The metadata record.
+
+    Raises:
+        CheckpointError: naming the file and what is wrong with it.
+    """
+    _, record = load_checkpoint(path, device="cpu")
+    return record
 
 
 def _state_problems(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> list[str]:

@@ -119,3 +119,38 @@ def test_bad_input_messages(corrected_folder, parent_ckpt, tmp_path, capsys, arg
     argv = ["finetune", *[x for kv in base.items() for x in kv], "--registry", str(tmp_path / "reg"), *extra, *TINY]
     assert main(argv) == 2
     assert words in capsys.readouterr().err
+
+
+def _corrupt_copy(ckpt, dest):
+    """A copy of ``ckpt`` whose last weight bytes are flipped: a valid header, weights that miss their SHA-256."""
+    data = bytearray(ckpt.read_bytes())
+    for i in range(1, 9):
+        data[-i] ^= 0xFF
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def test_a_corrupt_model_is_never_registered_and_check_verifies_weights(corrected_folder, parent_ckpt, tmp_path,
+                                                                        capsys) -> None:
+    corrupt = _corrupt_copy(parent_ckpt, tmp_path / "tiny-discs.safetensors")
+    reg_dir = tmp_path / "reg"
+    code = main(["finetune", "--model", str(corrupt), "--data", str(corrected_folder), "--registry", str(reg_dir),
+                 *TINY])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"Refusing to register {str(corrupt)!r}" in err
+    assert "do not match their recorded SHA-256" in err
+    assert "Traceback" not in err
+    assert ModelRegistry(reg_dir).lines() == []  # nothing copied in, nothing activated
+
+    # A registry that holds a corrupt model (registered unchecked, as before): `versions check` finds it.
+    old = ModelRegistry(reg_dir, verify=None)
+    old.activate("tiny-discs", old.add_version("tiny-discs", corrupt, {"origin": "imported"}).id)
+    assert main(["versions", "--registry", str(reg_dir), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "tiny-discs v1: Weights of" in out
+    assert "consistent" not in out
+    good = ModelRegistry(tmp_path / "good")
+    good.add_version("tiny-discs", parent_ckpt, {"origin": "imported"})
+    assert main(["versions", "--registry", str(tmp_path / "good"), "check"]) == 0
+    assert "consistent" in capsys.readouterr().out
