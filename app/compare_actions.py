@@ -14,7 +14,6 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from akmamba.compare import rank_models
-from akmamba.display import labels_from_probs
 from akmamba.errors import CancelledError
 
 CORRECTED = "Corrected mask"
@@ -44,17 +43,10 @@ def build_compare_menu(win: Any, menu: QtWidgets.QMenu) -> None:
     win.session.case_changed.connect(lambda: _on_case_changed(win))
 
 
-def prediction_labels(prediction: Any, threshold: float) -> np.ndarray:
-    """The label map of a Prediction at ``threshold`` (its argmax labels when it has no probabilities)."""
-    if getattr(prediction, "probs", None) is not None:
-        return labels_from_probs(prediction.probs, threshold)
-    return np.asarray(prediction.labels)
-
-
 def _remember_prediction(win: Any) -> None:
     s = win.session
     if s.pending is not None:
-        win.compare_state.last_result = prediction_labels(s.pending, s.threshold)
+        win.compare_state.last_result = s.prediction_labels()
         win.compare_state.last_model_info = dict(getattr(s.pending, "model_info", None) or {})
     _refresh_if_open(win)
 
@@ -179,8 +171,9 @@ def _model_list(win: Any, checkpoints: Sequence[str | Path] | None, include_inst
 
 
 def compare_all_job(models: list[tuple[str, str]], device: str, array: np.ndarray, is_volume: bool,
-                    threshold: float) -> Generator[float, None, tuple[dict[str, np.ndarray], dict[str, str]]]:
-    """Segment with each model in turn (progress over all of them); returns ``(labels by name, errors by name)``."""
+                    ) -> Generator[float, None, tuple[dict[str, np.ndarray], dict[str, str]]]:
+    """Segment with each model in turn (progress over all of them); returns ``(labels by name, errors by name)``,
+    each model's labels by the one rule of :mod:`akmamba.decision` (argmax), as ``akmamba predict`` writes them."""
     from app.segmentation import segment_job
 
     results: dict[str, np.ndarray] = {}
@@ -193,7 +186,7 @@ def compare_all_job(models: list[tuple[str, str]], device: str, array: np.ndarra
                 try:
                     fraction = next(run)
                 except StopIteration as stop:
-                    results[name] = prediction_labels(stop.value.prediction, threshold)
+                    results[name] = np.asarray(stop.value.prediction.labels)  # akmamba.decision's rule
                     break
                 yield (i + float(fraction)) / n
         except CancelledError:
@@ -229,8 +222,7 @@ def compare_all_models(win: Any, checkpoints: Sequence[str | Path] | None = None
         return None
     panel = open_compare(win)
     image = win.session.image
-    worker = GeneratorWorker(compare_all_job, models, win.model_panel.device(), image.array, image.is_volume,
-                             win.session.threshold)
+    worker = GeneratorWorker(compare_all_job, models, win.model_panel.device(), image.array, image.is_volume)
     shape = image.spatial_shape
     worker.signals.progress.connect(
         lambda f: panel.status_label.setText(f"Comparing {len(models)} model(s)... {100 * f:.0f} %"))

@@ -17,8 +17,9 @@ from PySide6 import QtCore
 
 from akmamba import __version__
 from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
+from akmamba.decision import labels_from_probs, threshold_applies
 from akmamba.demo import LABEL_SUFFIX
-from akmamba.display import data_range, green_channel, initial_preset, labels_from_probs, preset_levels, presets_for
+from akmamba.display import data_range, green_channel, initial_preset, preset_levels, presets_for
 from akmamba.io import Image, builtin_description, check_pair, read_image, write_labels
 from akmamba.io.orientation import AS_STORED, SliceOrientation, slice_orientation
 from app.errors import message_for
@@ -252,12 +253,13 @@ class Session(QtCore.QObject):
         return green_channel(arr) if green and arr.ndim == 3 else arr
 
     def overlay_plane(self) -> np.ndarray | None:
-        """Labels of the displayed plane: the thresholded pending prediction, else a live view of the map."""
+        """Labels of the displayed plane: the pending prediction (:meth:`prediction_labels`), else a live view of
+        the map."""
         if self.label_map is None:
             return None
         if self.pending is not None and self.pending.probs is not None:
             probs = self.pending.probs[:, self.z] if self.pending.probs.ndim == 4 else self.pending.probs
-            return labels_from_probs(probs, self.threshold)
+            return labels_from_probs(probs, self.effective_threshold())
         arr = self.label_map.array
         plane = arr[self.z] if arr.ndim == 3 else arr
         return plane if plane.dtype == np.uint8 else plane.astype(np.uint8)
@@ -297,21 +299,40 @@ class Session(QtCore.QObject):
             self.table_changed.emit()
         self.prediction_changed.emit()
 
+    def effective_threshold(self) -> float | None:
+        """The slider's threshold when the pending model has one foreground class, else None (the argmax rule of
+        :mod:`akmamba.decision`, the same as ``akmamba predict``)."""
+        probs = getattr(self.pending, "probs", None)
+        return self.threshold if probs is not None and threshold_applies(probs.shape[0]) else None
+
+    def threshold_applies(self) -> bool:
+        """Whether the pending result can be thresholded (a model with one foreground class)."""
+        probs = getattr(self.pending, "probs", None)
+        return probs is not None and threshold_applies(probs.shape[0])
+
+    def prediction_labels(self) -> np.ndarray | None:
+        """The pending prediction's label map by the one rule (argmax; the threshold for a binary model)."""
+        if self.pending is None:
+            return None
+        if self.pending.probs is not None:
+            return labels_from_probs(self.pending.probs, self.effective_threshold())
+        return np.asarray(self.pending.labels)
+
     def set_threshold(self, threshold: float) -> None:
         """Probability threshold of the pending prediction (updates the preview)."""
         self.threshold = float(threshold)
         self.prediction_changed.emit()
 
     def accept_prediction(self) -> None:
-        """Write the thresholded prediction into the label map as one undoable edit (source ``"model"``)."""
+        """Write the prediction's labels (:meth:`prediction_labels`) into the label map as one undoable edit
+        (source ``"model"``)."""
         if self.pending is None or self.label_map is None:
             return
-        if self.pending.probs is not None:
-            values = labels_from_probs(self.pending.probs, self.threshold)
-        else:
-            values = self.pending.labels
+        values = self.prediction_labels()
+        threshold = self.effective_threshold()
         prediction, self.pending = self.pending, None
-        self.model_info = {**prediction.model_info, "threshold": f"{self.threshold:.2f}", "device": prediction.device}
+        rule = f"{threshold:.2f}" if threshold is not None else "argmax"
+        self.model_info = {**prediction.model_info, "threshold": rule, "device": prediction.device}
         self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="model")
         self.prediction_changed.emit()
 

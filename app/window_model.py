@@ -72,7 +72,8 @@ class SegmentMixin(QtWidgets.QMainWindow):
         """Make the thresholded model result the editable label map (one undoable edit)."""
         self.session.accept_prediction()
         info = self.session.model_info or {}
-        self.model_panel.set_info(info, f"accepted at threshold {info.get('threshold', '?')}")
+        rule = info.get("threshold", "?")
+        self.model_panel.set_info(info, "accepted (argmax)" if rule == "argmax" else f"accepted at threshold {rule}")
 
     def _on_tta_changed(self, tta: str) -> None:
         self.settings.set_tta(tta)
