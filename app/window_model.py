@@ -63,7 +63,8 @@ class SegmentMixin(QtWidgets.QMainWindow):
         info = result.prediction.model_info
         tta = result.prediction.tta
         passes = {"flips": ", test-time flips", "d4": ", test-time flips + rotations"}.get(tta, "")
-        self.model_panel.set_info(info, f"on {result.device}{passes}; review the threshold, then Accept")
+        review = "review the threshold" if self.session.threshold_applies() else "review (argmax over classes)"
+        self.model_panel.set_info(info, f"on {result.device}{passes}; {review}, then Accept")
         self.device_label.setText(f"Device: {result.device} ({self.model_panel.device()})")
         self._show_message(f"Segmented with {info.get('name')} v{info.get('version')} "
                            f"(sha256 {info.get('sha256', '')[:12]}) on {result.device}{passes}")
