@@ -38,6 +38,8 @@ DIFFERENCE_COLOURS: dict[int, tuple[int, int, int]] = {
     FALSE_NEGATIVE: (0, 114, 178),
 }
 METRIC_KEYS = ("precision", "recall", "dice", "iou")
+#: Ratios that have no meaning for a label absent from both maps (TN-based ones such as specificity keep theirs).
+_RATIO_KEYS = ("precision", "recall", "dice", "iou", "cldice", "tprec", "tsens")
 
 
 def same_shape_pair(pred: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +108,9 @@ def compare_metrics(pred: np.ndarray, reference: np.ndarray,
             are added as ``"label k"``.
 
     Returns:
-        ``[{"label": k, "label_name": name, "precision", "recall", "dice", "iou", "tp", "fp", "fn"}, ...]`` in
-        label order (metric values are fractions in [0, 1], following ``akmamba.metrics`` for empty masks).
+        ``[{"label": k, "label_name": name, "precision", "recall", "dice", "iou", "tp", "fp", "fn",
+        "applicable"}, ...]`` in label order (fractions in [0, 1]; nan, shown "n/a", for a label absent from both
+        maps: :func:`mark_not_applicable`).
         Empty when neither map nor ``label_names`` has a foreground label.
 
     Raises:
@@ -117,9 +120,40 @@ def compare_metrics(pred: np.ndarray, reference: np.ndarray,
     table = names_with_present(label_names, p, r)
     if not table:
         return []
-    rows = evaluate_case(p, r, table, case_id="compare")
-    keys = ("label", "label_name", *METRIC_KEYS, "tp", "fp", "fn")
+    rows = mark_not_applicable(evaluate_case(p, r, table, case_id="compare"))
+    keys = ("label", "label_name", *METRIC_KEYS, "tp", "fp", "fn", "applicable")
     return [{k: row[k] for k in keys} for row in rows]
+
+
+def mark_not_applicable(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of :func:`akmamba.metrics.evaluate_case` with ``"applicable"`` added; a label absent from both maps
+    (TP + FP + FN = 0) gets nan for every ratio metric, shown as "n/a" and left out of means.
+
+    ``akmamba.metrics`` scores two empty masks 1.0 (they agree). A comparison of two results of one image that
+    both lack a class says nothing about that class, and a 1.0 there would lift a mean Dice, so here it is not
+    applicable.
+    """
+    out = []
+    for row in rows:
+        applicable = int(row["tp"]) + int(row["fp"]) + int(row["fn"]) > 0
+        new = {**row, "applicable": applicable}
+        if not applicable:
+            new.update({k: float("nan") for k in _RATIO_KEYS if k in row})
+        out.append(new)
+    return out
+
+
+def summary_not_applicable(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A :func:`akmamba.metrics.summarise` result whose pooled metrics are nan for a label absent from every
+    compared map (its pooled counts TP + FP + FN are 0), as :func:`mark_not_applicable` does per row."""
+    out: dict[str, Any] = {}
+    for name, entry in summary.items():
+        counts = entry.get("counts") if isinstance(entry, Mapping) else None
+        if counts and int(counts.get("tp", 0)) + int(counts.get("fp", 0)) + int(counts.get("fn", 0)) == 0:
+            entry = {**entry, "pooled": {k: (float("nan") if k in _RATIO_KEYS else v)
+                                         for k, v in entry["pooled"].items()}}
+        out[name] = entry
+    return out
 
 
 def mean_dice(rows: Sequence[Mapping[str, Any]]) -> float:

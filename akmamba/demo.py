@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from akmamba.io import Image, atomic_write_text, write_image, write_labels
+from akmamba.io.labels import LABEL_SUFFIX  # the viewer's <stem>_labels convention
 
 FUNDUS_LABEL_TABLE: tuple[dict[str, Any], ...] = (
     {"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
@@ -32,9 +33,6 @@ BLADDER_LABEL_TABLE: tuple[dict[str, Any], ...] = (
     {"name": "bladder_wall", "index": 1, "value_in_file": 1, "color": [255, 215, 0]},
     {"name": "tumor", "index": 2, "value_in_file": 2, "color": [220, 20, 60]},
 )
-#: File-name suffix of a label map next to its image (``case.png`` -> ``case_labels.png``); the viewer uses the
-#: same convention.
-LABEL_SUFFIX = "_labels"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Display maths for the viewer (numpy only): window/level, percentile auto-levels, presets, green channel,
-probability thresholding, label outlines of a dirty rectangle, and brush-size steps.
+label outlines of a dirty rectangle, and brush-size steps.
 
 The GUI (``app/``) holds no maths: every computation on pixel values that is more than indexing or a dtype cast
-lives here, is typed, and is tested without Qt (``tests/unit/test_display.py``).
+lives here, is typed, and is tested without Qt (``tests/unit/test_display.py``). Turning probabilities into
+labels is :mod:`akmamba.decision`'s job (one rule for the viewer, ``predict`` and training).
 
 Levels are ``(low, high)`` display limits in the image's own units: values at or below ``low`` show black, at or
 above ``high`` white. A window is the same thing as ``(center, width)``.
@@ -198,42 +199,6 @@ def green_channel(rgb: np.ndarray) -> np.ndarray:
         raise ShapeError(f"green_channel needs (H, W, 3), got shape {arr.shape}.", expected="(H, W, 3)",
                          got=arr.shape)
     return arr[..., 1]
-
-
-def labels_from_probs(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Threshold softmax probabilities into a label map.
-
-    A pixel is foreground when its probability of *not* being background, ``1 - probs[0]``, reaches
-    ``threshold``; it then takes the most probable foreground class. For two classes this is ``probs[1] >=
-    threshold``, and at 0.5 it equals the argmax. A single channel is read as the foreground probability.
-
-    Args:
-        probs: ``(K, ...)`` probabilities (``K`` classes, background first), e.g. ``(K, H, W)`` or
-            ``(K, Z, Y, X)``.
-        threshold: in [0, 1]; lower keeps more foreground.
-
-    Returns:
-        Labels of shape ``probs.shape[1:]``, uint8 (uint16 for more than 256 classes).
-
-    Raises:
-        ConfigError: threshold outside [0, 1].
-        ShapeError: ``probs`` has fewer than 2 dimensions.
-    """
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise ConfigError(f"Probability threshold must be in [0, 1], got {threshold}.", parameter="threshold",
-                          expected="0..1", got=threshold)
-    p = np.asarray(probs)
-    if p.ndim < 2:
-        raise ShapeError(f"probs must be (K, ...) with K classes, got shape {p.shape}.", expected="(K, H, W)",
-                         got=p.shape)
-    dtype = np.uint8 if p.shape[0] <= 256 else np.uint16
-    if p.shape[0] == 1:
-        return (p[0] >= threshold).astype(dtype)
-    foreground = p[0] <= (1.0 - threshold)  # 1 - p0 >= t, without a temporary the size of the plane
-    if p.shape[0] == 2:  # one foreground class: no argmax needed (10x faster on 2048 x 2048)
-        return foreground.astype(dtype)
-    best = p[1:].argmax(axis=0).astype(dtype) + dtype(1)
-    return np.where(foreground, best, dtype(0)).astype(dtype, copy=False)
 
 
 def outline_labels(plane: np.ndarray, box: Box | None = None) -> tuple[Box, np.ndarray]:

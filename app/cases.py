@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from akmamba.demo import LABEL_SUFFIX
 from akmamba.io import atomic_write_text, supported_suffixes
+from akmamba.io.labels import LABEL_SUFFIX
 from akmamba.io.readers import file_suffix
 
 NOT_STARTED, IN_PROGRESS, CORRECTED, FLAGGED = "not started", "in progress", "corrected", "flagged"

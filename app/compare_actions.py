@@ -14,8 +14,8 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from akmamba.compare import rank_models
-from akmamba.display import labels_from_probs
 from akmamba.errors import CancelledError
+from akmamba.infer.suitability import describe_channels
 
 CORRECTED = "Corrected mask"
 LAST_RESULT = "Last model result"
@@ -30,6 +30,7 @@ class CompareState:
         self.last_model_info: dict[str, str] | None = None
         self.model_results: dict[str, np.ndarray] = {}
         self.checkpoints: list[Path] = []
+        self.skipped: list[str] = []  # models "Compare all models" left out: made for other images
         self.worker: Any = None
 
 
@@ -44,17 +45,10 @@ def build_compare_menu(win: Any, menu: QtWidgets.QMenu) -> None:
     win.session.case_changed.connect(lambda: _on_case_changed(win))
 
 
-def prediction_labels(prediction: Any, threshold: float) -> np.ndarray:
-    """The label map of a Prediction at ``threshold`` (its argmax labels when it has no probabilities)."""
-    if getattr(prediction, "probs", None) is not None:
-        return labels_from_probs(prediction.probs, threshold)
-    return np.asarray(prediction.labels)
-
-
 def _remember_prediction(win: Any) -> None:
     s = win.session
     if s.pending is not None:
-        win.compare_state.last_result = prediction_labels(s.pending, s.threshold)
+        win.compare_state.last_result = s.prediction_labels()
         win.compare_state.last_model_info = dict(getattr(s.pending, "model_info", None) or {})
     _refresh_if_open(win)
 
@@ -66,6 +60,7 @@ def _on_case_changed(win: Any) -> None:
     state.model_results = {}
     if win.compare_panel is not None:
         win.compare_panel.set_ranking([])
+        win.compare_panel.status_label.setText("")  # the last ranking was of the other case
     _refresh_if_open(win)
 
 
@@ -106,7 +101,9 @@ def open_compare(win: Any) -> Any:
         panel = ComparePanel()
         win.compare_panel = panel
         win.compare_dock = win.add_panel("Compare", panel, _BOTTOM)
-        win.compare_dock.setMinimumHeight(420)
+        win.compare_dock.setFeatures(win.compare_dock.features() | QtWidgets.QDockWidget.DockWidgetFeature.
+                                     DockWidgetClosable)
+        panel.close_requested.connect(win.compare_dock.hide)
         panel.compare_all_requested.connect(lambda: compare_all_models(win))
         panel.add_checkpoint_requested.connect(lambda: add_checkpoint(win))
         panel.cancel_requested.connect(lambda: cancel_compare_all(win))
@@ -157,14 +154,31 @@ def add_checkpoint(win: Any, path: str | Path | None = None) -> None:
                                                f"{len(win.compare_state.checkpoints)} checkpoint(s) added.")
 
 
-def _model_list(win: Any, checkpoints: Sequence[str | Path] | None, include_installed: bool) -> list[tuple[str, str]]:
+def _model_list(win: Any, checkpoints: Sequence[str | Path] | None, include_installed: bool
+                ) -> tuple[list[tuple[str, str]], list[str]]:
+    """``([(unique name, checkpoint path), ...], [names skipped because they do not suit the open image])``: a
+    fundus (colour) model is not run on a grey MRI slice, nor the reverse (:mod:`akmamba.infer.suitability`)."""
     from akmamba.infer import list_shipped_models
+    from akmamba.infer.suitability import checkpoint_mismatch, input_mismatch
 
+    channels = win.session.image.channels
     items: list[tuple[str, str]] = []
+    skipped: list[str] = []
     if include_installed:
-        items += [(e.name, str(e.path)) for e in list_shipped_models() if e.error is None]
+        for e in list_shipped_models():
+            if e.error is not None:
+                continue
+            if input_mismatch(e.name, e.summary, channels) is not None:
+                skipped.append(e.name)
+                continue
+            items.append((e.name, str(e.path)))
     extra = win.compare_state.checkpoints if checkpoints is None else [Path(p) for p in checkpoints]
-    items += [(Path(p).name.removesuffix(".safetensors"), str(p)) for p in extra]
+    for p in extra:
+        name = Path(p).name.removesuffix(".safetensors")
+        if checkpoint_mismatch(p, channels) is not None:
+            skipped.append(name)
+            continue
+        items.append((name, str(p)))
     named: list[tuple[str, str]] = []
     seen: set[str] = set()
     for name, path in items:
@@ -175,12 +189,13 @@ def _model_list(win: Any, checkpoints: Sequence[str | Path] | None, include_inst
             unique, k = f"{name} ({k})", k + 1
         seen.add(unique)
         named.append((unique, path))
-    return named
+    return named, skipped
 
 
 def compare_all_job(models: list[tuple[str, str]], device: str, array: np.ndarray, is_volume: bool,
-                    threshold: float) -> Generator[float, None, tuple[dict[str, np.ndarray], dict[str, str]]]:
-    """Segment with each model in turn (progress over all of them); returns ``(labels by name, errors by name)``."""
+                    ) -> Generator[float, None, tuple[dict[str, np.ndarray], dict[str, str]]]:
+    """Segment with each model in turn (progress over all of them); returns ``(labels by name, errors by name)``,
+    each model's labels by the one rule of :mod:`akmamba.decision` (argmax), as ``akmamba predict`` writes them."""
     from app.segmentation import segment_job
 
     results: dict[str, np.ndarray] = {}
@@ -193,7 +208,7 @@ def compare_all_job(models: list[tuple[str, str]], device: str, array: np.ndarra
                 try:
                     fraction = next(run)
                 except StopIteration as stop:
-                    results[name] = prediction_labels(stop.value.prediction, threshold)
+                    results[name] = np.asarray(stop.value.prediction.labels)  # akmamba.decision's rule
                     break
                 yield (i + float(fraction)) / n
         except CancelledError:
@@ -219,18 +234,24 @@ def compare_all_models(win: Any, checkpoints: Sequence[str | Path] | None = None
     if state.worker is not None:
         win._show_message("Compare all models is already running.")
         return None
-    models = _model_list(win, checkpoints, include_installed)
+    models, skipped = _model_list(win, checkpoints, include_installed)
+    state.skipped = skipped
+    kind = describe_channels(win.session.image.channels)
     if not models:
-        text = ("No models are installed, so there is nothing to compare. Install a model, or add a checkpoint "
-                "(.safetensors) with 'Add checkpoint...' in the Compare panel.")
+        if skipped:
+            text = (f"None of the models suits this {kind} image ({', '.join(skipped)} were trained on other "
+                    "images), so there is nothing to compare. Add a checkpoint made for such images with "
+                    "'Add checkpoint...' in the Compare panel.")
+        else:
+            text = ("No models are installed, so there is nothing to compare. Install a model, or add a checkpoint "
+                    "(.safetensors) with 'Add checkpoint...' in the Compare panel.")
         win._show_message(text)
         if win.compare_panel is not None:
             win.compare_panel.status_label.setText(text)
         return None
     panel = open_compare(win)
     image = win.session.image
-    worker = GeneratorWorker(compare_all_job, models, win.model_panel.device(), image.array, image.is_volume,
-                             win.session.threshold)
+    worker = GeneratorWorker(compare_all_job, models, win.model_panel.device(), image.array, image.is_volume)
     shape = image.spatial_shape
     worker.signals.progress.connect(
         lambda f: panel.status_label.setText(f"Comparing {len(models)} model(s)... {100 * f:.0f} %"))
@@ -240,7 +261,8 @@ def compare_all_models(win: Any, checkpoints: Sequence[str | Path] | None = None
     worker.signals.finished.connect(lambda: _on_finished(win))
     state.worker = worker
     panel.set_running(True)
-    panel.status_label.setText(f"Comparing {len(models)} model(s)...")
+    note = f" ({', '.join(skipped)} not run: made for other images than this {kind} one)" if skipped else ""
+    panel.status_label.setText(f"Comparing {len(models)} model(s)...{note}")
     win.workers.start(worker)
     return worker
 
@@ -269,6 +291,8 @@ def _on_compared(win: Any, result: tuple[dict[str, np.ndarray], dict[str, str]],
     panel.set_ranking(ranking)
     failed = f"; failed: {', '.join(f'{k} ({v})' for k, v in errors.items())}" if errors else ""
     best = f"; best: {ranking[0][0]}" if ranking else ""
-    text = f"Ranked {len(ranking)} model(s) against the corrected mask by mean Dice{best}{failed}"
+    skipped = win.compare_state.skipped
+    left_out = f"; not run (made for other images): {', '.join(skipped)}" if skipped else ""
+    text = f"Ranked {len(ranking)} model(s) against the corrected mask by mean Dice{best}{failed}{left_out}"
     panel.status_label.setText(text)
     win._show_message(text)

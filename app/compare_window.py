@@ -21,6 +21,9 @@ from app.views.slice_view import SliceView
 METRIC_COLUMNS = (("Label", "label_name"), ("Precision", "precision"), ("Recall", "recall"), ("Dice", "dice"),
                   ("IoU", "iou"))
 DIFF_BOTH, DIFF_LEFT = "both views", "left view only"
+#: Minimum height of each image view and the most the tables take: with the main window's side docks the window
+#: then fits a 1080-pixel screen (tests/gui/test_compare_gui.py measures it).
+MIN_VIEW_HEIGHT, TABLE_HEIGHT = 140, 120
 
 
 def fmt(value: float) -> str:
@@ -33,12 +36,14 @@ class ComparePanel(QtWidgets.QWidget):
 
     Signals:
         compare_all_requested(): the "Compare all models" button.
+        close_requested(): the "Close" button.
         add_checkpoint_requested(): the "Add checkpoint..." button.
         cancel_requested(): the "Cancel" button.
         export_report_requested(): the "Export report..." button.
     """
 
     compare_all_requested = QtCore.Signal()
+    close_requested = QtCore.Signal()
     add_checkpoint_requested = QtCore.Signal()
     cancel_requested = QtCore.Signal()
     export_report_requested = QtCore.Signal()
@@ -72,6 +77,9 @@ class ComparePanel(QtWidgets.QWidget):
         self.diff_where.addItems([DIFF_BOTH, DIFF_LEFT])
         row.addWidget(self.diff_where)
         row.addStretch(1)
+        self.close_button = QtWidgets.QPushButton("Close")
+        self.close_button.setToolTip("Hide the Compare panel (Model > Compare results... shows it again)")
+        row.addWidget(self.close_button)
         layout.addLayout(row)
 
         views = QtWidgets.QHBoxLayout()
@@ -80,18 +88,21 @@ class ComparePanel(QtWidgets.QWidget):
         self.view_b.viewbox.setXLink(self.view_a.viewbox)
         self.view_b.viewbox.setYLink(self.view_a.viewbox)
         for view in (self.view_a, self.view_b):
-            view.setMinimumHeight(320)  # the images are what is compared: they get the room, the tables little
+            view.setMinimumHeight(MIN_VIEW_HEIGHT)  # the images get the room the window has, the tables little
             views.addWidget(view, 1)
         layout.addLayout(views, 1)
 
         tables = QtWidgets.QHBoxLayout()
         box = QtWidgets.QVBoxLayout()
         box.addWidget(QtWidgets.QLabel("A against reference B"))
+        self.note_label = QtWidgets.QLabel("")  # why there are no metrics (A is B), or which labels are n/a
+        self.note_label.setWordWrap(True)
+        box.addWidget(self.note_label)
         self.metrics_table = QtWidgets.QTableWidget(0, len(METRIC_COLUMNS))
         self.metrics_table.setHorizontalHeaderLabels([c for c, _ in METRIC_COLUMNS])
         self.metrics_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics_table.verticalHeader().setVisible(False)
-        self.metrics_table.setMaximumHeight(140)
+        self.metrics_table.setMaximumHeight(TABLE_HEIGHT)
         box.addWidget(self.metrics_table)
         tables.addLayout(box, 3)
         box = QtWidgets.QVBoxLayout()
@@ -115,7 +126,7 @@ class ComparePanel(QtWidgets.QWidget):
         self.ranking_table.setHorizontalHeaderLabels(["Rank", "Model", "Mean Dice"])
         self.ranking_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ranking_table.verticalHeader().setVisible(False)
-        self.ranking_table.setMaximumHeight(140)
+        self.ranking_table.setMaximumHeight(TABLE_HEIGHT)
         box.addWidget(self.ranking_table)
         tables.addLayout(box, 2)
         layout.addLayout(tables)
@@ -125,6 +136,7 @@ class ComparePanel(QtWidgets.QWidget):
         self.diff_check.toggled.connect(self.refresh)
         self.diff_where.currentTextChanged.connect(self.refresh)
         self.compare_all_button.clicked.connect(self.compare_all_requested)
+        self.close_button.clicked.connect(self.close_requested)
         self.add_button.clicked.connect(self.add_checkpoint_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.export_button.clicked.connect(self.export_report_requested)
@@ -200,8 +212,16 @@ class ComparePanel(QtWidgets.QWidget):
 
     def _fill_metrics(self, a: np.ndarray | None, b: np.ndarray | None) -> None:
         self.metrics = []
-        if a is not None and b is not None and a.shape == b.shape:
+        note = ""
+        if a is not None and b is not None and self.combo_a.currentText() == self.combo_b.currentText():
+            note = (f"A and B are the same map ({self.combo_a.currentText()}): nothing to compare. Run a model, or "
+                    "Compare all models, and choose its result as A.")
+        elif a is not None and b is not None and a.shape == b.shape:
             self.metrics = compare_metrics(a, b, self.label_names)
+            absent = [str(r["label_name"]) for r in self.metrics if not r["applicable"]]
+            if absent:
+                note = f"n/a: {', '.join(absent)} in neither map (left out of the mean Dice)."
+        self.note_label.setText(note)
         t = self.metrics_table
         t.setRowCount(len(self.metrics))
         for i, row in enumerate(self.metrics):

@@ -13,7 +13,7 @@ from PySide6 import QtWidgets
 
 from akmamba.errors import AkmambaError
 from akmamba.export import export_training_folder, write_itksnap_labels, write_slicer_color_table
-from akmamba.io import Image, check_pair, read_image, write_labels
+from akmamba.io import Image, read_image, write_labels
 from akmamba.reports import build_case_report, read_json_report, write_report
 
 _LAYOUTS = {"akmamba (images/, labels/, dataset.json)": "akmamba",
@@ -139,7 +139,7 @@ def training_cases(win: Any) -> list[tuple[Path, Image | None, np.ndarray | None
 
 def _load_cases(items: list[tuple[Path, Image | None, np.ndarray | None]], out_dir: Path, table: Any,
                 layout: str) -> tuple[Path, int, list[str]]:
-    from app.session import as_label_array, find_label_file, split_name
+    from akmamba.io.labels import default_label_rows, find_label_file, read_label_file, split_name
 
     cases: list[tuple[Image, np.ndarray, str]] = []
     skipped: list[str] = []
@@ -150,9 +150,7 @@ def _load_cases(items: list[tuple[Path, Image | None, np.ndarray | None]], out_d
                 skipped.append(path.name)
                 continue
             image = read_image(path)
-            label_image = read_image(label_file)
-            check_pair(image, label_image)
-            labels = as_label_array(label_image.array)
+            labels = read_label_file(image, label_file, default_label_rows(image.channels))
         cases.append((image, np.asarray(labels), split_name(path)[0]))
     written = export_training_folder(cases, out_dir, table, layout=layout)
     return written, len(cases), skipped

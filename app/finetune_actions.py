@@ -80,8 +80,8 @@ def _on_active_changed(win: Any, line: str) -> None:
 def gather_items(win: Any) -> list[tuple[Path, Path | None, Any, Any, Any]]:
     """``(image path, label file, image, labels, unsaved edits)`` of each corrected case; the open case comes
     from memory (with this session's user edits), the others from disk."""
+    from akmamba.io.labels import find_label_file
     from app.export_actions import training_cases
-    from app.session import find_label_file
 
     s = win.session
     out = []
@@ -99,7 +99,8 @@ def prepare_folder(items: list[tuple[Path, Path | None, Any, Any, Any]], out_dir
     """
     label_table = (model_label_table(model_path) if model_path else None) or label_table
     from akmamba.finetune.data import workspace_case, write_finetune_folder
-    from app.session import as_label_array, split_name
+    from akmamba.io.labels import split_name
+    from app.session import as_label_array
 
     cases, names, skipped = [], [], []
     for path, label_file, image, labels, edits in items:

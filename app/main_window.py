@@ -312,7 +312,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
 
     def _on_prediction_changed(self) -> None:
         self.view.overlay.set_plane(self.session.overlay_plane())
-        self.model_panel.set_pending(self.session.pending is not None)
+        self.model_panel.set_pending(self.session.pending is not None, self.session.threshold_applies())
 
     def _on_table_changed(self) -> None:
         self.view.overlay.set_lut(self.session.lut())

@@ -17,54 +17,14 @@ from PySide6 import QtCore
 
 from akmamba import __version__
 from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
-from akmamba.demo import LABEL_SUFFIX
-from akmamba.display import data_range, green_channel, initial_preset, labels_from_probs, preset_levels, presets_for
-from akmamba.io import Image, atomic_write_text, builtin_description, check_pair, read_image, write_labels
+from akmamba.decision import labels_from_probs, threshold_applies
+from akmamba.display import data_range, green_channel, initial_preset, preset_levels, presets_for
+from akmamba.io import Image, atomic_write_text, read_image, write_labels
+from akmamba.io.labels import LabelFile, labels_for_image, read_label_file, saved_label_path, split_name
 from akmamba.io.orientation import AS_STORED, SliceOrientation, slice_orientation
-from app.errors import message_for
 from app.recovery import JournalStore, Leftover
 
 log = logging.getLogger(__name__)
-
-_LABEL_SUFFIXES = (".png", ".nii.gz", ".nii", ".mha", ".nrrd", ".tif", ".tiff")
-
-
-def split_name(path: Path) -> tuple[str, str]:
-    """``("case", ".nii.gz")`` for ``case.nii.gz``; a folder (DICOM series) has suffix ``""``."""
-    name = path.name
-    if name.lower().endswith(".nii.gz"):
-        return name[:-7], name[-7:]
-    return path.stem if path.suffix else name, path.suffix
-
-
-def label_path_for(image_path: Path, image: Image) -> Path:
-    """Where labels are saved by default: next to the image as ``<stem>_labels`` + an index PNG for 2-D images,
-    the source's own volume format for NIfTI/MHA/NRRD, ``.nii.gz`` otherwise (DICOM)."""
-    stem, suffix = split_name(image_path)
-    if not image.is_volume:
-        suffix = ".png"
-    elif suffix.lower() not in (".nii.gz", ".nii", ".mha", ".nrrd"):
-        suffix = ".nii.gz"
-    return image_path.parent / f"{stem}{LABEL_SUFFIX}{suffix}"
-
-
-def find_label_file(image_path: Path) -> Path | None:
-    """An existing ``<stem>_labels.*`` file next to the image, if any."""
-    stem, _ = split_name(image_path)
-    for suffix in _LABEL_SUFFIXES:
-        candidate = image_path.parent / f"{stem}{LABEL_SUFFIX}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def default_label_rows(image: Image) -> list[dict[str, Any]]:
-    """The shipped label table that fits: fundus (vessel) for colour images, bladder otherwise (with each class's
-    value in that data set's label files, for File > Export > Labels as... with the training data's values)."""
-    desc = builtin_description("drive" if image.channels == 3 else "bladder")
-    return [{"name": c.name, "index": c.index, "color": list(c.color), "value_in_file": c.value_in_file}
-            for c in desc.label_table]
-
 
 def as_label_array(array: np.ndarray) -> np.ndarray:
     """A writable uint8 (or uint16) copy of integer labels."""
@@ -93,28 +53,15 @@ class LoadedCase:
 
 
 def load_case(path: Path, journals: JournalStore | None = None) -> LoadedCase:
-    """Read an image and the label map and table saved next to it, compute its display window and, with
-    ``journals``, build the label map and start its journal (runs in a worker thread)."""
+    """Read an image and its labels as class indices with their label table (:func:`akmamba.io.labels.
+    labels_for_image`: the labels saved next to it, else its dataset's label file), compute its display window
+    and, with ``journals``, build the label map and start its journal (runs in a worker thread)."""
     image = read_image(path)
-    warnings: list[str] = []
-    labels, rows = None, default_label_rows(image)
-    label_file = find_label_file(path)
-    if label_file is not None:
-        try:
-            label_image = read_image(label_file)
-            check_pair(image, label_image)
-            labels = as_label_array(label_image.array)
-        except (OSError, ValueError) as exc:
-            warnings.append(message_for(exc, f"Labels {label_file.name!r} were not loaded"))
-        table_file = label_file.parent / f"{split_name(path)[0]}{LABEL_SUFFIX}.json"
-        if table_file.is_file():
-            try:
-                rows = list(json.loads(table_file.read_text(encoding="utf-8"))["label_table"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                warnings.append(f"Label table {table_file.name!r} is unreadable ({exc}); the default is used.")
+    found = labels_for_image(path, image)  # the saved labels, else the dataset's label file, as class indices
+    labels, rows, warnings = found.labels, found.rows, list(found.warnings)
     presets = presets_for(image.array, image.is_volume)
     lo, hi = data_range(image.array)
-    loaded = LoadedCase(path, image, labels, label_path_for(path, image), rows,
+    loaded = LoadedCase(path, image, labels, saved_label_path(path, image), rows,
                         preset_levels(image.array, presets[initial_preset(presets)]), hi - lo, warnings=warnings)
     if journals is not None:
         loaded.leftover = journals.leftover_for(path)
@@ -253,12 +200,13 @@ class Session(QtCore.QObject):
         return green_channel(arr) if green and arr.ndim == 3 else arr
 
     def overlay_plane(self) -> np.ndarray | None:
-        """Labels of the displayed plane: the thresholded pending prediction, else a live view of the map."""
+        """Labels of the displayed plane: the pending prediction (:meth:`prediction_labels`), else a live view of
+        the map."""
         if self.label_map is None:
             return None
         if self.pending is not None and self.pending.probs is not None:
             probs = self.pending.probs[:, self.z] if self.pending.probs.ndim == 4 else self.pending.probs
-            return labels_from_probs(probs, self.threshold)
+            return labels_from_probs(probs, self.effective_threshold())
         arr = self.label_map.array
         plane = arr[self.z] if arr.ndim == 3 else arr
         return plane if plane.dtype == np.uint8 else plane.astype(np.uint8)
@@ -298,21 +246,40 @@ class Session(QtCore.QObject):
             self.table_changed.emit()
         self.prediction_changed.emit()
 
+    def effective_threshold(self) -> float | None:
+        """The slider's threshold when the pending model has one foreground class, else None (the argmax rule of
+        :mod:`akmamba.decision`, the same as ``akmamba predict``)."""
+        probs = getattr(self.pending, "probs", None)
+        return self.threshold if probs is not None and threshold_applies(probs.shape[0]) else None
+
+    def threshold_applies(self) -> bool:
+        """Whether the pending result can be thresholded (a model with one foreground class)."""
+        probs = getattr(self.pending, "probs", None)
+        return probs is not None and threshold_applies(probs.shape[0])
+
+    def prediction_labels(self) -> np.ndarray | None:
+        """The pending prediction's label map by the one rule (argmax; the threshold for a binary model)."""
+        if self.pending is None:
+            return None
+        if self.pending.probs is not None:
+            return labels_from_probs(self.pending.probs, self.effective_threshold())
+        return np.asarray(self.pending.labels)
+
     def set_threshold(self, threshold: float) -> None:
         """Probability threshold of the pending prediction (updates the preview)."""
         self.threshold = float(threshold)
         self.prediction_changed.emit()
 
     def accept_prediction(self) -> None:
-        """Write the thresholded prediction into the label map as one undoable edit (source ``"model"``)."""
+        """Write the prediction's labels (:meth:`prediction_labels`) into the label map as one undoable edit
+        (source ``"model"``)."""
         if self.pending is None or self.label_map is None:
             return
-        if self.pending.probs is not None:
-            values = labels_from_probs(self.pending.probs, self.threshold)
-        else:
-            values = self.pending.labels
+        values = self.prediction_labels()
+        threshold = self.effective_threshold()
         prediction, self.pending = self.pending, None
-        self.model_info = {**prediction.model_info, "threshold": f"{self.threshold:.2f}", "device": prediction.device}
+        rule = f"{threshold:.2f}" if threshold is not None else "argmax"
+        self.model_info = {**prediction.model_info, "threshold": rule, "device": prediction.device}
         self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="model")
         self.prediction_changed.emit()
 
@@ -336,12 +303,12 @@ class Session(QtCore.QObject):
             log.warning("could not store the correction mask of %s: %s", self.path, exc)
 
     def import_labels(self, path: Path) -> None:
-        """Load a label file over the current labels as one undoable edit (checked against the image)."""
+        """Load a label file over the current labels as one undoable edit (checked against the image; its values
+        are class indices or the label table's file values, e.g. a bladder data set's 0/128/255, mapped to
+        indices; other values are refused with a ConfigError naming them)."""
         if self.image is None or self.label_map is None:
             return
-        label_image = read_image(path)
-        check_pair(self.image, label_image)
-        values = as_label_array(label_image.array)
+        values = read_label_file(self.image, LabelFile(Path(path), "auto", None, "imported"), self.label_rows)
         self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="import")
 
     def save(self, path: Path | None = None) -> Path:

@@ -63,7 +63,8 @@ class SegmentMixin(QtWidgets.QMainWindow):
         info = result.prediction.model_info
         tta = result.prediction.tta
         passes = {"flips": ", test-time flips", "d4": ", test-time flips + rotations"}.get(tta, "")
-        self.model_panel.set_info(info, f"on {result.device}{passes}; review the threshold, then Accept")
+        review = "review the threshold" if self.session.threshold_applies() else "review (argmax over classes)"
+        self.model_panel.set_info(info, f"on {result.device}{passes}; {review}, then Accept")
         self.device_label.setText(f"Device: {result.device} ({self.model_panel.device()})")
         self._show_message(f"Segmented with {info.get('name')} v{info.get('version')} "
                            f"(sha256 {info.get('sha256', '')[:12]}) on {result.device}{passes}")
@@ -72,7 +73,8 @@ class SegmentMixin(QtWidgets.QMainWindow):
         """Make the thresholded model result the editable label map (one undoable edit)."""
         self.session.accept_prediction()
         info = self.session.model_info or {}
-        self.model_panel.set_info(info, f"accepted at threshold {info.get('threshold', '?')}")
+        rule = info.get("threshold", "?")
+        self.model_panel.set_info(info, "accepted (argmax)" if rule == "argmax" else f"accepted at threshold {rule}")
 
     def _on_tta_changed(self, tta: str) -> None:
         self.settings.set_tta(tta)

@@ -35,6 +35,14 @@ import numpy as np
 from akmamba.errors import ConfigError, JournalError, ShapeError
 from akmamba.io.dataset import DatasetDescription, Sample, load_dataset_description, pair_files
 from akmamba.io.image import Image
+from akmamba.io.labels import (
+    LabelFile,
+    default_label_rows,
+    read_label_file,
+    read_label_table,
+    split_name,
+    table_path,
+)
 from akmamba.io.readers import read_image
 from akmamba.io.writers import write_image, write_labels
 
@@ -235,18 +243,11 @@ def materialise_corrections(data: FinetuneData, out_dir: str | Path) -> dict[str
 # ---------------------------------------------------------------------------------------------- viewer workspace
 
 
-def _split_name(path: Path) -> tuple[str, str]:
-    name = path.name
-    if name.lower().endswith(".nii.gz"):
-        return name[:-7], name[-7:]
-    return (path.stem, path.suffix) if path.suffix else (name, "")
-
-
 def workspace_edit_mask_path(image_path: str | Path, is_volume: bool = False) -> Path:
     """Where the viewer keeps an image's accumulated correction mask: ``akmamba_edits/<stem>.png`` next to it
     (``.nii.gz`` for volumes). The folder is not a case, so case lists do not show it."""
     p = Path(image_path)
-    stem, _ = _split_name(p)
+    stem, _ = split_name(p)
     return p.parent / WORKSPACE_EDITS_DIR / f"{stem}{'.nii.gz' if is_volume else '.png'}"
 
 
@@ -316,27 +317,29 @@ def write_finetune_folder(
     return out
 
 
-def workspace_case(image_path: str | Path, label_path: str | Path | None, *, image: Image | None = None,
+def workspace_case(image_path: str | Path, label_path: LabelFile | str | Path | None, *, image: Image | None = None,
                    labels: np.ndarray | None = None, session_edits: np.ndarray | None = None
                    ) -> tuple[Image, np.ndarray, np.ndarray | None] | None:
     """One corrected case of a viewer workspace: the image, its labels (class indices) and its correction mask
     (the stored :func:`workspace_edit_mask_path` OR this session's unsaved ``session_edits``).
 
     ``image``/``labels`` are used as given (the open case); otherwise they are read from ``image_path`` and
-    ``label_path``. Returns None when there are no saved labels.
+    ``label_path`` (a :class:`akmamba.io.labels.LabelFile` from ``find_label_file``, or a path whose values are
+    class indices or the label table's file values), mapped to class indices through the image's label table
+    (:func:`akmamba.io.labels.read_label_file`). Returns None when there are no saved labels.
 
     Raises:
-        VolumeReadError, GeometryMismatchError: unreadable or mismatched files.
+        VolumeReadError, GeometryMismatchError: unreadable or mismatched files. ConfigError: label values the
+        table does not hold.
     """
-    from akmamba.io.validate import check_pair
-
     if image is None or labels is None:
         if label_path is None:
             return None
         image = read_image(image_path)
-        label_image = read_image(label_path)
-        check_pair(image, label_image)
-        labels = np.asarray(label_image.array)
+        if not isinstance(label_path, LabelFile):
+            sidecar = table_path(image_path)
+            label_path = LabelFile(Path(label_path), "auto", read_label_table(sidecar) if sidecar.is_file() else None)
+        labels = read_label_file(image, label_path, default_label_rows(image.channels))
     mask_file = workspace_edit_mask_path(image_path, image.is_volume)
     masks = [np.asarray(session_edits, dtype=bool)] if session_edits is not None else []
     if mask_file.is_file():

@@ -10,7 +10,10 @@ Pairing:
   ``21_training.*`` in ``--pred``, as ``akmamba predict`` writes it.
 
 Label values are class indices; a binary 0/255 mask counts as 0/1. With a description the ground truth is
-remapped through its label table. Predictions written with ``akmamba predict --label-values file`` (the model's
+remapped through its label table; without one, through the model's label table in the prediction folder's
+``model.json`` when it records file values (:func:`akmamba.io.labels.to_class_indices`: class indices or the
+table's file values such as the bladder data's 0/128/255; other values are refused, naming them).
+Predictions written with ``akmamba predict --label-values file`` (the model's
 training file values, recorded as ``label_values`` in the folder's ``model.json``) are mapped back to indices
 through the label table in that ``model.json``. Label names come from the description, else from ``model.json`` in the
 prediction folder, else ``foreground`` (binary) or ``label_<k>``.
@@ -237,14 +240,25 @@ def prediction_file_table(pred_dir: Path) -> list[dict[str, Any]] | None:
     return table if isinstance(table, list) else []
 
 
+def ground_truth_table(pred_dir: Path) -> list[dict[str, Any]] | None:
+    """The label table of the model that made ``pred_dir`` (its ``model.json``) when it records the training data's
+    file values, so ground truth in that coding (the bladder data's 0/128/255) is mapped to class indices."""
+    table = _model_json(pred_dir).get("label_table")
+    if not isinstance(table, list) or not all(isinstance(r, dict) and "index" in r for r in table):
+        return None
+    return table if any("value_in_file" in r for r in table) else None
+
+
 def evaluate_pair(
     pair: Pair, names: dict[int, str], desc: Any = None, *, cldice: bool = False, thumbnail: bool = False,
-    pred_table: list[dict[str, Any]] | None = None,
+    pred_table: list[dict[str, Any]] | None = None, gt_table: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], bytes | None]:
     """Metric rows of one pair (``akmamba.metrics.evaluate_case``) and, if asked, an overlay thumbnail.
 
     ``pred_table``: the prediction holds file values, mapped to indices through this label table
-    (:func:`prediction_file_table`); None: it holds class indices.
+    (:func:`prediction_file_table`); None: it holds class indices. ``gt_table``: without ``desc``, the ground
+    truth's values are mapped through this table (:func:`ground_truth_table`), class indices or file values;
+    None: class indices, a 0/255 mask counting as 0/1.
 
     Raises:
         AkmambaError: unreadable files, sizes that differ, values that are not class indices.
@@ -260,7 +274,14 @@ def evaluate_pair(
     else:
         pred = to_indices(pred, pair.pred)
     _, gt = _read_mask(pair.gt)
-    gt = remap_labels(gt, desc.label_table, path=pair.gt) if desc is not None else to_indices(gt, pair.gt)
+    if desc is not None:
+        gt = remap_labels(gt, desc.label_table, path=pair.gt)
+    elif gt_table:  # the model's label table (model.json): file values such as 0/128/255, or class indices
+        from akmamba.io.labels import to_class_indices
+
+        gt = to_class_indices(gt, gt_table, pair.gt, "auto")
+    else:
+        gt = to_indices(gt, pair.gt)
     if pred.shape != gt.shape:
         from akmamba.errors import GeometryMismatchError
 
@@ -298,6 +319,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     _report_unpaired(pairing, err)
     names = _label_names(desc, args.pred, pairing)
     pred_table = prediction_file_table(args.pred)
+    gt_table = ground_truth_table(args.pred) if desc is None else None
     rows: list[dict[str, Any]] = []
     thumbs: dict[str, bytes] = {}
     failed: list[str] = []
@@ -306,7 +328,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         err.flush()
         try:
             case_rows, png = evaluate_pair(pair, names, desc, cldice=args.cldice,
-                                           thumbnail=len(thumbs) < args.max_thumbnails, pred_table=pred_table)
+                                           thumbnail=len(thumbs) < args.max_thumbnails, pred_table=pred_table,
+                                           gt_table=gt_table)
         except (AkmambaError, OSError, ValueError) as exc:
             err.write(f"\nakmamba evaluate: {pair.case!r} ({str(pair.pred)!r}): {exc}\n")
             failed.append(pair.case)

@@ -85,7 +85,7 @@ def index_to_file_values(table: Sequence[Mapping[str, Any]], num_classes: int, w
 
 def file_values_to_indices(array: np.ndarray, table: Sequence[Mapping[str, Any]], path: str) -> np.ndarray:
     """Class indices of a label map written with ``--label-values file`` (through
-    :func:`akmamba.io.remap_labels`, as a dataset's label files are read).
+    :func:`akmamba.io.labels.to_class_indices`, as the viewer and a dataset's label files are read).
 
     Args:
         array: the stored map, any shape.
@@ -95,9 +95,7 @@ def file_values_to_indices(array: np.ndarray, table: Sequence[Mapping[str, Any]]
     Raises:
         ConfigError: no table, or values the table does not hold.
     """
-    from akmamba.io import remap_labels
-    from akmamba.io.dataset import LabelClass
+    from akmamba.io.labels import to_class_indices
 
     values = _rows(table, 0, f"The model.json beside {path!r}")
-    classes = [LabelClass(name=f"class {k}", value_in_file=v, index=k, color=(0, 0, 0)) for k, v in values.items()]
-    return remap_labels(array, classes, path=path)
+    return to_class_indices(array, [{"index": k, "value_in_file": v} for k, v in values.items()], path, "file")

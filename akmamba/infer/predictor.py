@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from akmamba.data.normalize import check_normalisation, normalise, to_channels_first
+from akmamba.decision import labels_from_probs
 from akmamba.errors import CancelledError, ShapeError
 from akmamba.infer.tiling import (
     DEFAULT_OVERLAP,
@@ -61,7 +62,8 @@ class Prediction:
         probs: softmax probabilities, float32, ``(K, H, W)`` for an image or ``(K, Z, Y, X)`` for a volume
             (``K`` = classes including background; they sum to 1 over ``K``). ``None`` when a volume was
             predicted with ``return_probs=False``.
-        labels: argmax class indices, uint8, ``(H, W)`` or ``(Z, Y, X)`` (0 = background).
+        labels: class indices by :func:`akmamba.decision.labels_from_probs` (argmax), uint8, ``(H, W)`` or
+            ``(Z, Y, X)`` (0 = background).
         model_info: ``{"name", "version", "sha256"}`` of the model that produced it.
         roi_size: the tile side finally used (smaller than asked after an out-of-memory retry).
         device: the device it finally ran on (``"cpu"`` after a CPU fallback).
@@ -203,11 +205,12 @@ class Predictor:
         with cpu_memory_errors(f"preparing a {shape} image for the model"):
             x = torch.from_numpy(self._prepare(image))[None]
         probs, roi, device = self._probs(x, report, should_stop)
+        probs_np = probs.numpy()
         with cpu_memory_errors(f"turning the {shape} probabilities into labels"):
-            labels = probs.argmax(0).to(torch.uint8)
+            labels = labels_from_probs(probs_np)  # the one rule (akmamba.decision): argmax, ties to the lower index
         if report is not None:
             report(1.0)
-        return Prediction(probs.numpy(), labels.numpy(), dict(self.model_info), roi, str(device), self.tta)
+        return Prediction(probs_np, labels, dict(self.model_info), roi, str(device), self.tta)
 
     def iter_predict(
         self, image: np.ndarray, should_stop: StopFn | None = None

@@ -13,7 +13,8 @@ Public API:
   rename; the permissions of a plainly written file, see :mod:`akmamba.io.atomic`);
 - :func:`check_image`, :func:`check_pair`;
 - dataset descriptions: :func:`load_dataset_description`, :func:`builtin_description`, :func:`pair_files`,
-  :func:`remap_labels`, :func:`load_sample`.
+  :func:`remap_labels`, :func:`load_sample`;
+- an image's label file and table, file values to class indices: :mod:`akmamba.io.labels` (imported from there).
 """
 
 from akmamba.io.atomic import atomic_write, atomic_write_bytes, atomic_write_text

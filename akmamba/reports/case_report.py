@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from akmamba.compare import names_with_present, same_shape_pair
+from akmamba.compare import mark_not_applicable, names_with_present, same_shape_pair, summary_not_applicable
 from akmamba.metrics import evaluate_case, summarise
 from akmamba.reports.html import make_overlay_thumbnail
 from akmamba.reports.report import Report, sha256_file
@@ -57,7 +57,10 @@ def build_case_report(
         image_path: the image file, whose SHA-256 goes into ``data`` (skipped when None or missing).
         result_name / reference_name: shown in the title and rows.
         other_results: ``{model name: label map}``, e.g. "compare all models"; each adds one row per label
-            (case ``"<case_id> [<model>]"``, key ``"model"``). The summary covers result A only.
+            (case ``"<case_id> [<model>]"``, key ``"model"``). The summary covers result A only; the HTML gives
+            each model's own summary over its cases (:func:`akmamba.reports.html.summaries_by_model`). A label
+            absent from both maps is not applicable: nan ("n/a"), out of the means (:func:`akmamba.compare.
+            mark_not_applicable`).
 
     Raises:
         ShapeError: when a label map's shape differs from the reference's or the image's.
@@ -65,10 +68,11 @@ def build_case_report(
     p, r = same_shape_pair(pred, reference)
     others = {name: same_shape_pair(arr, r)[0] for name, arr in (other_results or {}).items()}
     table = names_with_present(label_names, p, r, *others.values())
-    rows = [{**row, "model": result_name} for row in evaluate_case(p, r, table, case_id=case_id)]
+    rows = [{**row, "model": result_name} for row in mark_not_applicable(evaluate_case(p, r, table, case_id=case_id))]
     model_rows: list[dict[str, Any]] = []
     for name, arr in others.items():
-        model_rows += [{**row, "model": name} for row in evaluate_case(arr, r, table, case_id=f"{case_id} [{name}]")]
+        model_rows += [{**row, "model": name}
+                       for row in mark_not_applicable(evaluate_case(arr, r, table, case_id=f"{case_id} [{name}]"))]
     data: dict[str, str] = {}
     if image_path is not None and Path(image_path).is_file():
         data[str(image_path)] = sha256_file(image_path)
@@ -79,6 +83,6 @@ def build_case_report(
         model=report_model_info(model_info, result_name),
         data=data,
         cases=rows + model_rows,
-        summary=summarise(rows) if rows else {},
+        summary=summary_not_applicable(summarise(rows)) if rows else {},
         thumbnails={case_id: thumbnail},
     )

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from akmamba.errors import ConfigError, ShapeError
-from akmamba.metrics.aggregate import MEAN_OVER_LABELS, METRIC_ORDER
+from akmamba.metrics.aggregate import MEAN_OVER_LABELS, METRIC_ORDER, summarise
 from akmamba.metrics.overlap import require_same_shape
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def _summary_table(name: str, s: dict[str, Any]) -> str:
 
 
 def _cases_table(report: Report) -> str:
-    cols = [c for c in ("case", "label_name", *METRIC_ORDER) if any(c in r for r in report.cases)]
+    cols = [c for c in ("model", "case", "label_name", *METRIC_ORDER) if any(c in r for r in report.cases)]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in report.cases)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -239,14 +239,44 @@ def _per_case(report: Report) -> str:
             f"cases.</p>{summary}<table><tr>{head}</tr>{body}</table>\n")
 
 
+def report_models(report: Report) -> list[str]:
+    """The models whose rows the report holds (rows' ``"model"`` key), in order of appearance; [] when the rows
+    do not say (one model: the report's)."""
+    seen: dict[str, None] = {}
+    for r in report.cases:
+        if "model" in r:
+            seen.setdefault(str(r["model"]), None)
+    return list(seen)
+
+
+def summaries_by_model(report: Report) -> dict[str, dict[str, Any]]:
+    """``{model: summarise(its rows)}``: each model's metrics over *its* cases (never a mean over models)."""
+    return {m: summarise([r for r in report.cases if str(r.get("model")) == m]) for m in report_models(report)}
+
+
+def _per_model(report: Report) -> str:
+    """One summary per model, over that model's cases, when the report compares several models."""
+    models = report_models(report)
+    if len(models) < 2:
+        return ""
+    parts = []
+    for model, summary in summaries_by_model(report).items():
+        tables = "".join(_summary_table(name, s) for name, s in summary.items())
+        parts.append(f"<h3>Model {html.escape(model)}</h3>{tables}")
+    return ("<h2>Per model</h2><p>Each model's metrics over its own cases; models are never averaged together "
+            "(the Summary above covers the report's result).</p>" + "".join(parts) + "\n")
+
+
 def _charts(report: Report) -> str:
-    by_label: dict[str, list[tuple[str, float]]] = {}
+    models = report_models(report)
+    by_chart: dict[str, list[tuple[str, float]]] = {}
     for r in report.cases:
         if "dice" in r:
-            by_label.setdefault(str(r["label_name"]), []).append((str(r["case"]), float(r["dice"])))
-    return "".join(
-        f"<figure>{bar_chart_svg(items, f'Dice per case: {name}')}</figure>" for name, items in by_label.items()
-    )
+            title = f"Dice per case: {r['label_name']}"
+            if len(models) > 1:  # one chart per model: its mean line is over its cases, not over models
+                title += f", model {r.get('model', '')}"
+            by_chart.setdefault(title, []).append((str(r["case"]), float(r["dice"])))
+    return "".join(f"<figure>{bar_chart_svg(items, title)}</figure>" for title, items in by_chart.items())
 
 
 def _thumbnails(report: Report) -> str:
@@ -286,7 +316,7 @@ def render_html(report: Report) -> str:
         "<h2>Summary</h2><p>Values are fractions in [0, 1]. <b>Per-image mean</b>: the metric is computed "
         "per case, then averaged (std over cases, n = cases with a defined value). <b>Pooled</b>: computed "
         "once from TP/FP/FN/TN summed over all cases. Recall is sensitivity; accuracy is not precision.</p>"
-        f"{summary}\n{_per_case(report)}<h2>Dice per case</h2>{_charts(report)}\n"
+        f"{summary}\n{_per_case(report)}{_per_model(report)}<h2>Dice per case</h2>{_charts(report)}\n"
         f"<h2>Cases</h2>{_cases_table(report)}\n<h2>Thumbnails</h2>{_thumbnails(report)}\n"
         f"<h2>Data</h2>{_kv_table(list(report.data.items()))}\n</body></html>\n"
     )

@@ -30,6 +30,7 @@ from akmamba import __version__
 from akmamba.data.dataset import LoadedSample, PatchDataset, class_repeats, load_samples
 from akmamba.data.leakage import LeakageReport, check_split
 from akmamba.data.splits import kfold_by_case
+from akmamba.decision import labels_from_probs
 from akmamba.errors import ConfigError
 from akmamba.io.atomic import atomic_write_text
 from akmamba.io.dataset import (
@@ -146,7 +147,7 @@ def validate(model: nn.Module, samples: list[LoadedSample], label_names: dict[in
         x = torch.from_numpy(s.image)[None].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             logits = model(x)
-        pred = logits.float().argmax(1)[0].cpu().numpy().astype(np.int64)
+        pred = labels_from_probs(logits.float().softmax(1)[0].cpu().numpy()).astype(np.int64)  # akmamba.decision
         rows += evaluate_case(pred, s.label, label_names, fov=s.fov, case_id=s.name)
     summary = summarise(rows)
     per_image = float(np.mean([summary[n]["per_image_mean"]["dice"] for n in label_names.values()]))

@@ -204,10 +204,16 @@ class ModelPanel(QtWidgets.QWidget):
         """Progress 0..1."""
         self.progress.setValue(round(fraction * 1000))
 
-    def set_pending(self, pending: bool) -> None:
-        """Enable the threshold and Accept/Discard while a result awaits review."""
-        for widget in (self.threshold_slider, self.accept_button, self.discard_button):
+    def set_pending(self, pending: bool, thresholdable: bool = True) -> None:
+        """Enable Accept/Discard while a result awaits review, and the threshold when the result can be
+        thresholded (a model with one foreground class; more classes take the argmax, see akmamba.decision)."""
+        for widget in (self.accept_button, self.discard_button):
             widget.setEnabled(pending)
+        self.threshold_slider.setEnabled(pending and thresholdable)
+        self.threshold_slider.setToolTip(
+            "Probability threshold of the model's mask (live preview); 0.50 is the argmax" if thresholdable else
+            "This model has several foreground classes: each pixel takes its most probable class (argmax, as "
+            "akmamba predict does); a threshold is defined for one foreground class only")
 
     def set_info(self, info: dict[str, str] | None, note: str = "") -> None:
         """Show the model name, version and checksum of the last result."""

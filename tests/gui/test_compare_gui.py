@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6 import QtWidgets
 
-from akmamba.compare import compare_metrics, difference_map
+from akmamba.compare import compare_metrics, difference_map, mean_dice
 from akmamba.infer.predictor import Prediction
+from akmamba.io import Image, write_image
 from app import compare_actions
 from app.compare_actions import CORRECTED, LAST_RESULT
 
@@ -97,3 +99,83 @@ def test_compare_all_models_ranks_explicit_checkpoints(window, open_case, grey_p
     window.compare_state.checkpoints = []
     assert compare_actions.compare_all_models(window) is None
     assert "No models are installed" in window.statusBar().currentMessage()
+
+
+def test_compare_panel_fits_a_1080_screen_and_closes(window, open_case, grey_png: Path) -> None:
+    open_case(window, grey_png)
+    window.resize(1920, 1000)
+    panel = compare_actions.open_compare(window)
+    QtWidgets.QApplication.processEvents()
+    # 1080 px less a title bar and a task bar: the window must not demand more (it demanded 1148)
+    assert window.minimumSizeHint().height() <= 1000
+    assert window.height() <= 1000
+    assert panel.export_button.isVisible()
+    dock = window.compare_dock
+    assert dock.features() & QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
+    panel.close_button.click()
+    assert not dock.isVisible()
+    compare_actions.open_compare(window)
+    assert dock.isVisible()
+
+
+def test_after_a_case_change_a_is_not_b_and_no_dice_is_made_up(window, open_case, grey_png: Path,
+                                                                 tmp_path: Path) -> None:
+    open_case(window, grey_png)
+    corrected = np.zeros((64, 80), np.uint8)
+    corrected[20:40, 30:50] = 1
+    _set_labels(window, corrected)
+    window.session.set_prediction(Prediction(probs=None, labels=np.zeros_like(corrected)))
+    panel = compare_actions.open_compare(window)
+    panel.choose(a=LAST_RESULT, b=CORRECTED)
+    assert panel.metrics  # a real comparison
+    other = tmp_path / "case02.png"
+    write_image(Image(np.full((64, 80), 7, np.uint8), "2d"), other)
+    open_case(window, other)
+    assert panel.combo_a.currentText() == panel.combo_b.currentText() == CORRECTED
+    assert panel.metrics == []  # was corrected vs corrected: Dice 1.0
+    assert panel.metrics_table.rowCount() == 0
+    assert "same map" in panel.note_label.text()
+
+
+def test_a_label_absent_from_both_maps_is_not_applicable(window, open_case, grey_png: Path) -> None:
+    open_case(window, grey_png)
+    assert window.session.label_names() == {1: "bladder_wall", 2: "tumor"}  # the grey default table
+    corrected = np.zeros((64, 80), np.uint8)
+    corrected[20:40, 30:50] = 1
+    _set_labels(window, corrected)
+    result = np.zeros_like(corrected)
+    result[20:40, 30:45] = 1
+    window.session.set_prediction(Prediction(probs=None, labels=result))
+    panel = compare_actions.open_compare(window)
+    panel.choose(a=LAST_RESULT, b=CORRECTED)
+    by_name = {row["label_name"]: row for row in panel.metrics}
+    assert by_name["bladder_wall"]["dice"] == pytest.approx(2 * 300 / (300 + 400))
+    assert np.isnan(by_name["tumor"]["dice"])  # was 1.0
+    assert not by_name["tumor"]["applicable"]
+    dice_col = [panel.metrics_table.horizontalHeaderItem(j).text()
+                for j in range(panel.metrics_table.columnCount())].index("Dice")
+    assert panel.metrics_table.item(1, dice_col).text() == "n/a"
+    assert "tumor" in panel.note_label.text()
+    assert mean_dice(panel.metrics) == pytest.approx(by_name["bladder_wall"]["dice"])  # not lifted by a 1.0
+
+
+def test_compare_all_models_skips_models_made_for_other_images(window, open_case, grey_png: Path,
+                                                                tiny_checkpoint: Path, tmp_path: Path,
+                                                                qtbot) -> None:
+    import torch
+
+    from akmamba.nn import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    fundus = tmp_path / "fundus" / "tiny-fundus.safetensors"
+    save_checkpoint(build_model("unet", 3, 2, base_channels=4, depth=2).eval(), fundus,
+                    metadata={"normalisation": "zscore", "version": "t", "modality": "colour fundus photograph"})
+    open_case(window, grey_png)  # a grey image
+    assert compare_actions.compare_all_models(window, [fundus], include_installed=False) is None
+    assert "None of the models suits" in window.statusBar().currentMessage()
+    assert "tiny-fundus" in window.statusBar().currentMessage()
+    worker = compare_actions.compare_all_models(window, [fundus, tiny_checkpoint], include_installed=False)
+    assert worker is not None
+    qtbot.waitUntil(lambda: window.compare_state.worker is None, timeout=60000)
+    assert set(window.compare_state.model_results) == {"tiny-vessels"}  # the fundus model was not run
+    assert "not run (made for other images): tiny-fundus" in window.compare_panel.status_label.text()

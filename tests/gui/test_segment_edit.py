@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from akmamba.display import labels_from_probs
+from akmamba.decision import labels_from_probs
 from akmamba.io import read_image
 from app.views.edit_controller import Tool
 

@@ -251,3 +251,32 @@ def test_reports_never_replace_inputs_and_existing_files_only_with_overwrite(tmp
     assert report.read_bytes() == first
     assert evaluate(report, "--dataset", "drive", "--title", "again", "--overwrite")[0] == 0
     assert json.loads(report.read_text(encoding="utf-8"))["title"] == "again"
+
+
+def test_ground_truth_in_the_models_file_values_is_mapped_to_indices(tmp_path: Path, capsys) -> None:
+    """Bladder ground truth (0/128/255) against index predictions (0/1/2): mapped through model.json's label
+    table, as the viewer maps a dataset's label file (it used to count labels "128" and "255")."""
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    table = [{"name": "background", "index": 0, "value_in_file": 0}, {"name": "wall", "index": 1, "value_in_file": 128},
+             {"name": "tumour", "index": 2, "value_in_file": 255}]
+    (pred / "model.json").write_text(json.dumps({"name": "m", "label_table": table}), encoding="utf-8")
+    labels = np.zeros((20, 20), np.uint8)
+    labels[2:10, 2:10] = 1
+    labels[12:16, 12:16] = 2
+    PILImage.fromarray(labels).save(pred / "s.png")
+    PILImage.fromarray(np.select([labels == 1, labels == 2], [128, 255], 0).astype(np.uint8)).save(gt / "s.png")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(out)]) == 0
+    summary = json.loads(out.read_text(encoding="utf-8"))["summary"]
+    assert summary["wall"]["per_image_mean"]["dice"] == pytest.approx(1.0)
+    assert summary["tumour"]["per_image_mean"]["dice"] == pytest.approx(1.0)
+    bad = np.array(PILImage.open(gt / "s.png"))
+    bad[0, 0] = 77
+    PILImage.fromarray(bad).save(gt / "s.png")
+    assert main(["evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(tmp_path / "r2.json")]) == 2
+    err = capsys.readouterr().err
+    assert "[77]" in err
+    assert "s.png" in err
+    assert "Traceback" not in err

@@ -127,3 +127,24 @@ def test_from_checkpoint_by_path_and_name(tiny_checkpoint) -> None:
     assert by_path.label_names == {0: "background", 1: "vessel"}
     by_name = Predictor.from_checkpoint("tiny-vessels", device="cpu", models_dir=tiny_checkpoint.parent)
     assert by_name.checkpoint == tiny_checkpoint
+
+
+def test_labels_follow_the_one_rule_for_three_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The predictor's labels are akmamba.decision's: p = (0.45, 0.30, 0.25) is background, as in the viewer."""
+    import torch
+
+    from akmamba.decision import labels_from_probs
+    from akmamba.nn import build_model
+
+    model = build_model("unet", 1, 3, base_channels=4, depth=2).eval()
+    logits = torch.log(torch.tensor([0.45, 0.30, 0.25]))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return logits[None, :, None, None].expand(x.shape[0], 3, *x.shape[-2:]).clone()
+
+    monkeypatch.setattr(model, "forward", forward)
+    result = _predictor(model).predict(RNG.random((16, 16)).astype(np.float32))
+    assert result.probs is not None
+    np.testing.assert_allclose(result.probs[:, 0, 0], [0.45, 0.30, 0.25], atol=1e-5)
+    assert not result.labels.any()
+    np.testing.assert_array_equal(result.labels, labels_from_probs(result.probs))

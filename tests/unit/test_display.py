@@ -74,23 +74,6 @@ def test_green_channel() -> None:
         display.green_channel(np.zeros((2, 2, 2, 2)))
 
 
-def test_labels_from_probs_binary_and_multiclass() -> None:
-    p1 = np.array([[0.2, 0.5, 0.8]])
-    probs = np.stack([1 - p1, p1])
-    assert display.labels_from_probs(probs, 0.5).tolist() == [[0, 1, 1]]
-    assert display.labels_from_probs(probs, 0.7).tolist() == [[0, 0, 1]]
-    assert display.labels_from_probs(probs, 0.1).tolist() == [[1, 1, 1]]
-    multi = np.array([[0.6, 0.1, 0.3], [0.1, 0.7, 0.3], [0.3, 0.2, 0.4]])[:, None, :]  # (K=3, 1, 3)
-    out = display.labels_from_probs(multi, 0.5)
-    assert out.dtype == np.uint8
-    assert out.tolist() == [[0, 1, 2]]
-    assert display.labels_from_probs(multi, 0.3).tolist() == [[2, 1, 2]]  # 1 - 0.6 = 0.4 >= 0.3
-    vol = np.random.default_rng(0).dirichlet([1, 1], size=(2, 3, 4)).transpose(3, 0, 1, 2)
-    assert display.labels_from_probs(vol, 0.5).shape == (2, 3, 4)
-    with pytest.raises(ConfigError):
-        display.labels_from_probs(probs, 1.5)
-
-
 def test_outline_of_a_box_matches_the_whole_plane() -> None:
     plane = np.zeros((20, 20), np.uint8)
     plane[5:15, 5:15] = 2
