@@ -179,9 +179,16 @@ def _tname(typ: type | tuple[type, ...]) -> str:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        from akmamba.schema import read_json_object
+
+        return read_json_object(path, "Dataset description", ConfigError)
+    from akmamba.io.validate import check_input_file
+
+    check_input_file(path, "Dataset description", ConfigError)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"Cannot read dataset description {str(path)!r}: {exc}. Check the path.",
             path=str(path),
