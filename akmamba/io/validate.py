@@ -7,8 +7,6 @@ an input path that is missing, a folder, a    the caller's error class (``Volume
 FIFO, a device, a dangling symbolic link or   from :func:`check_input_file`; the message says which
 a symbolic link loop                          (a FIFO would block a read for ever)
 complex-valued pixels                         ``UnsupportedFormatError``
-label values that are not whole numbers in    ``ShapeError`` from :func:`label_array` (never truncated)
-0..65535 (0.6, -1, NaN)
 a spatial in-plane axis (y or x) shorter       ``ShapeError`` (a one-pixel or one-line image cannot be
 than 2 pixels                                  segmented)
 NaN or infinity in a float image              ``VolumeReadError``
@@ -118,47 +116,6 @@ def check_input_file(
             "check the path" if "exist" in problem else "give the path of a regular file")
     raise error(f"{what} {str(p)!r} {problem}. To fix: {hint}.", path=str(p), parameter=parameter,
                 expected="a regular, non-empty file", got=problem, hint=hint)
-
-
-def label_array(array: np.ndarray, path: str | os.PathLike[str] | None = None) -> np.ndarray:
-    """A writable uint8 (uint16 above 255) copy of stored label values, refusing values that are not labels.
-
-    A float label file whose values are all whole numbers (0.0 / 1.0 / 255.0, as some tools write them) is
-    accepted; one with fractional values (0.6: probabilities or a resampled mask), NaN, negative values or values
-    above 65535 is refused instead of being truncated to integers.
-
-    Args:
-        array: label values as stored, any shape (``(H, W)`` or ``(Z, Y, X)``); bool, integer or float.
-        path: the label file, named in the message.
-
-    Raises:
-        ShapeError: values that are not whole numbers in 0..65535 (the message gives a few of them and the file).
-    """
-    arr = np.asarray(array)
-    where = repr(os.fspath(path)) if path is not None else "the label array"
-    if arr.dtype == bool:
-        return arr.astype(np.uint8)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ShapeError(f"Label file {where} holds values of type {arr.dtype}; labels are whole numbers. Save the "
-                         "labels as an integer image.", path=None if path is None else os.fspath(path),
-                         expected="integer label values", got=str(arr.dtype), hint="save as an integer image")
-    if np.issubdtype(arr.dtype, np.floating):
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
-        if bad.any():
-            shown = np.unique(arr[bad])[:5].tolist()
-            raise ShapeError(
-                f"Label file {where} holds {int(bad.sum())} values that are not whole numbers, e.g. {shown} "
-                f"(dtype {arr.dtype}); label values are class numbers and are never rounded. Check that this is a "
-                "label map (not probabilities or a resampled mask) and save it with integer values.",
-                path=None if path is None else os.fspath(path), expected="whole-number label values", got=shown,
-                hint="save the labels with integer values")
-    if arr.size and (arr.min() < 0 or arr.max() > 65535):
-        raise ShapeError(f"Label file {where} holds values {arr.min()}..{arr.max()}; label values must lie in "
-                         "0..65535. Check that this is a label map.", path=None if path is None else os.fspath(path),
-                         expected="0..65535", got=(arr.min().item(), arr.max().item()),
-                         hint="check that this is a label map")
-    dtype = np.uint8 if not arr.size or arr.max() <= 255 else np.uint16
-    return np.array(arr, dtype=dtype, copy=True)
 
 
 def _name(image: Image) -> str:
