@@ -18,6 +18,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from akmamba.infer.models import default_model_dirs, list_shipped_models
     from akmamba.nn import list_models, model_options
 
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        from akmamba.errors import ConfigError
+        from akmamba.io.validate import path_problem
+
+        problem = path_problem(args.models_dir) or "is a file, not a folder"
+        raise ConfigError(f"--models-dir {str(args.models_dir)!r} {problem}; a folder of .safetensors files is "
+                          "expected. To fix: give the folder that holds the models.", path=str(args.models_dir),
+                          parameter="models_dir", expected="a folder", got=problem)
+
     rows: list[dict[str, Any]] = [
         {"name": n, "kind": "architecture", "options": model_options(n)} for n in list_models()
     ]

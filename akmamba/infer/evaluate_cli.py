@@ -412,9 +412,9 @@ def _inputs(args: argparse.Namespace, pairing: Pairing) -> list[Path]:
 
 
 def _resolve_dataset(spec: str) -> Any:
-    from akmamba.io import builtin_description, load_dataset_description
+    from akmamba.io.dataset import resolve_description
 
-    return load_dataset_description(spec) if Path(spec).is_file() else builtin_description(spec)
+    return resolve_description(spec)
 
 
 def _report_unpaired(pairing: Pairing, err: TextIO) -> None:

@@ -4,7 +4,6 @@ goes on, and leaves the file as it was."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -30,7 +29,8 @@ def test_folder_with_a_damaged_case_status_file_opens_and_says_so(window, qtbot,
     before = _sha(status)
     with qtbot.waitSignal(window.case_opened, timeout=15000):
         assert window.open_path(folder)
-    assert window.cases.cases is not None and len(window.cases.cases) == 2
+    assert window.cases.cases is not None
+    assert len(window.cases.cases) == 2
     assert window.banner.isVisible()
     assert "akmamba_cases.json" in window.banner.text()
     assert _sha(status) == before  # left as it is until the user sets a status
