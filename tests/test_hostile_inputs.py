@@ -662,7 +662,33 @@ VERSIONS_CASES = [
                                                     "v1"], "nope")),
 ]
 
-CASES = IMAGE_CASES + PREDICT_CASES + MODELS_CASES + EVALUATE_CASES + TRAIN_CASES + FINETUNE_CASES + VERSIONS_CASES
+def _huge_nifti(path: Path) -> None:
+    """A 4-KB ``.nii`` whose header claims 30000 x 30000 x 30000 voxels."""
+    raw = bytearray(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)).to_bytes())
+    raw[42:48] = struct.pack("<3h", 30000, 30000, 30000)  # dim[1..3] of the NIfTI-1 header
+    write(path, bytes(raw[:4096]))
+
+
+def _train_out_used(t: Path, a: Assets) -> tuple[list[str], str]:
+    """``--out`` already holds a finished run (its checkpoint and config)."""
+    write(t / "run" / "config.json", "{}")
+    write(t / "run" / "best.safetensors", a.checkpoint)
+    return train(t, a), "run"
+
+
+# Other parts of issue 22 (items 2, 3, 4, 6, 14), kept here as hostile inputs too.
+OTHER_CASES = [
+    Hostile("predict-overwrite-into-inputs", lambda t, a: (
+        _swap(predict(t, a, png(t / "in" / "x.png"), extra=("--overwrite",)), "--out", str(t / "in")), "x.png")),
+    Hostile("eval-out-existing", lambda t, a: (evaluate(t, out=write(t / "dataset.json", "{}")), "dataset.json")),
+    Hostile("ft-model-weights-tampered", lambda t, a: (finetune(t, a, model=checkpoint_meta(
+        a, t, weights_sha256="0" * 64)), "odd.safetensors")),
+    Hostile("nii-huge-declared", _bad_image("huge.nii", _huge_nifti)),
+    Hostile("train-out-used", _train_out_used),
+]
+
+CASES = (OTHER_CASES + IMAGE_CASES + PREDICT_CASES + MODELS_CASES + EVALUATE_CASES + TRAIN_CASES + FINETUNE_CASES
+         + VERSIONS_CASES)
 
 
 # --------------------------------------------------------------------------------------------------- machinery

@@ -43,7 +43,7 @@ def test_float_label_file_is_refused_not_truncated(window, open_case, grey_png: 
     PILImage.fromarray(np.full((64, 80), 0.6, np.float32)).save(label, format="TIFF")
     open_case(window, grey_png)
     assert "case01_labels.tif" in window.banner.text()
-    assert "not whole numbers" in window.banner.text()
+    assert "non-integer" in window.banner.text()
     assert not window.session.label_map.array.any()  # not 0.6 -> 0 silently, and not loaded
 
 

@@ -1,5 +1,5 @@
 """The shared pieces behind "no traceback for a user-caused problem" (issue 22 items 12, 13, 15): OSError ->
-message, path kinds, JSON type checks, label values, the case-status schema."""
+message, path kinds, JSON type checks, the case-status schema."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from akmamba.annotations.case_status import read_case_status
-from akmamba.errors import FileAccessError, ResourceError, ShapeError, from_os_error, user_error
-from akmamba.io.validate import label_array, path_problem
+from akmamba.errors import FileAccessError, ResourceError, from_os_error, user_error
+from akmamba.io.validate import path_problem
 from akmamba.schema import type_problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,17 +61,6 @@ def test_path_kinds(tmp_path: Path) -> None:
 ])
 def test_type_problem(value: Any, hint: Any, ok: bool) -> None:
     assert (type_problem(value, hint) is None) is ok
-
-
-def test_label_array_refuses_fractions_and_keeps_whole_floats() -> None:
-    whole = label_array(np.array([[0.0, 1.0], [255.0, 0.0]], np.float32), "lab.tif")
-    assert whole.dtype == np.uint8
-    assert whole.tolist() == [[0, 1], [255, 0]]
-    with pytest.raises(ShapeError, match=r"'lab\.tif' holds 1 values that are not whole numbers"):
-        label_array(np.array([[0.0, 0.6]], np.float32), "lab.tif")
-    with pytest.raises(ShapeError, match=r"0\.\.65535"):
-        label_array(np.array([[-1, 2]]), "lab.png")
-    assert label_array(np.array([[0, 300]])).dtype == np.uint16
 
 
 @pytest.mark.parametrize(("content", "kept"), [
