@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
+from akmamba.errors import AkmambaError, JournalError
 from app.cases import CORRECTED, FLAGGED, IN_PROGRESS, CaseList
 from app.recovery import JournalStore, Leftover
 from app.session import LoadedCase, Session, load_case
@@ -130,8 +131,8 @@ class CaseController(QtCore.QObject):
             self.cases.index = i
             self.cases_changed.emit()
         notes, self._notes = [*self._notes, *loaded.warnings, *self.journals.take_damaged()], []
-        if notes:  # one banner for all (a second message would replace the first)
-            self.error.emit(ValueError("\n".join(notes)), "")
+        if notes:  # one banner for all (a second message would replace the first); expected, not a bug
+            self.error.emit(AkmambaError("\n".join(notes)), "")
         self.opened.emit(str(loaded.path), restored)
 
     def _restore_choice(self, loaded: LoadedCase) -> Leftover | None:
@@ -192,7 +193,7 @@ class CaseController(QtCore.QObject):
         leftovers = [item for item in self.journals.leftovers() if item.journal not in self._decisions]
         damaged = self.journals.take_damaged()
         if damaged:
-            self.error.emit(ValueError("\n".join(damaged)), "")
+            self.error.emit(JournalError("\n".join(damaged)), "")
         if not leftovers:
             return
         choice = self._ask(leftovers)

@@ -50,10 +50,11 @@ def read_case_status(folder: str | os.PathLike[str]) -> CaseStatusFile:
     except ConfigError as exc:
         return CaseStatusFile({}, exc.message + keep)
     raw = data.get("status", {})
-    problem = type_problem(raw, dict[str, str])
-    if problem is not None and not isinstance(raw, dict):
-        return CaseStatusFile({}, f"The case-status file {str(path)!r}: 'status' {problem}; expected an object "
-                                  f"{{image file name: status}}.{keep}")
+    if not isinstance(raw, dict):
+        found = type_problem(raw, dict[str, str]) or ""
+        found = found[found.find("found "):] if "found " in found else repr(raw)
+        return CaseStatusFile({}, f"The case-status file {str(path)!r}: 'status' must be an object "
+                                  f"{{\"image file name\": \"status\"}}; {found}.{keep}")
     good = {k: v for k, v in raw.items() if isinstance(k, str) and v in STATUSES}
     bad = [k for k in raw if k not in good]
     if not bad:

@@ -33,6 +33,7 @@ def test_folder_with_a_damaged_case_status_file_opens_and_says_so(window, qtbot,
     assert len(window.cases.cases) == 2
     assert window.banner.isVisible()
     assert "akmamba_cases.json" in window.banner.text()
+    assert not window.banner.text().startswith("Unexpected error")  # an expected problem, not a bug
     assert _sha(status) == before  # left as it is until the user sets a status
     if "corrected" in content:  # the valid entry is kept
         assert window.cases.cases.status(folder / "case02.png") == "corrected"
@@ -55,6 +56,7 @@ def test_damaged_recovery_journal_is_reported_and_kept(window, tmp_path: Path) -
     window.cases.check_recovery()
     assert window.banner.isVisible()
     assert journal.name in window.banner.text()
+    assert window.banner.text().startswith("Edit journal problem")
     assert "damaged" in window.banner.text()
     assert journal.exists()
     window.banner.hide()
