@@ -90,3 +90,17 @@ def test_console_script_prints_a_message_not_a_traceback(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "blocker" in proc.stderr
+
+
+def test_atomic_write_names_the_destination_of_a_full_disk(tmp_path: Path) -> None:
+    """A full disk fails in write(), whose OSError names no file; the message must still name it."""
+    from akmamba.io.atomic import atomic_write
+
+    def full(_tmp: Path) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(OSError, match="No space left") as info:
+        atomic_write(tmp_path / "report.json", full)
+    assert info.value.filename == str(tmp_path / "report.json")
+    assert "'" + str(tmp_path / "report.json") + "': the disk is full" in from_os_error(info.value).message
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
