@@ -18,6 +18,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from akmamba.infer.models import default_model_dirs, list_shipped_models
     from akmamba.nn import list_models, model_options
 
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        from akmamba.errors import ConfigError
+        from akmamba.io.validate import path_problem
+
+        problem = path_problem(args.models_dir) or "is a file, not a folder"
+        raise ConfigError(f"--models-dir {str(args.models_dir)!r} {problem}; a folder of .safetensors files is "
+                          "expected. To fix: give the folder that holds the models.", path=str(args.models_dir),
+                          parameter="models_dir", expected="a folder", got=problem)
+
     rows: list[dict[str, Any]] = [
         {"name": n, "kind": "architecture", "options": model_options(n)} for n in list_models()
     ]
@@ -137,11 +146,38 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     return run(args)
 
 
+#: Exit status of a command stopped by a user-caused problem (bad input, unwritable output, ...).
+EXIT_USER_ERROR = 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``akmamba`` console script."""
+    """Entry point of the ``akmamba`` console script.
+
+    The one place that turns what a user can cause into a message instead of a traceback: an
+    :class:`~akmamba.errors.AkmambaError`, an ``OSError`` (permissions, read-only or full disk, a path of the
+    wrong kind) or a ``MemoryError`` raised by any command is printed as ``akmamba COMMAND: message`` (naming the
+    file, the reason and what to do) and ends the command with exit status 2. Anything else is a bug and keeps its
+    traceback.
+    """
+    from akmamba.errors import user_error
+
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not crash a print
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\nakmamba {args.command}: interrupted.\n")
+        return 130
+    except Exception as exc:  # only user-caused errors become messages
+        error = user_error(exc, "access")
+        if error is None:
+            raise
+        sys.stderr.write(f"akmamba {args.command}: {error.message}\n")
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
+from akmamba.errors import AkmambaError, JournalError
 from app.cases import CORRECTED, FLAGGED, IN_PROGRESS, CaseList
 from app.recovery import JournalStore, Leftover
 from app.session import LoadedCase, Session, load_case
@@ -45,6 +46,7 @@ class CaseController(QtCore.QObject):
         self._asking: set[Path] = set()  # journals in the restore dialog now
         self._held: list[tuple[FunctionWorker | None, LoadedCase]] = []  # loads that finished while the dialog was open
         self._loader: FunctionWorker | None = None
+        self._notes: list[str] = []  # problems to show once the next case is open (a damaged case-status file)
         session.edited.connect(self._on_edited)
 
     # ------------------------------------------------------------------ open
@@ -59,6 +61,8 @@ class CaseController(QtCore.QObject):
                 self.error.emit(exc, f"Opening folder {path.name!r}")
                 return False
             if len(cases):
+                if cases.problem:  # shown once the first case is on screen (opening hides older messages)
+                    self._notes.append(cases.problem)
                 return self.open_cases(cases)
         return self.open_file(path)
 
@@ -126,8 +130,9 @@ class CaseController(QtCore.QObject):
         if self.cases is not None and (i := self.cases.index_of(loaded.path)) >= 0:
             self.cases.index = i
             self.cases_changed.emit()
-        for note in loaded.warnings:
-            self.error.emit(ValueError(note), "")
+        notes, self._notes = [*self._notes, *loaded.warnings, *self.journals.take_damaged()], []
+        if notes:  # one banner for all (a second message would replace the first); expected, not a bug
+            self.error.emit(AkmambaError("\n".join(notes)), "")
         self.opened.emit(str(loaded.path), restored)
 
     def _restore_choice(self, loaded: LoadedCase) -> Leftover | None:
@@ -186,6 +191,9 @@ class CaseController(QtCore.QObject):
             QtCore.QTimer.singleShot(50, self.check_recovery)
             return
         leftovers = [item for item in self.journals.leftovers() if item.journal not in self._decisions]
+        damaged = self.journals.take_damaged()
+        if damaged:
+            self.error.emit(JournalError("\n".join(damaged)), "")
         if not leftovers:
             return
         choice = self._ask(leftovers)

@@ -8,13 +8,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+from akmamba.annotations.case_status import (  # noqa: F401 - the status names are part of this module's API
+    CORRECTED,
+    FLAGGED,
+    IN_PROGRESS,
+    NOT_STARTED,
+    STATUS_FILE,
+    STATUSES,
+    read_case_status,
+)
 from akmamba.io import atomic_write_text, supported_suffixes
 from akmamba.io.labels import LABEL_SUFFIX
 from akmamba.io.readers import file_suffix
-
-NOT_STARTED, IN_PROGRESS, CORRECTED, FLAGGED = "not started", "in progress", "corrected", "flagged"
-STATUSES = (NOT_STARTED, IN_PROGRESS, CORRECTED, FLAGGED)
-STATUS_FILE = "akmamba_cases.json"
 
 
 def _natural_key(path: Path) -> list[Any]:
@@ -41,6 +46,10 @@ class CaseList:
     Args:
         folder: the folder; its images become cases.
 
+    Attributes:
+        problem: what was wrong with the folder's ``akmamba_cases.json`` (a message naming it, to show the user),
+            or None; the valid statuses are kept and the file is not rewritten until a status is set.
+
     Raises:
         OSError: the folder cannot be listed.
     """
@@ -49,14 +58,9 @@ class CaseList:
         self.folder = Path(folder)
         self.paths = discover_cases(self.folder)
         self.index = 0
-        self._status: dict[str, str] = {}
-        status_file = self.folder / STATUS_FILE
-        if status_file.is_file():
-            try:
-                data = json.loads(status_file.read_text(encoding="utf-8"))
-                self._status = {k: v for k, v in dict(data.get("status", {})).items() if v in STATUSES}
-            except (OSError, ValueError, AttributeError):
-                self._status = {}
+        found = read_case_status(self.folder)
+        self._status: dict[str, str] = dict(found.statuses)
+        self.problem: str | None = found.problem
 
     def __len__(self) -> int:
         return len(self.paths)

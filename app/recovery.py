@@ -13,13 +13,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6 import QtCore
 
 from akmamba.annotations import LabelMap, image_identity, read_journal, restore, unsaved_edits
+from akmamba.annotations.journal import JournalRecoveryWarning
 from akmamba.errors import AkmambaError
 from akmamba.io.atomic import atomic_write_text
 
@@ -77,6 +80,9 @@ class JournalStore:
         self.folder = Path(folder) if folder is not None else default_journal_dir()
         self.enabled = enabled
         self.fsync = fsync
+        self._lock = threading.Lock()
+        self._damaged: list[str] = []  # messages not yet shown (see take_damaged)
+        self._reported: set[Path] = set()  # journals already reported as damaged in this session
 
     @staticmethod
     def key_for(image_path: Path) -> str:
@@ -110,7 +116,17 @@ class JournalStore:
         saved = self._sidecar(journal, ".saved")
         if saved.exists():  # keep the save point, so a second crash still counts only the unsaved edits
             os.replace(saved, self._sidecar(owned, ".saved"))
-        return restore(owned, None, identity=identity_of(image_path), resume=True, fsync=self.fsync)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", JournalRecoveryWarning)
+            label_map = restore(owned, None, identity=identity_of(image_path), resume=True, fsync=self.fsync)
+        for w in caught:
+            if issubclass(w.category, JournalRecoveryWarning):  # a record cut short by the crash: say so
+                with self._lock:
+                    self._damaged.append(f"Restored the edits of {image_path.name!r}, except the last one, which "
+                                         f"the crash cut short ({w.message}).")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return label_map
 
     def mark_saved(self, label_map: LabelMap) -> None:
         """Record that everything journalled so far is saved."""
@@ -162,6 +178,24 @@ class JournalStore:
         except (OSError, ValueError):
             return None
 
+    def take_damaged(self) -> list[str]:
+        """Messages (one per journal, once per session) about journals of a crashed session that could not be
+        read, found by :meth:`leftovers` / :meth:`leftover_for` since the last call; the caller shows them. The
+        journals are kept on disk (a person may still recover them)."""
+        with self._lock:
+            out, self._damaged = self._damaged, []
+        return out
+
+    def _note_damaged(self, journal: Path, exc: BaseException) -> None:
+        with self._lock:
+            if journal in self._reported:
+                return
+            self._reported.add(journal)
+            why = exc.message if isinstance(exc, AkmambaError) else str(exc)
+            self._damaged.append(
+                f"Unsaved edits of a session that did not close cannot be restored: the edit journal "
+                f"{str(journal)!r} is damaged ({why}). It is kept there; the saved labels are shown.")
+
     def _inspect(self, journal: Path) -> Leftover | None:
         try:
             pid = int(journal.name.split("-")[1])
@@ -176,7 +210,8 @@ class JournalStore:
                 return None
             contents = read_journal(journal)
         except (OSError, ValueError, AkmambaError) as exc:
-            log.warning("ignoring unreadable journal %s: %s", journal, exc)
+            log.warning("unreadable journal %s: %s", journal, exc)
+            self._note_damaged(journal, exc)
             return None
         edits = unsaved_edits(contents, saved_at)
         if contents.header is None or edits == 0:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ def load_finetune_folder(root: str | Path, description: str | Path | None = None
         raise ConfigError(f"Fine-tuning data folder {str(root)!r} does not exist.", path=str(root),
                           parameter="data", expected="a folder", got=str(root))
     desc_path = Path(description) if description is not None else root / DESCRIPTION
-    if not desc_path.is_file():
+    if not os.path.lexists(desc_path):  # a FIFO, folder or link loop is reported by load_dataset_description
         raise ConfigError(
             f"{str(desc_path)!r} is missing: a fine-tuning folder needs a dataset description (images/, labels/, "
             "dataset.json as written by File > Export > Training folder, layout 'akmamba'), or pass --description.",

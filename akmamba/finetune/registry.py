@@ -157,6 +157,13 @@ class ModelRegistry:
                  verify: Callable[[Path], object] | None = verify_model_file) -> None:
         self.root = Path(root) if root is not None else default_registry_root()
         self.verify = verify
+        if os.path.lexists(self.root) and not self.root.is_dir():
+            from akmamba.io.validate import path_problem
+
+            problem = path_problem(self.root) or "is a file, not a folder"
+            raise ConfigError(f"The model registry {str(self.root)!r} {problem}; a folder is needed. To fix: pass "
+                              "--registry with a folder (it is created if missing), or move that file away.",
+                              path=str(self.root), parameter="registry", expected="a folder", got=problem)
 
     # ------------------------------------------------------------------ reading
 
@@ -202,15 +209,16 @@ class ModelRegistry:
 
     def active_record(self, line: str) -> dict[str, Any]:
         """The parsed ``active.json`` of a line (empty when there is none)."""
+        from akmamba.schema import read_json_object
+
         path = self.line_dir(line) / ACTIVE_FILE
-        if not path.is_file():
+        if not os.path.lexists(path):
             return {}
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"The active-version pointer {str(path)!r} is unreadable ({exc}). Run "
-                                  f"`akmamba versions activate {line} VERSION` to rewrite it.", path=str(path)) from exc
-        return dict(data)
+            return read_json_object(path, "The active-version pointer", CheckpointError)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc.message} Or run `akmamba versions activate {line} VERSION` to rewrite it.",
+                                  path=str(path)) from exc
 
     def active(self, line: str) -> Version | None:
         """The active version of a line, or None when the line has none."""

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from akmamba.errors import AkmambaError, CheckpointError, ConfigError
+from akmamba.errors import AkmambaError, CheckpointError, ConfigError, user_error
 from akmamba.finetune.data import load_finetune_folder, materialise_corrections, split_cases
 from akmamba.finetune.promote import PromotionRule, decide
 from akmamba.finetune.registry import ModelRegistry, Version, sha256_of
@@ -405,12 +405,15 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             else:
                 _progress(event, sys.stderr)
-    except AkmambaError as exc:
+    except Exception as exc:  # user-caused errors become a message; bugs keep their traceback
+        error = user_error(exc)
+        if error is None:
+            raise
         if args.jsonl:
-            sys.stdout.write(json.dumps({"event": "error", "message": str(exc), "type": type(exc).__name__,
+            sys.stdout.write(json.dumps({"event": "error", "message": error.message, "type": type(error).__name__,
                                          "time": time.time()}) + "\n")
             sys.stdout.flush()
-        sys.stderr.write(f"akmamba finetune: {exc}\n")
+        sys.stderr.write(f"akmamba finetune: {error.message}\n")
         return 2
     finally:
         if out_file is not None:

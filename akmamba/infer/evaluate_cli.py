@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from akmamba.errors import AkmambaError, ConfigError, ShapeError
+from akmamba.errors import AkmambaError, ConfigError, ShapeError, user_error
 
 MODEL_JSON = "model.json"
 PROBS_SUFFIX = "_probs.npy"
@@ -219,15 +220,39 @@ def _label_names(desc: Any, pred_dir: Path, pairing: Pairing) -> dict[int, str]:
     return {1: "foreground"} if top <= 1 else {k: f"label_{k}" for k in range(1, top + 1)}
 
 
+#: Types of the ``model.json`` fields that evaluation uses (``akmamba predict`` writes them).
+MODEL_JSON_TYPES: dict[str, Any] = {"label_table": list[dict[str, Any]] | None, "label_values": str}
+#: Types of a ``model.json`` label-table row's fields, where present.
+MODEL_JSON_ROW_TYPES: dict[str, Any] = {"index": int, "name": str, "value_in_file": int | float}
+
+
 def _model_json(pred_dir: Path) -> dict[str, Any]:
+    """The predictions folder's ``model.json`` ({} when there is none), its used fields type-checked.
+
+    Raises:
+        ConfigError: the file is not a JSON object, or ``label_table`` / ``label_values`` have the wrong types (the
+            label maps could not be interpreted; the message names the file and the field).
+    """
+    from akmamba.schema import check_type, read_json_object
+
     path = pred_dir / MODEL_JSON
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    what = "The predictions' model record"
+    data = read_json_object(path, what, ConfigError)
+    for key, hint in MODEL_JSON_TYPES.items():
+        if key in data:
+            check_type(data[key], hint, key=key, source=str(path), what=what)
+    for i, row in enumerate(data.get("label_table") or []):
+        for key, hint in MODEL_JSON_ROW_TYPES.items():
+            if key in row:
+                check_type(row[key], hint, key=f"label_table[{i}].{key}", source=str(path), what=what)
+    if data.get("label_values", "index") not in ("index", "file"):
+        raise ConfigError(f"{what} {str(path)!r}: 'label_values' must be 'index' or 'file'; found "
+                          f"{data['label_values']!r}. To fix: correct it, or predict into this folder again.",
+                          path=str(path), parameter="label_values", expected=["index", "file"],
+                          got=data["label_values"])
+    return data
 
 
 def prediction_file_table(pred_dir: Path) -> list[dict[str, Any]] | None:
@@ -313,13 +338,13 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         desc = _resolve_dataset(args.dataset) if args.dataset else None
         pairing = find_pairs(args.pred, args.gt, fov_dir=args.fov, probs_dir=args.probs_dir, desc=desc)
         _check_outputs(args.out, _inputs(args, pairing), overwrite=args.overwrite)
+        names = _label_names(desc, args.pred, pairing)
+        pred_table = prediction_file_table(args.pred)
+        gt_table = ground_truth_table(args.pred) if desc is None else None
     except (AkmambaError, OSError) as exc:
-        err.write(f"akmamba evaluate: {exc}\n")
+        err.write(f"akmamba evaluate: {_message(exc)}\n")
         return EXIT_FAILED
     _report_unpaired(pairing, err)
-    names = _label_names(desc, args.pred, pairing)
-    pred_table = prediction_file_table(args.pred)
-    gt_table = ground_truth_table(args.pred) if desc is None else None
     rows: list[dict[str, Any]] = []
     thumbs: dict[str, bytes] = {}
     failed: list[str] = []
@@ -331,7 +356,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
                                            thumbnail=len(thumbs) < args.max_thumbnails, pred_table=pred_table,
                                            gt_table=gt_table)
         except (AkmambaError, OSError, ValueError) as exc:
-            err.write(f"\nakmamba evaluate: {pair.case!r} ({str(pair.pred)!r}): {exc}\n")
+            err.write(f"\nakmamba evaluate: {pair.case!r} ({str(pair.pred)!r}): {_message(exc)}\n")
             failed.append(pair.case)
             continue
         rows += case_rows
@@ -342,7 +367,11 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         err.write("akmamba evaluate: no pair could be evaluated; no report written.\n")
         return EXIT_FAILED
     report = _build_report(args, desc, pairing, rows, thumbs, failed)
-    _write_reports(report, args.out, pairing, failed)
+    try:
+        _write_reports(report, args.out, pairing, failed)
+    except (AkmambaError, OSError) as exc:
+        err.write(f"akmamba evaluate: {_message(exc, 'write the report')}\n")
+        return EXIT_FAILED
     n_files = len({r["case"] for r in rows})
     if report.per_case:
         n_cases = len({r["case"] for r in report.per_case["cases"]})
@@ -352,6 +381,11 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     else:
         _print_summary(report.summary, names, _count(n_files, "case"), out)
     return EXIT_FAILED if failed or pairing.ambiguous else EXIT_OK
+
+
+def _message(exc: BaseException, action: str = "access") -> str:
+    error = user_error(exc, action)
+    return error.message if error is not None else str(exc)
 
 
 def _check_outputs(outs: Sequence[Path], inputs: Sequence[Path] = (), *, overwrite: bool = False) -> None:
@@ -378,9 +412,9 @@ def _inputs(args: argparse.Namespace, pairing: Pairing) -> list[Path]:
 
 
 def _resolve_dataset(spec: str) -> Any:
-    from akmamba.io import builtin_description, load_dataset_description
+    from akmamba.io.dataset import resolve_description
 
-    return load_dataset_description(spec) if Path(spec).is_file() else builtin_description(spec)
+    return resolve_description(spec)
 
 
 def _report_unpaired(pairing: Pairing, err: TextIO) -> None:

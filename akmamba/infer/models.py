@@ -166,6 +166,11 @@ def resolve_model(
     path = Path(text)
     if path.is_file():
         return path
+    looks_like_path = os.sep in text or "/" in text or text.endswith(SUFFIX)
+    if looks_like_path and os.path.lexists(path):  # a folder, FIFO or broken link: say so, not "does not exist"
+        from akmamba.io.validate import check_input_file
+
+        check_input_file(path, "Checkpoint", CheckpointError, parameter="model")
     if os.sep in text or "/" in text:
         raise CheckpointError(f"Checkpoint {text!r} does not exist. Check the path, or pass an installed model "
                               "name (see `akmamba models`).", path=text, expected="an existing file", got=text)

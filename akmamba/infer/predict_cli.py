@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from akmamba.errors import AkmambaError
+from akmamba.errors import AkmambaError, user_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,7 +145,8 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
 
 
 def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, AkmambaError) else str(exc)
+    error = user_error(exc)
+    return error.message if error is not None else str(exc)
 
 
 def _validate_inputs(paths: Sequence[Path], args: argparse.Namespace, err: TextIO) -> tuple[list[_Job], int]:
@@ -252,10 +253,11 @@ def _write_model_json(predictor: Predictor, out: Path, overwrite: bool, label_va
     path = out / MODEL_JSON
     info = predictor.model_info
     if path.exists() and not overwrite:
-        try:
-            old: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            old = {}
+        from akmamba.schema import read_json_object
+
+        old: dict[str, Any] = read_json_object(  # a damaged record is reported, not silently replaced
+            path, "Model record of the output folder (--overwrite replaces it)",
+            ConfigError, parameter="out")
         if old.get("sha256") not in (None, info["sha256"]):
             raise ConfigError(
                 f"{str(out)!r} holds predictions of another model ({old.get('name')!r}, sha256 "

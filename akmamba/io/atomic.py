@@ -134,7 +134,12 @@ def atomic_write(
     dest = Path(path)
     tmp, new_mode = _create_temp_file(dest.parent, f".{dest.name}.", suffix)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as exc:
+            if exc.filename is None:  # a full disk fails in write(), which names no file: name the destination
+                exc.filename = str(dest)
+            raise
         if _POSIX:
             existing = _existing_mode(dest) if overwrite else None
             mode = new_mode if existing is None else existing

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import string
 from collections.abc import Sequence
@@ -179,9 +180,16 @@ def _tname(typ: type | tuple[type, ...]) -> str:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        from akmamba.schema import read_json_object
+
+        return read_json_object(path, "Dataset description", ConfigError)
+    from akmamba.io.validate import check_input_file
+
+    check_input_file(path, "Dataset description", ConfigError)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"Cannot read dataset description {str(path)!r}: {exc}. Check the path.",
             path=str(path),
@@ -209,6 +217,25 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{str(path)!r} must hold a mapping at the top level.", path=str(path), got=type(data))
     return data
+
+
+def resolve_description(spec: str) -> DatasetDescription:
+    """A shipped description name (``drive``, ``bladder``) or the path of a description file.
+
+    Anything present at the path (a FIFO, a folder, a symbolic link loop included) is treated as the file the user
+    meant, so the message says what is wrong with it rather than "not a file".
+
+    Raises:
+        ConfigError: neither a shipped name nor an existing path, or an unusable file (see
+            :func:`load_dataset_description`).
+    """
+    if spec in builtin_names():
+        return builtin_description(spec)
+    if os.path.lexists(spec):
+        return load_dataset_description(spec)
+    raise ConfigError(f"Dataset {spec!r} is neither a shipped description ({', '.join(builtin_names())}) nor an "
+                      "existing file. To fix: give a shipped name or the path of a description JSON.",
+                      parameter="dataset", expected=builtin_names(), got=spec)
 
 
 def load_dataset_description(path: Path | str) -> DatasetDescription:

@@ -118,22 +118,9 @@ def _reader_for(path: Path) -> ReaderFn:
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise VolumeReadError(
-            f"Image file {str(path)!r} does not exist. Check the path.",
-            path=str(path),
-            expected="an existing file",
-            got="missing",
-            hint="check the path",
-        )
-    if path.stat().st_size == 0:
-        raise VolumeReadError(
-            f"Image file {str(path)!r} is empty (0 bytes). Copy or export it again.",
-            path=str(path),
-            expected="a non-empty file",
-            got="0 bytes",
-            hint="copy or export the file again",
-        )
+    from akmamba.io.validate import check_input_file
+
+    check_input_file(path, "Image file", VolumeReadError)
 
 
 def _unreadable(path: Path, library: str, exc: BaseException) -> VolumeReadError:

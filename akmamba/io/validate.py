@@ -3,6 +3,10 @@
 ============================================  =============================================================
 problem                                       raised
 ============================================  =============================================================
+an input path that is missing, a folder, a    the caller's error class (``VolumeReadError`` for images),
+FIFO, a device, a dangling symbolic link or   from :func:`check_input_file`; the message says which
+a symbolic link loop                          (a FIFO would block a read for ever)
+complex-valued pixels                         ``UnsupportedFormatError``
 a spatial in-plane axis (y or x) shorter       ``ShapeError`` (a one-pixel or one-line image cannot be
 than 2 pixels                                  segmented)
 NaN or infinity in a float image              ``VolumeReadError``
@@ -17,12 +21,23 @@ Thresholds are the module constants below (mm for origins, unitless for spacing 
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from akmamba.errors import GeometryMismatchError, GeometryWarning, ShapeError, VolumeReadError
+from akmamba.errors import (
+    AkmambaError,
+    GeometryMismatchError,
+    GeometryWarning,
+    ShapeError,
+    UnsupportedFormatError,
+    VolumeReadError,
+)
 from akmamba.io.image import Image
 
 logger = logging.getLogger(__name__)
@@ -39,6 +54,70 @@ DIRECTION_ATOL = 1e-4
 DIRECTION_ERROR = 0.05
 
 
+def path_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a regular file, in words (None when it can be opened as one).
+
+    Tells apart a missing path, a dangling symbolic link, a symbolic link loop, a folder, a FIFO (named pipe: a
+    read would wait for a writer for ever), a socket or a device, and a path that cannot be examined.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop (it points, through other links, back to itself)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            if os.path.islink(path):
+                return f"is a symbolic link to {os.readlink(path)!r}, which does not exist"
+            return "does not exist"
+        return f"cannot be examined ({exc.strerror})"
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    return "is a device, not a regular file"
+
+
+def check_input_file(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[AkmambaError] = VolumeReadError,
+    *,
+    allow_empty: bool = False,
+    parameter: str | None = None,
+) -> Path:
+    """Check that ``path`` is a regular, non-empty file before anything opens it.
+
+    Args:
+        path: the file.
+        what: how to call it in the message, e.g. ``"Image file"``, ``"Training config"``.
+        error: the error class to raise.
+        allow_empty: accept a file of 0 bytes.
+        parameter: the option that named the file, if any (stored on the error).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        error: the path is missing, not a regular file (folder, FIFO, device, symbolic link loop or dangling
+            link), or empty.
+    """
+    p = Path(path)
+    problem = path_problem(p)
+    if problem is None and not allow_empty and p.stat().st_size == 0:
+        problem = "is empty (0 bytes)"
+    if problem is None:
+        return p
+    hint = ("copy or export it again" if "empty" in problem else
+            "check the path" if "exist" in problem else "give the path of a regular file")
+    raise error(f"{what} {str(p)!r} {problem}. To fix: {hint}.", path=str(p), parameter=parameter,
+                expected="a regular, non-empty file", got=problem, hint=hint)
+
+
 def _name(image: Image) -> str:
     return repr(str(image.path)) if image.path is not None else "an in-memory image"
 
@@ -50,9 +129,19 @@ def check_image(image: Image) -> None:
         image: any image; float arrays are scanned for non-finite values.
 
     Raises:
+        UnsupportedFormatError: complex-valued pixels.
         ShapeError: ``y`` or ``x`` size is below 2.
         VolumeReadError: the array holds NaN or infinity.
     """
+    if np.iscomplexobj(image.array):
+        raise UnsupportedFormatError(
+            f"Image {_name(image)} has complex-valued pixels (dtype {image.array.dtype}); real intensities are "
+            "needed. Save the magnitude (or the real part) as the image.",
+            path=None if image.path is None else str(image.path),
+            expected="real-valued pixels",
+            got=str(image.array.dtype),
+            hint="save the magnitude as the image",
+        )
     plane = image.spatial_shape[-2:]
     if min(plane) < 2:
         raise ShapeError(

@@ -87,17 +87,70 @@ def save_checkpoint(
     return record
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read only the metadata record of a checkpoint (no weights are loaded).
+#: Types of the metadata fields the code relies on (:func:`read_metadata` checks them; other fields are free).
+METADATA_TYPES: dict[str, Any] = {
+    "format_version": int,
+    "model": dict[str, Any],
+    "weights_sha256": str,
+    "label_table": list[dict[str, Any]] | None,
+    "normalisation": str | None,
+    "name": str | None,
+    "modality": str | None,
+    "model_card": dict[str, Any] | None,
+    "ema": dict[str, Any] | None,
+}
+#: Types of the ``model`` entry (what :func:`akmamba.nn.build_model` is called with).
+MODEL_TYPES: dict[str, Any] = {"name": str, "in_channels": int, "num_classes": int, "options": dict[str, Any]}
+#: Types of a ``label_table`` row's fields, where present.
+LABEL_ROW_TYPES: dict[str, Any] = {"index": int, "name": str, "value_in_file": int | float}
+
+
+def check_metadata(record: Any, path: str) -> dict[str, Any]:
+    """Check the types of a checkpoint's metadata record (parsed JSON) and return it.
 
     Raises:
-        CheckpointError: missing file, not a safetensors file, or no akmamba metadata.
+        CheckpointError: the record is not an object, or a field the code uses (``format_version``, ``model`` and
+            its ``name`` / ``in_channels`` / ``num_classes`` / ``options``, ``label_table`` rows, ...) has the wrong
+            type; the message names the file and the field.
+    """
+    from akmamba.schema import check_type, type_problem
+
+    what = "The akmamba metadata of checkpoint"
+    if not isinstance(record, dict):
+        problem = type_problem(record, dict[str, Any])
+        raise CheckpointError(f"{what} {path!r} must be a JSON object; {problem}. The file was not written by "
+                              "akmamba.nn.save_checkpoint or was edited; use another checkpoint.", path=path,
+                              expected="a JSON object", got=type(record).__name__)
+    for key, hint in METADATA_TYPES.items():
+        if key in record:
+            check_type(record[key], hint, key=key, source=path, what=what, error=CheckpointError)
+    for key, hint in MODEL_TYPES.items():
+        if key not in record.get("model", {}) and key != "options":
+            raise CheckpointError(f"{what} {path!r} has no model.{key}; it cannot be rebuilt. Use another "
+                                  "checkpoint.", path=path, parameter=f"model.{key}", expected=key, got=None)
+        if key in record.get("model", {}):
+            check_type(record["model"][key], hint, key=f"model.{key}", source=path, what=what,
+                       error=CheckpointError)
+    for i, row in enumerate(record.get("label_table") or []):
+        for key, hint in LABEL_ROW_TYPES.items():
+            if key in row:
+                check_type(row[key], hint, key=f"label_table[{i}].{key}", source=path, what=what,
+                           error=CheckpointError)
+    return record
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read only the metadata record of a checkpoint (no weights are loaded), with its types checked.
+
+    Raises:
+        CheckpointError: missing file or not a regular file, not a safetensors file, no akmamba metadata, or
+            metadata of the wrong shape (:func:`check_metadata`).
     """
     from safetensors import safe_open
 
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"Checkpoint {str(p)!r} does not exist. Check the path.", path=str(p))
+    from akmamba.io.validate import check_input_file
+
+    p = check_input_file(path, "Checkpoint", CheckpointError)
     try:
         with safe_open(str(p), framework="pt") as f:
             header = f.metadata() or {}
@@ -111,17 +164,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{str(p)!r} has no akmamba metadata; it was not written by akmamba.nn.save_checkpoint.", path=str(p)
         )
     try:
-        record: dict[str, Any] = json.loads(header[_META_KEY])
+        record = json.loads(header[_META_KEY])
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"The metadata of {str(p)!r} is not valid JSON ({exc}).", path=str(p)) from exc
-    version = record.get("format_version")
-    if version != FORMAT_VERSION:
+    version = record.get("format_version") if isinstance(record, dict) else None
+    if isinstance(record, dict) and version != FORMAT_VERSION:
         raise CheckpointError(
             f"{str(p)!r} has checkpoint format {version!r}; this akmamba reads format {FORMAT_VERSION}. "
             "Upgrade akmamba or re-export the checkpoint.",
             path=str(p), expected=FORMAT_VERSION, got=version,
         )
-    return record
+    return check_metadata(record, str(p))
 
 
 def load_checkpoint(
@@ -145,7 +198,7 @@ def load_checkpoint(
     try:
         options = {**cfg.get("options", {}), **override_options}
         model = build_model(cfg["name"], cfg["in_channels"], cfg["num_classes"], **options)
-    except (KeyError, ConfigError) as exc:
+    except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"The model recorded in {str(path)!r} cannot be rebuilt: {exc}", path=str(path)) from exc
     try:
         state = load_file(str(path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from akmamba.data.augment import AUGMENTATIONS
 from akmamba.data.normalize import NORMALISATIONS
 from akmamba.errors import ConfigError
 from akmamba.registry import suggest
+from akmamba.schema import check_fields, read_json_object
 
 #: Training losses (:func:`akmamba.train.engine.make_loss`).
 LOSSES = ("dice_ce", "dice_ce_batch")
@@ -180,7 +180,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> TrainConfig:
-        """Build from a dict; unknown keys raise ConfigError with a did-you-mean guess."""
+        """Build from a dict; unknown keys raise ConfigError with a did-you-mean guess, and so does a value whose
+        JSON type does not fit the field (``"epochs": "ten"``, ``"amp": "no"``; :func:`akmamba.schema.check_fields`)."""
         names = [f.name for f in dataclasses.fields(cls)]
         where = f" in {source!r}" if source else ""
         for key in data:
@@ -192,17 +193,12 @@ class TrainConfig:
         if missing:
             raise ConfigError(f"Training config{where} lacks required option(s) {', '.join(missing)}.",
                               path=source, parameter=missing[0], expected=missing, got=None)
+        check_fields(cls, data, source=source, what="Training config")
         return cls(**data)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
         """Read a JSON config file."""
         p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"Cannot read training config {str(p)!r}: {exc}", path=str(p)) from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"Training config {str(p)!r} must hold a JSON object; got {type(data).__name__}.",
-                              path=str(p), expected="object", got=type(data).__name__)
+        data = read_json_object(p, "Training config", ConfigError, parameter="config")
         return cls.from_dict(data, source=str(p))

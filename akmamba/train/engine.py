@@ -36,10 +36,8 @@ from akmamba.io.atomic import atomic_write_text
 from akmamba.io.dataset import (
     DatasetDescription,
     Sample,
-    builtin_description,
-    builtin_names,
-    load_dataset_description,
     pair_files,
+    resolve_description,
 )
 from akmamba.io.readers import read_image
 from akmamba.metrics import evaluate_case, summarise
@@ -68,13 +66,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_dataset(spec: str) -> DatasetDescription:
-    """A shipped description name (``drive``, ``bladder``) or a JSON path."""
-    if spec in builtin_names():
-        return builtin_description(spec)
-    if Path(spec).is_file():
-        return load_dataset_description(spec)
-    raise ConfigError(f"Dataset {spec!r} is neither a shipped description ({', '.join(builtin_names())}) nor a file.",
-                      parameter="dataset", expected=builtin_names(), got=spec)
+    """A shipped description name (``drive``, ``bladder``) or a JSON path (``io.dataset.resolve_description``)."""
+    return resolve_description(spec)
 
 
 def _dist_setup(device: torch.device) -> tuple[int, int, torch.device]:

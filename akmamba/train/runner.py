@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from akmamba.errors import AkmambaError, ConfigError
+from akmamba.errors import ConfigError, user_error
 from akmamba.train.config import TrainConfig
 
 _FLAGS: list[tuple[str, str, type, str]] = [
@@ -132,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
     """Train with parsed arguments; returns the exit code."""
     from akmamba.train.engine import fit
 
+    events_file = None
     try:
         cfg = config_from_args(args)
-        events_file = None
         for event in fit(cfg):
             if events_file is None:
                 Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
@@ -147,11 +147,18 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             else:
                 _progress(event, sys.stderr)
-    except AkmambaError as exc:
+    except Exception as exc:  # user-caused errors become a message; bugs keep their traceback
+        error = user_error(exc)
+        if error is None:
+            raise
         if args.jsonl:
-            sys.stdout.write(json.dumps({"event": "error", "message": str(exc), "type": type(exc).__name__}) + "\n")
-        sys.stderr.write(f"akmamba train: {exc}\n")
+            sys.stdout.write(json.dumps({"event": "error", "message": error.message, "type": type(error).__name__})
+                             + "\n")
+        sys.stderr.write(f"akmamba train: {error.message}\n")
         return 2
+    finally:
+        if events_file is not None:
+            events_file.close()
     return 0
 
 
