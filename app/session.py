@@ -17,6 +17,7 @@ from PySide6 import QtCore
 
 from akmamba import __version__
 from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
+from akmamba.annotations.colors import colors_by_value
 from akmamba.decision import labels_from_probs, threshold_applies
 from akmamba.display import data_range, green_channel, initial_preset, preset_levels, presets_for
 from akmamba.io import Image, atomic_write_text, read_image, write_labels
@@ -318,7 +319,8 @@ class Session(QtCore.QObject):
             raise ValueError("No case is open, so there is nothing to save.")
         self.label_map.end_stroke()
         target = Path(path) if path is not None else self.label_path
-        written = write_labels(self.label_map.array, like=self.image, path=target, overwrite=True)
+        written = write_labels(self.label_map.array, like=self.image, path=target, overwrite=True,
+                               colors=colors_by_value(self.label_rows))
         stem, _ = split_name(written)
         sidecar = {"label_table": self.label_rows, "image": str(self.path), "model": self.model_info,
                    "viewer_version": __version__, "undo_items": self.label_map.history.n_undo}
