@@ -272,7 +272,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
         labels = s.overlay_plane()
         label = int(labels[i, j]) if labels is not None else 0
         name = s.label_names().get(label, "background" if label == 0 else str(label))
-        where = f"x {j}  y {i}" + (f"  z {s.z}" if s.image.is_volume else "")
+        where = f"x {j}  y {i}" + (f"  slice {s.z + 1} / {s.n_slices}" if s.image.is_volume else "")
         if s.image.is_volume:
             mm = s.image.index_to_physical((s.z, i, j))
             where += f"  ({mm[2]:.1f}, {mm[1]:.1f}, {mm[0]:.1f}) mm"
