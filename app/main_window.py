@@ -204,6 +204,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self.cases_panel.case_activated.connect(lambda p: self.cases.open_file(Path(p)))
         self.cases_panel.status_chosen.connect(lambda p, st: self.cases.set_status(Path(p), st))
         self.cases_panel.step.connect(self.cases.step_case)
+        self.cases_panel.mark_corrected.connect(self.cases.mark_corrected)
         dp = self.display_panel
         dp.preset_chosen.connect(self.apply_preset)
         dp.auto_requested.connect(self.auto_levels)

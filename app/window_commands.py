@@ -42,7 +42,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
         menu.addAction("&Import label map...", self._do_import_labels)
         build_export_menu(self, menu)
         menu.addSeparator()
-        for key in ("save", "save_as"):
+        for key in ("save", "save_as", "mark_corrected"):
             menu.addAction(a[key])
         menu.addSeparator()
         for key in ("prev_case", "next_case"):
@@ -124,6 +124,9 @@ class CommandsMixin(QtWidgets.QMainWindow):
 
     def _do_save(self) -> None:
         self.cases.save()
+
+    def _do_mark_corrected(self) -> None:
+        self.cases.mark_corrected()
 
     def _do_save_as(self) -> None:
         if not self.session.has_case or self.session.label_path is None:
