@@ -32,16 +32,19 @@ def test_label_png_is_a_palette_image_with_the_label_colours(tmp_path: Path) -> 
         assert np.array_equal(np.array(im), labels)  # PIL reads the indices
         rgb = np.array(im.convert("RGB"))  # what an image viewer shows
     assert palette.tolist() == [[0, 0, 0], list(VESSEL), list(TUMOUR)]
-    assert tuple(rgb[5, 5]) == VESSEL and tuple(rgb[15, 15]) == TUMOUR and rgb.max() > 0
+    assert tuple(rgb[5, 5]) == VESSEL
+    assert tuple(rgb[15, 15]) == TUMOUR
     back = read_image(path)
-    assert back.array.dtype == np.uint8 and np.array_equal(back.array, labels)
+    assert back.array.dtype == np.uint8
+    assert np.array_equal(back.array, labels)
 
 
 def test_labels_without_colours_still_get_visible_default_colours(tmp_path: Path) -> None:
     path = write_labels(_labels(), Image(np.zeros((24, 32), np.uint8), "2d"), tmp_path / "m.png")
     with PILImage.open(path) as im:
         rgb = np.array(im.convert("RGB"))
-    assert rgb[5, 5].max() > 100 and rgb[0, 0].max() == 0
+    assert rgb[5, 5].max() > 100
+    assert rgb[0, 0].max() == 0
 
 
 def test_dataset_loader_reads_palette_labels_as_indices(tmp_path: Path) -> None:
@@ -59,7 +62,8 @@ def test_dataset_loader_reads_palette_labels_as_indices(tmp_path: Path) -> None:
                         {"name": "b", "value_in_file": 2, "index": 2, "color": list(TUMOUR)}]}))
     desc = load_dataset_description(tmp_path / "dataset.json")
     _, labels, _ = load_sample(pair_files(desc, tmp_path)[0], desc)
-    assert labels is not None and np.array_equal(labels, _labels())
+    assert labels is not None
+    assert np.array_equal(labels, _labels())
 
 
 def test_grey_palette_gif_still_reads_as_grey(tmp_path: Path) -> None:
