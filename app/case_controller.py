@@ -77,7 +77,8 @@ class CaseController(QtCore.QObject):
             return False
         if self._loader is not None:
             self._loader.abort()
-        worker = FunctionWorker(load_case, Path(path), self.journals)
+        dataset = self.cases.dataset_case(Path(path)) if self.cases is not None else None
+        worker = FunctionWorker(load_case, Path(path), self.journals, dataset=dataset)
         worker.signals.returned.connect(self._on_loaded)
         worker.signals.errored.connect(self._on_load_failed)
         worker.signals.finished.connect(self._on_load_finished)

@@ -72,6 +72,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self.last_error = ""
         self._shown_cases: Any = None
         self._levels_queued = False
+        self._brush_default: int | None = None  # the data set default the brush radius was last set from
         self.setWindowTitle(f"Akmamba Viewer {__version__}")
         self.resize(1400, 900)
         self.setAcceptDrops(True)
@@ -287,6 +288,9 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self._on_table_changed()
         self._on_slice_changed(s.z)
         self.labels_panel.set_table(s.table, self.controller.label)
+        if s.brush_radius != self._brush_default:  # another data set: its brush (a radius the user set stays)
+            self._brush_default = s.brush_radius
+            self.controller.set_radius(s.brush_radius)
         self.controller.step_label(0)
         self.model_panel.set_pending(False)
         self.model_panel.set_info(None, "No result yet")
