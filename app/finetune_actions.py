@@ -152,7 +152,8 @@ def open_finetune(win: Any, extra_args: list[str] | None = None) -> Any:
         win._show_message("No corrected cases: open the cases' folder and press Mark corrected (Ctrl+Enter) on "
                           "each finished case; saving alone does not make a case fine-tuning data.")
         return None
-    dialog = FinetuneDialog(model, win.model_panel.device(), win.model_registry.root, extra_args, win)
+    dialog = FinetuneDialog(model, win.model_panel.device(), win.model_registry.root, extra_args, win,
+                            cuda_available=win.cuda_available)
     dialog.finished_run.connect(lambda event: _on_finetuned(win, event))
     win.finetune_dialog = dialog
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

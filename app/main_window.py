@@ -72,6 +72,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self.last_error = ""
         self._shown_cases: Any = None
         self._levels_queued = False
+        self.cuda_available: bool | None = None  # what the start-up probe found (None until it reports)
         self._brush_default: int | None = None  # the data set default the brush radius was last set from
         self.setWindowTitle(f"Akmamba Viewer {__version__}")
         self.resize(1400, 900)
