@@ -153,7 +153,8 @@ class FinetuneDialog(QtWidgets.QDialog):
         """The prepared fine-tuning folder is ready: measure and plan in a child process."""
         self.data_dir, self.case_names = Path(folder), list(case_names)
         self.summary.setText(f"{len(case_names)} corrected case(s) gathered. Measuring the training speed on this "
-                             "machine (a warm-up and one or two training steps, each shown below as it is timed)...")
+                             "machine (one or two training steps and three small forward passes, each shown below "
+                             "as it is timed)...")
         self._set_state(PLANNING)
         self._set_stage("Starting the fine-tuning process (Python, torch)")
         self.process.start([*self._common_args(), "--plan-only"])
@@ -227,9 +228,7 @@ class FinetuneDialog(QtWidgets.QDialog):
         self._stage = ""
         self._ticker.stop()
         self.eta_label.setText(f"Measured in {e['measured']['measure_s']:.1f} s: {e['step_s']:.2f} s per training "
-                               f"step, {e['forward_s']:.2f} s per whole image"
-                               + (" (rough: the machine was too busy to time a full step)"
-                                  if e["measured"].get("estimated") else ""))
+                               f"step, {e['forward_s']:.2f} s per whole image")
         self._show_plan(e)
 
     def _ev_step(self, e: dict[str, Any]) -> None:

@@ -1,9 +1,9 @@
 """How long a fine-tune may run and what it will cost, from step times *measured on this machine*.
 
-Before training, :func:`iter_measure` runs a batch-1 warm-up and one or two optimiser steps of the real model at the
-planned patch and batch size (on a copy, so training starts from the exact parent weights; it stops adding steps
-after :data:`MEASURE_LIMIT_S` seconds) and one patch-sized forward pass scaled to the whole image, reporting each
-piece as it is timed; :func:`plan`
+Before training, :func:`iter_measure` times one or two optimiser steps of the real model at the planned patch and
+batch size (on a copy, so training starts from the exact parent weights; a second step only within
+:data:`MEASURE_LIMIT_S` seconds) and three small forward passes extrapolated to a whole image, reporting each piece
+as it is timed; :func:`plan`
 turns those rates into a step count that fits the time budget, and an estimate of the whole run (training,
 periodic validation on the held-out cases, the final evaluations). The estimate is therefore measured, not guessed;
 the trainer's live ETA then replaces it.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 import time
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
@@ -55,7 +54,6 @@ class Rates:
     step_s: float
     forward_s: float
     measure_s: float
-    estimated: bool = False  # the step time is the batch-1 warm-up scaled (the machine was too slow to time more)
 
 
 @dataclass(frozen=True)
@@ -95,8 +93,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-#: The measurement stops adding timed steps once it has run this long (seconds); it always times at least one.
-MEASURE_LIMIT_S = 12.0
+#: A second training step is timed only while the measurement has run less than this (seconds).
+MEASURE_LIMIT_S = 8.0
 
 
 def iter_measure(model: nn.Module, in_channels: int, num_classes: int, patch_size: tuple[int, int],
@@ -104,16 +102,20 @@ def iter_measure(model: nn.Module, in_channels: int, num_classes: int, patch_siz
                  limit_s: float = MEASURE_LIMIT_S) -> Generator[dict[str, Any], None, Rates]:
     """Measure on a copy of ``model``, yielding a progress dict after each timed piece; returns the :class:`Rates`.
 
-    1. one warm-up optimiser step with batch 1 (allocations, kernel selection; its time is reported, not used
-       unless it is all there is);
-    2. up to ``steps`` optimiser steps at ``batch_size`` x ``patch_size``, stopping early once ``limit_s`` has
-       passed (at least one is timed, unless the warm-up alone took ``limit_s``: then ``step_s`` is the warm-up
-       time scaled by the batch size and ``estimated`` says so); ``step_s`` is the median;
-    3. one no-grad forward pass of a single patch, scaled by the pixel count to a whole ``image_shape`` image (the
-       networks here cost time linear in pixels); a whole-image pass would cost as much as several steps.
+    1. optimiser steps at ``batch_size`` x ``patch_size``: the first always, more (up to ``steps``) only while the
+       measurement has run less than ``limit_s``; ``step_s`` is the fastest (the first one also pays one-off
+       costs: allocations, kernel selection), so the estimate errs on the slow side only when a single step was
+       timed;
+    2. no-grad forward passes: a small one to warm up (kernel compilation or cache loading, e.g. Numba's), then one
+       patch and one of twice its side; ``forward_s`` extrapolates them linearly in pixels to a whole
+       ``image_shape`` image (their time is a fixed cost plus a per-pixel cost). A whole-image pass would cost as
+       much as several steps.
 
-    Each yielded dict: ``{"what", "seconds", "elapsed_s", "done", "total", "eta_s"}`` (``eta_s`` is the
-    measurement's remaining time at the rate seen so far).
+    On the 2-core CPU machine of docs/finetune.md a DRIVE Akmamba-Net step (2 x 128x128) costs about 20 CPU
+    seconds, the three forwards about 5.
+
+    Each yielded dict: ``{"what", "seconds", "elapsed_s", "done", "total", "eta_s"}`` (``eta_s``: the rest of the
+    measurement at the rates seen so far).
     """
     import torch
 
@@ -128,48 +130,51 @@ def iter_measure(model: nn.Module, in_channels: int, num_classes: int, patch_siz
     y = torch.randint(0, num_classes, (batch_size, *patch_size), generator=gen).to(device)
     w = torch.ones(batch_size, *patch_size).to(device)
     use_amp = amp and device.type == "cuda"
-    total = steps + 2
+    ph, pw = patch_size
+    sizes = [(max(8, ph // 4), max(8, pw // 4)), (ph, pw), (2 * ph, 2 * pw)]
+    total = 1 + len(sizes)
 
-    def step(n: int) -> float:
+    def timed(fn: Any) -> float:
         _sync(device)
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = net(x[:n])
-        loss = loss_fn(logits.float(), y[:n], w[:n])
-        loss.backward()
-        opt.step()
+        fn()
         _sync(device)
         return time.perf_counter() - t0
 
-    def report(what: str, seconds: float, done: int, per_piece: float) -> dict[str, Any]:
-        elapsed = time.perf_counter() - t_start
-        return {"what": what, "seconds": seconds, "elapsed_s": elapsed, "done": done, "total": total,
-                "eta_s": max(0.0, (total - done) * per_piece)}
-
-    warm = step(1)
-    yield report(f"warm-up step (1 x {patch_size[0]}x{patch_size[1]})", warm, 1, warm * batch_size)
-    times: list[float] = []
-    estimated = time.perf_counter() - t_start >= limit_s
-    while not estimated and len(times) < steps:
-        times.append(step(batch_size))
-        yield report(f"training step {len(times)} ({batch_size} x {patch_size[0]}x{patch_size[1]})", times[-1],
-                     1 + len(times), statistics.median(times))
-        if time.perf_counter() - t_start >= limit_s:
-            break
-    step_s = statistics.median(times) if times else warm * batch_size
-    net.eval()
-    with torch.no_grad():
-        patch = torch.randn(1, in_channels, *patch_size, generator=gen).to(device)
-        _sync(device)
-        t0 = time.perf_counter()
+    def train_step() -> None:
+        opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            net(patch)
-        _sync(device)
-        patch_s = time.perf_counter() - t0
-    forward_s = patch_s * (image_shape[0] * image_shape[1]) / float(patch_size[0] * patch_size[1])
-    yield report(f"forward pass (scaled to a whole {image_shape[0]}x{image_shape[1]} image)", forward_s, total, 0.0)
-    return Rates(step_s, forward_s, time.perf_counter() - t_start, estimated or not times)
+            logits = net(x)
+        loss_fn(logits.float(), y, w).backward()
+        opt.step()
+
+    def report(what: str, seconds: float, done: int, rest_s: float) -> dict[str, Any]:
+        return {"what": what, "seconds": seconds, "elapsed_s": time.perf_counter() - t_start, "done": done,
+                "total": total, "eta_s": max(0.0, rest_s)}
+
+    times: list[float] = []
+    while len(times) < max(1, steps):
+        times.append(timed(train_step))
+        more = len(times) < steps and time.perf_counter() - t_start < limit_s
+        total = len(times) + more + len(sizes)
+        yield report(f"training step {len(times)} ({batch_size} x {ph}x{pw})", times[-1], len(times),
+                     (min(times) if more else 0.0) + 0.3 * min(times))
+        if not more:
+            break
+    step_s = min(times)
+    net.eval()
+    forwards: list[float] = []
+    with torch.no_grad():
+        for i, (h, w_) in enumerate(sizes):
+            img = torch.randn(1, in_channels, h, w_, generator=gen).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                forwards.append(timed(lambda img=img: net(img)))
+            label = "warm-up forward" if i == 0 else "forward"
+            yield report(f"{label} ({h}x{w_})", forwards[-1], len(times) + i + 1, 0.1 * step_s * (2 - i))
+    (_, t1, t2), (px1, px2) = forwards, (ph * pw, 4 * ph * pw)
+    per_px = max(0.0, (t2 - t1) / (px2 - px1))
+    forward_s = max(t1, t1 + per_px * (image_shape[0] * image_shape[1] - px1))
+    return Rates(step_s, forward_s, time.perf_counter() - t_start)
 
 
 def measure(model: nn.Module, in_channels: int, num_classes: int, patch_size: tuple[int, int], batch_size: int,

@@ -98,7 +98,7 @@ def test_plan_only_and_stop_file(corrected_folder, parent_ckpt, tmp_path, capsys
     # progress from the first second: what is being done, then each measured piece with its seconds and an ETA
     assert events[0]["event"] == "stage"
     measuring = [e for e in events if e["event"] == "measuring"]
-    assert measuring[0]["what"].startswith("warm-up")
+    assert measuring[0]["what"].startswith("training step 1")
     assert all(e["seconds"] > 0 and e["eta_s"] >= 0 for e in measuring)
     assert measuring[-1]["done"] == measuring[-1]["total"]
     plan = next(e for e in events if e["event"] == "plan")
