@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,14 +22,16 @@ def _everywhere_vessel(shape: tuple[int, int]) -> SimpleNamespace:
 
 
 @pytest.mark.skipif(not DRIVE.is_dir(), reason="DRIVE is not in /work/shared/data")
-def test_drive_training_folder_opens_with_reference_fov_and_thin_brush(window, open_case) -> None:
-    open_case(window, DRIVE)
+def test_drive_training_folder_opens_with_reference_fov_and_thin_brush(window, open_case, tmp_path: Path) -> None:
+    drive = tmp_path / "training"  # a copy: editing writes the case status into the folder
+    shutil.copytree(DRIVE, drive)
+    open_case(window, drive)
     cases = window.cases.cases
     assert cases is not None
     assert len(cases) == 20
     assert window.cases_panel.list.count() == 20
     s = window.session
-    assert s.path == DRIVE / "images" / "21_training.tif"
+    assert s.path == drive / "images" / "21_training.tif"
     assert s.label_names() == {1: "vessel"}
     assert 0.05 < (s.label_map.array == 1).mean() < 0.2  # 1st_manual's vessels, as indices
     assert s.fov is not None
@@ -44,7 +47,7 @@ def test_drive_training_folder_opens_with_reference_fov_and_thin_brush(window, o
 
 @pytest.mark.skipif(not BLADDER.is_dir(), reason="BladderMRI is not in /work/shared/data")
 def test_bladder_folder_opens_with_its_labels(window, open_case) -> None:
-    open_case(window, BLADDER)
+    open_case(window, BLADDER)  # opened without edits: nothing is written into the shared folder
     s = window.session
     assert len(window.cases.cases) > 100
     assert s.fov is None
