@@ -198,7 +198,9 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     if opts.measured is not None:
         rates = budget.Rates(opts.measured[0], opts.measured[1], 0.0)
     else:
-        yield _emit("stage", stage=f"measuring the training speed on {device}", elapsed_s=time.perf_counter() - t_start)
+        yield _emit("stage", stage=f"measuring the training speed on {device}: timing one training step of {batch} x "
+                    f"{patch[0]}x{patch[1]} patches, then three small forward passes",
+                    elapsed_s=time.perf_counter() - t_start)
         rates = yield from _measuring(budget.iter_measure(model, in_ch, n_cls, patch, batch,
                                                           first_image.spatial_shape[:2], device, opts.amp))
     del model
