@@ -158,6 +158,7 @@ def write_labels(labels: np.ndarray, like: Image, path: Path | str, *, overwrite
     )
     if file_suffix(path) == ".png" and label_image.kind == "2d":
         label_image.meta["label_palette"] = label_palette(colors)
+        label_image.meta["label_palette_used"] = max([0, *(int(v) for v in (colors or {}) if 0 <= int(v) < 256)])
     return _write_verified(label_image, Path(path), overwrite)
 
 
@@ -233,7 +234,9 @@ def _write_pillow(image: Image, tmp: Path) -> None:
         from PIL import PngImagePlugin
 
         im = PILImage.frombytes("P", (arr.shape[1], arr.shape[0]), arr.tobytes())
-        im.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+        # only the entries up to the highest value stored or coloured: a small mask stays a small file
+        used = max(int(arr.max()) if arr.size else 0, int(image.meta.get("label_palette_used", 1))) + 1
+        im.putpalette(np.asarray(palette, dtype=np.uint8)[:used].reshape(-1).tolist())
         info = PngImagePlugin.PngInfo()
         info.add_text(LABEL_PNG_KEY, LABEL_PNG_VALUE)
         im.save(tmp, pnginfo=info)
