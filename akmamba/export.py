@@ -319,7 +319,8 @@ def _write_akmamba(cases: Sequence[tuple[Image, np.ndarray, str]], ids: list[str
     (root / "labels").mkdir()
     for (image, labels, _), cid in zip(cases, ids, strict=True):
         write_image(image, root / "images" / f"{cid}{ext}")
-        write_labels(np.asarray(labels), like=image, path=root / "labels" / f"{cid}{ext}")
+        write_labels(np.asarray(labels), like=image, path=root / "labels" / f"{cid}{ext}",
+                     colors={r.index: r.color for r in rows})
     desc = DatasetDescription(
         name=name,
         modality=modality or ("volume" if ext == ".nii.gz" else "2-D image"),
@@ -338,7 +339,8 @@ def _write_nnunet(cases: Sequence[tuple[Image, np.ndarray, str]], ids: list[str]
     (root / "labelsTr").mkdir()
     for (image, labels, _), cid in zip(cases, ids, strict=True):
         write_image(image, root / "imagesTr" / f"{cid}_0000{ext}")
-        write_labels(np.asarray(labels), like=image, path=root / "labelsTr" / f"{cid}{ext}")
+        write_labels(np.asarray(labels), like=image, path=root / "labelsTr" / f"{cid}{ext}",
+                     colors={r.index: r.color for r in rows})
     if channel_names is None:
         rgb = cases[0][0].channels == 3 and not cases[0][0].is_volume
         channel_names = {"0": "R", "1": "G", "2": "B"} if rgb else {"0": modality or "image"}

@@ -81,7 +81,8 @@ class CaseController(QtCore.QObject):
             return False
         if self._loader is not None:
             self._loader.abort()
-        worker = FunctionWorker(load_case, Path(path), self.journals)
+        dataset = self.cases.dataset_case(Path(path)) if self.cases is not None else None
+        worker = FunctionWorker(load_case, Path(path), self.journals, dataset=dataset)
         worker.signals.returned.connect(self._on_loaded)
         worker.signals.errored.connect(self._on_load_failed)
         worker.signals.finished.connect(self._on_load_finished)
@@ -222,7 +223,8 @@ class CaseController(QtCore.QObject):
         return choice == "discard"
 
     def save(self, path: Path | None = None) -> bool:
-        """Save the labels (to ``path`` or next to the image); reports success or failure."""
+        """Save the labels (to ``path`` or next to the image); reports success or failure. Saving does not mark the
+        case corrected (partial work is not fine-tuning data): :meth:`mark_corrected` does."""
         if not self.session.has_case:
             self.message.emit("Nothing to save: open an image first.")
             return False
@@ -232,9 +234,25 @@ class CaseController(QtCore.QObject):
             self.error.emit(exc, "Saving the labels")
             return False
         self.message.emit(f"Saved and verified {written}")
-        if self.cases is not None and self.session.path is not None:
-            self.set_status(self.session.path, CORRECTED)
         self.saved.emit(str(written))
+        return True
+
+    def mark_corrected(self) -> bool:
+        """Submit the open case as corrected (MONAI Label's "submit"): save its labels when they have unsaved
+        changes, then set its status to "corrected" in the case list. Only such cases are fine-tuning data."""
+        path = self.session.path
+        if not self.session.has_case or path is None:
+            self.message.emit("Nothing to mark: open an image first.")
+            return False
+        if self.cases is None or self.cases.index_of(path) < 0:
+            self.message.emit("Mark corrected works on a case list: open the image's folder (File > Open folder) so "
+                              "its status can be kept.")
+            return False
+        label_path = self.session.label_path
+        if (self.session.dirty or label_path is None or not label_path.is_file()) and not self.save():
+            return False
+        self.set_status(path, CORRECTED)
+        self.message.emit(f"{path.name} is marked corrected: it will be used for fine-tuning.")
         return True
 
     # ------------------------------------------------------------------ case list

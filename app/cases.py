@@ -1,5 +1,7 @@
 """A folder opened as a case list, with a review status per case kept in ``akmamba_cases.json`` in that folder
-(Qt-free; the cases panel shows it)."""
+(Qt-free; the cases panel shows it). A data set folder as distributed (DRIVE's ``training/``, the bladder
+``Images``/``Labels`` pair, nnU-Net's ``imagesTr``/``labelsTr``: :mod:`akmamba.io.layouts`) lists its images, each
+paired with its label and FOV files."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from akmamba.annotations.case_status import (  # noqa: F401 - the status names a
     read_case_status,
 )
 from akmamba.io import atomic_write_text, supported_suffixes
+from akmamba.io.dataset import DatasetDescription, Sample
 from akmamba.io.labels import LABEL_SUFFIX
+from akmamba.io.layouts import DatasetFolder, detect_dataset_folder
 from akmamba.io.readers import file_suffix
 
 
@@ -56,7 +60,11 @@ class CaseList:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.paths = discover_cases(self.folder)
+        self.dataset: DatasetFolder | None = detect_dataset_folder(self.folder)
+        if self.dataset is not None:
+            self.paths = [s.image for s in self.dataset.samples]
+        else:
+            self.paths = discover_cases(self.folder)
         self.index = 0
         found = read_case_status(self.folder)
         self._status: dict[str, str] = dict(found.statuses)
@@ -80,6 +88,13 @@ class CaseList:
             raise ValueError(f"Case status must be one of {', '.join(STATUSES)}; got {status!r}.")
         self._status[path.name] = status
         atomic_write_text(self.folder / STATUS_FILE, json.dumps({"status": self._status}, indent=1, sort_keys=True))
+
+    def dataset_case(self, path: Path) -> tuple[DatasetDescription, Sample] | None:
+        """The data set description and the paired files of an image of a recognised data set folder, or None."""
+        if self.dataset is None:
+            return None
+        sample = self.dataset.sample_for(path)
+        return None if sample is None else (self.dataset.description, sample)
 
     def index_of(self, path: Path) -> int:
         """Index of ``path`` in the list, or -1."""

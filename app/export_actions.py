@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtWidgets
 
+from akmamba.annotations.colors import colors_by_value
 from akmamba.errors import AkmambaError
 from akmamba.export import export_training_folder, write_itksnap_labels, write_slicer_color_table
 from akmamba.io import Image, read_image, write_labels
@@ -48,14 +49,14 @@ _FILE_VALUE_FILTERS = ("PNG with the training data's values (*.png)",
                        "NIfTI with the training data's values (*.nii.gz *.nii)")
 
 
-def _file_value_labels(win: Any, array: np.ndarray) -> np.ndarray:
-    """``array``'s class indices as the values of the training data's label files (ConfigError when the label
-    table does not give them, for an index in the map included)."""
+def _file_value_lut(win: Any, array: np.ndarray) -> np.ndarray:
+    """Class index -> the value of the training data's label files (ConfigError when the label table does not
+    give them, for an index in the map included)."""
     from akmamba.infer.label_values import index_to_file_values
 
     rows = win.session.label_rows
     top = max([int(r["index"]) for r in rows if "index" in r] + [int(array.max()) if array.size else 0])
-    return index_to_file_values(rows, top + 1, "The open case's label table")[array]
+    return index_to_file_values(rows, top + 1, "The open case's label table")
 
 
 def export_labels(win: Any, path: str | Path | None = None, file_values: bool = False) -> Path | None:
@@ -84,8 +85,10 @@ def export_labels(win: Any, path: str | Path | None = None, file_values: bool = 
         target = target.with_name(target.name + ".png")
     s.label_map.end_stroke()
     try:
-        array = _file_value_labels(win, s.label_map.array) if file_values else s.label_map.array
-        written = write_labels(array, like=s.image, path=target, overwrite=True)
+        lut = _file_value_lut(win, s.label_map.array) if file_values else None
+        array = s.label_map.array if lut is None else lut[s.label_map.array]
+        written = write_labels(array, like=s.image, path=target, overwrite=True,
+                               colors=colors_by_value(s.label_rows, lut))
     except (OSError, ValueError, AkmambaError) as exc:
         win.show_error(exc, f"Exporting labels to {target.name!r}")
         return None

@@ -1,6 +1,6 @@
 """Model > Fine-tune on corrected cases, and the Versions panel: wiring only.
 
-The corrected cases of the open case list (status "corrected"; the open case alone without a list) are written,
+The corrected cases of the open case list (status "corrected", set by Mark corrected, never by saving) are written,
 in a worker, as a fine-tuning folder (:func:`akmamba.finetune.data.write_finetune_folder`: images, labels and each
 case's correction mask, i.e. the pixels edited in the viewer) under the registry's ``_data/``; the dialog then runs
 ``akmamba finetune`` on it in a child process. The registry is the library's (``$AKMAMBA_HOME/registry`` or
@@ -85,6 +85,8 @@ def gather_items(win: Any) -> list[tuple[Path, Path | None, Any, Any, Any]]:
 
     s = win.session
     out = []
+    if win.cases.cases is None:  # only cases marked corrected in a case list are fine-tuning data
+        return out
     for path, image, labels in training_cases(win):
         edits = s.label_map.edited_mask(("user",)) if image is not None and s.label_map is not None else None
         out.append((Path(path), find_label_file(Path(path)), image, labels, edits))
@@ -114,7 +116,7 @@ def prepare_folder(items: list[tuple[Path, Path | None, Any, Any, Any]], out_dir
     if len(cases) < 2:
         raise ValueError(f"Fine-tuning needs at least two corrected cases with saved labels; found {len(cases)}"
                          f"{' (no saved labels: ' + ', '.join(skipped) + ')' if skipped else ''}. Mark corrected "
-                         "cases in the case list (saving marks a case corrected).")
+                         "cases corrected in the case list (Mark corrected, Ctrl+Enter; saving alone does not).")
     write_finetune_folder(cases, out_dir, label_table, name="corrected cases")
     return out_dir, names, skipped
 
@@ -147,9 +149,11 @@ def open_finetune(win: Any, extra_args: list[str] | None = None) -> Any:
         return win.finetune_dialog
     items = gather_items(win)
     if not items:
-        win._show_message("No corrected cases: mark cases 'corrected' in the case list (saving does it).")
+        win._show_message("No corrected cases: open the cases' folder and press Mark corrected (Ctrl+Enter) on "
+                          "each finished case; saving alone does not make a case fine-tuning data.")
         return None
-    dialog = FinetuneDialog(model, win.model_panel.device(), win.model_registry.root, extra_args, win)
+    dialog = FinetuneDialog(model, win.model_panel.device(), win.model_registry.root, extra_args, win,
+                            cuda_available=win.cuda_available)
     dialog.finished_run.connect(lambda event: _on_finetuned(win, event))
     win.finetune_dialog = dialog
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -10,6 +10,7 @@ by :func:`akmamba.finetune.budget.plan` from the measured rates.
 from __future__ import annotations
 
 import html
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +36,29 @@ class FinetuneDialog(QtWidgets.QDialog):
         device: ``auto``, ``cpu`` or ``cuda``.
         registry: the registry folder.
         extra_args: more ``akmamba finetune`` flags (tests: tiny patches and step counts).
+        cuda_available: what the start-up check found (None: not known yet); with ``auto`` it picks the default
+            time budget of the device the run will use (CPU 10 min, GPU 20 min: akmamba.finetune.budget).
     """
 
     finished_run = QtCore.Signal(object)
 
     def __init__(self, model_path: str, device: str, registry: Path, extra_args: list[str] | None = None,
-                 parent: QtWidgets.QWidget | None = None) -> None:
+                 parent: QtWidgets.QWidget | None = None, cuda_available: bool | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune on corrected cases")
         self.model_path, self.device, self.registry = model_path, device, Path(registry)
+        self.run_device = "cuda" if device.startswith("cuda") or (device == "auto" and cuda_available) else "cpu"
+        self._stage = ""
+        self._stage_t0 = time.monotonic()
+        self._ticker = QtCore.QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._tick)
         self.extra_args = list(extra_args or [])
         self.data_dir: Path | None = None
         self.case_names: list[str] = []
         self.plan_event: dict[str, Any] | None = None
         self.result: dict[str, Any] | None = None
+        self.evaluation: dict[str, Any] | None = None  # the last run's held-out evaluation event
         self.state = PREPARING
         self.events: list[dict[str, Any]] = []
         self._loss: tuple[list[float], list[float]] = ([], [])
@@ -78,7 +88,9 @@ class FinetuneDialog(QtWidgets.QDialog):
         self.budget = QtWidgets.QSpinBox()
         self.budget.setRange(1, 240)
         self.budget.setSuffix(" min")
-        self.budget.setValue(10 if self.device == "cpu" else 20)
+        from akmamba.finetune.budget import defaults_for
+
+        self.budget.setValue(round(defaults_for(self.run_device).time_budget_s / 60))
         self.budget.setToolTip("Time for the whole run; the step count is fitted to it from measured step times")
         self.budget.valueChanged.connect(self._replan)
         form.addRow("Time budget", self.budget)
@@ -141,9 +153,10 @@ class FinetuneDialog(QtWidgets.QDialog):
         """The prepared fine-tuning folder is ready: measure and plan in a child process."""
         self.data_dir, self.case_names = Path(folder), list(case_names)
         self.summary.setText(f"{len(case_names)} corrected case(s) gathered. Measuring the training speed on this "
-                             "machine (a few steps)...")
+                             "machine (one or two training steps and three small forward passes, each shown below "
+                             "as it is timed)...")
         self._set_state(PLANNING)
-        self.progress.setFormat("Measuring...")
+        self._set_stage("Starting the fine-tuning process (Python, torch)")
         self.process.start([*self._common_args(), "--plan-only"])
 
     def set_failed(self, message: str) -> None:
@@ -160,12 +173,27 @@ class FinetuneDialog(QtWidgets.QDialog):
         self.loss_curve.setData([], [])
         self.dice_curve.setData([], [])
         self.outcome.setText("")
-        self.result = None
+        self.result = self.evaluation = None
         args = self._common_args() + (["--force-promote"] if self.force.isChecked() else [])
+        if self.plan_event is not None:  # the rates measured by the plan: the run does not measure again
+            measured = self.plan_event["measured"]
+            args += ["--measured", f"{measured['step_s']:.6g}", f"{measured['forward_s']:.6g}"]
         self._set_state(RUNNING)
         self.progress.setValue(0)
-        self.progress.setFormat("Starting the trainer...")
+        self._set_stage("Starting the fine-tuning process (Python, torch)")
         self.process.start(args)
+
+    def _set_stage(self, text: str) -> None:
+        """Show what the child is doing now, with the seconds spent on it (ticking while it runs)."""
+        self._stage, self._stage_t0 = text, time.monotonic()
+        self.progress.setFormat(f"{text}...")
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        if not self.process.running or not self._stage:
+            self._ticker.stop()
+            return
+        self.progress.setFormat(f"{self._stage}... {time.monotonic() - self._stage_t0:.0f} s")
 
     def stop(self) -> None:
         """Stop the child (planning or training); nothing is registered."""
@@ -187,11 +215,25 @@ class FinetuneDialog(QtWidgets.QDialog):
         if handler is not None:
             handler(event)
 
+    def _ev_stage(self, e: dict[str, Any]) -> None:
+        self._set_stage(str(e["stage"]).capitalize())
+
+    def _ev_measuring(self, e: dict[str, Any]) -> None:
+        self.progress.setValue(round(1000 * e["done"] / max(1, e["total"])))
+        self.eta_label.setText(f"Measured {e['what']}: {e['seconds']:.2f} s; measuring {e['done']} of {e['total']}, "
+                               f"about {_minutes(e['eta_s'])} left")
+
     def _ev_plan(self, e: dict[str, Any]) -> None:
         self.plan_event = e
+        self._stage = ""
+        self._ticker.stop()
+        self.eta_label.setText(f"Measured in {e['measured']['measure_s']:.1f} s: {e['step_s']:.2f} s per training "
+                               f"step, {e['forward_s']:.2f} s per whole image")
         self._show_plan(e)
 
     def _ev_step(self, e: dict[str, Any]) -> None:
+        self._stage = ""
+        self._ticker.stop()
         steps = max(1, int((self.plan_event or {}).get("steps") or e["step"]))
         self.progress.setValue(min(1000, round(1000 * e["step"] / steps)))
         self.progress.setFormat(f"Training: step {e['step']} / {steps}")
@@ -216,13 +258,27 @@ class FinetuneDialog(QtWidgets.QDialog):
     def _ev_evaluation(self, e: dict[str, Any]) -> None:
         parts = [f"{k}: {v['mean_dice']:.4f}" for k, v in e.items() if isinstance(v, dict) and "mean_dice" in v]
         self.eta_label.setText("Held-out mean Dice - " + ", ".join(parts))
+        self.evaluation = e
+
+    def _heldout_text(self, e: dict[str, Any]) -> str:
+        """``Held-out set: N cases (M images); Dice before -> after`` from the evaluation event."""
+        ev = self.evaluation or {}
+        size = f"{len(ev.get('heldout_cases', []))} case(s), {ev.get('heldout_images', '?')} image(s)"
+        before, after = (ev.get("active") or {}).get("mean_dice"), (ev.get("candidate") or {}).get("mean_dice")
+        dice = f"Dice {after:.4f}" if after is not None else ""
+        if before is not None and after is not None:
+            dice = (f"Dice before {before:.4f} ({html.escape(str(ev['active'].get('version', 'active')))}) "
+                    f"&rarr; after {after:.4f} ({after - before:+.4f})")
+        return f"<br>Fixed held-out set: {size}; {dice}."
 
     def _ev_promoted(self, e: dict[str, Any]) -> None:
-        self.outcome.setText(f"<b>New version {e['version']} is active.</b> {html.escape(e['reason'])}")
+        self.outcome.setText(f"<b>New version {e['version']} is active.</b> {html.escape(e['reason'])}"
+                             + self._heldout_text(e))
 
     def _ev_kept(self, e: dict[str, Any]) -> None:
         self.outcome.setText(f"<b>Version {e['version']} was registered but not promoted</b>: "
-                             f"{html.escape(e['reason'])}. Activate it by hand in the Versions panel if you wish.")
+                             f"{html.escape(e['reason'])}. Activate it by hand in the Versions panel if you wish."
+                             + self._heldout_text(e))
 
     def _ev_cancelled(self, _e: dict[str, Any]) -> None:
         self.outcome.setText("<b>Stopped.</b> Nothing was registered; the active model is unchanged.")
@@ -273,7 +329,9 @@ class FinetuneDialog(QtWidgets.QDialog):
             ("Model", f"{esc(e['line'])} - starts from {esc(e['parent'])}; active {esc(str(e['active']))}"),
             ("Cases", f"{e['cases']} corrected ({e['images']} images); {edited} with recorded edits"),
             ("Training", f"{len(train)} case(s): {esc(', '.join(train))}"),
-            ("Held out", f"{len(held)} case(s): {esc(', '.join(held))} - judge the new version"),
+            ("Held out", f"{len(held)} case(s), {e['heldout_images']} image(s): {esc(', '.join(held))} - a fixed "
+                         f"set that judges every version ({len(e.get('heldout_carried', []))} kept from earlier "
+                         "versions, never re-drawn; it grows with new corrected cases)"),
             ("Labels", esc(", ".join(e["labels"]))),
             ("Device", esc(device)),
             ("Steps", f"{e['steps']} x batch {e['batch_size']} of {e['patch_size'][0]}x{e['patch_size'][1]} "

@@ -12,7 +12,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from akmamba.display import AUTO_PRESET, initial_preset, preset_levels, presets_for
+from akmamba.display import AUTO_PRESET, green_channel, initial_preset, preset_levels, presets_for
 from app import dialogs
 from app.case_controller import CaseController
 from app.errors import ErrorBanner, report
@@ -72,6 +72,8 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self.last_error = ""
         self._shown_cases: Any = None
         self._levels_queued = False
+        self.cuda_available: bool | None = None  # what the start-up probe found (None until it reports)
+        self._brush_default: int | None = None  # the data set default the brush radius was last set from
         self.setWindowTitle(f"Akmamba Viewer {__version__}")
         self.resize(1400, 900)
         self.setAcceptDrops(True)
@@ -85,6 +87,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         if geometry is not None:
             self.restoreGeometry(geometry)
         self._on_tool_state_changed()
+        self._on_history_changed()  # Undo/Redo stay disabled until an image with history is open
         qapp = QtWidgets.QApplication.instance()
         if qapp is not None:
             qapp.installEventFilter(self)
@@ -203,6 +206,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self.cases_panel.case_activated.connect(lambda p: self.cases.open_file(Path(p)))
         self.cases_panel.status_chosen.connect(lambda p, st: self.cases.set_status(Path(p), st))
         self.cases_panel.step.connect(self.cases.step_case)
+        self.cases_panel.mark_corrected.connect(self.cases.mark_corrected)
         dp = self.display_panel
         dp.preset_chosen.connect(self.apply_preset)
         dp.auto_requested.connect(self.auto_levels)
@@ -285,6 +289,9 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self._on_table_changed()
         self._on_slice_changed(s.z)
         self.labels_panel.set_table(s.table, self.controller.label)
+        if s.brush_radius != self._brush_default:  # another data set: its brush (a radius the user set stays)
+            self._brush_default = s.brush_radius
+            self.controller.set_radius(s.brush_radius)
         self.controller.step_label(0)
         self.model_panel.set_pending(False)
         self.model_panel.set_info(None, "No result yet")
@@ -364,12 +371,19 @@ class MainWindow(CommandsMixin, SegmentMixin):
     def apply_preset(self, index: int) -> None:
         """Apply window/level preset ``index`` of the current image's presets."""
         if self.session.image is not None and 0 <= index < len(self.presets):
-            self.set_levels(*preset_levels(self.session.image.array, self.presets[index]))
+            self.set_levels(*preset_levels(self._levels_source(), self.presets[index]))
+
+    def _levels_source(self) -> Any:
+        """The pixels window/level statistics are taken from: the shown green channel, else the whole image."""
+        image = self.session.image
+        assert image is not None
+        return green_channel(image.array) if self.green and not image.is_volume else image.array
 
     def auto_levels(self) -> None:
-        """Automatic window/level at the 2nd-98th percentiles of the whole image or volume."""
+        """Automatic window/level at the 2nd-98th percentiles of the whole image or volume (of its green channel
+        alone while the green channel is shown)."""
         if self.session.image is not None:
-            self.set_levels(*preset_levels(self.session.image.array, AUTO_PRESET))
+            self.set_levels(*preset_levels(self._levels_source(), AUTO_PRESET))
             self._show_message(f"Auto levels: {self.levels[0]:.1f} - {self.levels[1]:.1f}")
 
     def set_green(self, on: bool) -> None:

@@ -17,14 +17,34 @@ from PySide6 import QtCore
 
 from akmamba import __version__
 from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
+from akmamba.annotations.colors import colors_by_value
 from akmamba.decision import labels_from_probs, threshold_applies
 from akmamba.display import data_range, green_channel, initial_preset, preset_levels, presets_for
-from akmamba.io import Image, atomic_write_text, read_image, write_labels
-from akmamba.io.labels import LabelFile, labels_for_image, read_label_file, saved_label_path, split_name
+from akmamba.io import (
+    DatasetDescription,
+    Image,
+    Sample,
+    atomic_write_text,
+    builtin_description,
+    read_image,
+    write_labels,
+)
+from akmamba.io.labels import LabelFile, labels_for_image, read_label_file, rows_of, saved_label_path, split_name
+from akmamba.io.layouts import read_reference
 from akmamba.io.orientation import AS_STORED, SliceOrientation, slice_orientation
 from app.recovery import JournalStore, Leftover
 
 log = logging.getLogger(__name__)
+
+DEFAULT_BRUSH_RADIUS = 6  # pixels, for data whose description names none
+
+
+def brush_radius_for(image: Image, desc: DatasetDescription | None = None) -> int:
+    """The default brush radius: ``desc``'s ``brush_radius``, else that of the shipped description that fits the
+    image (DRIVE for colour images, bladder otherwise), else :data:`DEFAULT_BRUSH_RADIUS`."""
+    desc = desc or builtin_description("drive" if image.channels in (3, 4) else "bladder")
+    return DEFAULT_BRUSH_RADIUS if desc.brush_radius is None else desc.brush_radius
+
 
 def as_label_array(array: np.ndarray) -> np.ndarray:
     """A writable uint8 (or uint16) copy of integer labels."""
@@ -50,19 +70,34 @@ class LoadedCase:
     label_map: LabelMap | None = None
     leftover: Leftover | None = None
     warnings: list[str] = field(default_factory=list)
+    fov: np.ndarray | None = None  # (H, W) bool, True inside the field of view (data sets with FOV masks)
+    brush_radius: int = DEFAULT_BRUSH_RADIUS
 
 
-def load_case(path: Path, journals: JournalStore | None = None) -> LoadedCase:
+def load_case(path: Path, journals: JournalStore | None = None,
+              dataset: tuple[DatasetDescription, Sample] | None = None) -> LoadedCase:
     """Read an image and its labels as class indices with their label table (:func:`akmamba.io.labels.
     labels_for_image`: the labels saved next to it, else its dataset's label file), compute its display window
-    and, with ``journals``, build the label map and start its journal (runs in a worker thread)."""
+    and, with ``journals``, build the label map and start its journal (runs in a worker thread).
+
+    With ``dataset`` (an image of a recognised data set folder, :mod:`akmamba.io.layouts`) its FOV mask and the
+    data set's brush radius are used too, and its paired label file and table when none was found otherwise
+    (an nnU-Net folder)."""
     image = read_image(path)
     found = labels_for_image(path, image)  # the saved labels, else the dataset's label file, as class indices
     labels, rows, warnings = found.labels, found.rows, list(found.warnings)
+    fov = None
+    if dataset is not None:
+        desc, sample = dataset
+        reference, fov, notes = read_reference(sample, desc, image, with_labels=found.file is None)
+        warnings.extend(notes)
+        if found.file is None and reference is not None:
+            labels, rows = reference, rows_of(desc.label_table)
     presets = presets_for(image.array, image.is_volume)
     lo, hi = data_range(image.array)
     loaded = LoadedCase(path, image, labels, saved_label_path(path, image), rows,
-                        preset_levels(image.array, presets[initial_preset(presets)]), hi - lo, warnings=warnings)
+                        preset_levels(image.array, presets[initial_preset(presets)]), hi - lo, warnings=warnings,
+                        fov=fov, brush_radius=brush_radius_for(image, dataset[0] if dataset is not None else None))
     if journals is not None:
         loaded.leftover = journals.leftover_for(path)
         array = labels if labels is not None else np.zeros(image.spatial_shape, np.uint8)
@@ -109,6 +144,8 @@ class Session(QtCore.QObject):
         self.busy = False  # a case is being loaded: edits wait
         self.display_levels: tuple[float, float] = (0.0, 1.0)  # initial window, computed by load_case
         self.display_span = 1.0
+        self.fov: np.ndarray | None = None  # no model label is kept or shown outside it
+        self.brush_radius = DEFAULT_BRUSH_RADIUS  # the open case's data set default
 
     # ------------------------------------------------------------------ case
 
@@ -134,6 +171,7 @@ class Session(QtCore.QObject):
         self.path, self.image, self.label_path = loaded.path, loaded.image, loaded.label_path
         self.orientation = slice_orientation(loaded.image)
         self.display_levels, self.display_span = loaded.levels, loaded.span
+        self.fov, self.brush_radius = loaded.fov, loaded.brush_radius
         self.label_rows = list(loaded.label_rows)
         self.table = table_from_rows(self.label_rows, self.table.opacity if self.table.labels else 0.5)
         restored = 0
@@ -206,7 +244,7 @@ class Session(QtCore.QObject):
             return None
         if self.pending is not None and self.pending.probs is not None:
             probs = self.pending.probs[:, self.z] if self.pending.probs.ndim == 4 else self.pending.probs
-            return labels_from_probs(probs, self.effective_threshold())
+            return self._inside_fov(labels_from_probs(probs, self.effective_threshold()))
         arr = self.label_map.array
         plane = arr[self.z] if arr.ndim == 3 else arr
         return plane if plane.dtype == np.uint8 else plane.astype(np.uint8)
@@ -258,12 +296,13 @@ class Session(QtCore.QObject):
         return probs is not None and threshold_applies(probs.shape[0])
 
     def prediction_labels(self) -> np.ndarray | None:
-        """The pending prediction's label map by the one rule (argmax; the threshold for a binary model)."""
+        """The pending prediction's label map by the one rule (argmax; the threshold for a binary model), background
+        outside the field of view (data sets with a FOV mask)."""
         if self.pending is None:
             return None
         if self.pending.probs is not None:
-            return labels_from_probs(self.pending.probs, self.effective_threshold())
-        return np.asarray(self.pending.labels)
+            return self._inside_fov(labels_from_probs(self.pending.probs, self.effective_threshold()))
+        return self._inside_fov(np.asarray(self.pending.labels))
 
     def set_threshold(self, threshold: float) -> None:
         """Probability threshold of the pending prediction (updates the preview)."""
@@ -282,6 +321,12 @@ class Session(QtCore.QObject):
         self.model_info = {**prediction.model_info, "threshold": rule, "device": prediction.device}
         self.label_map.set_region(np.ones(self.label_map.shape, dtype=bool), values, source="model")
         self.prediction_changed.emit()
+
+    def _inside_fov(self, labels: np.ndarray) -> np.ndarray:
+        """Model labels with everything outside the field of view set to background (2-D images with a FOV)."""
+        if self.fov is None or self.fov.shape != labels.shape[-2:]:
+            return labels
+        return np.where(self.fov, labels, 0).astype(labels.dtype, copy=False)
 
     def discard_prediction(self) -> None:
         """Drop the pending prediction."""
@@ -318,7 +363,8 @@ class Session(QtCore.QObject):
             raise ValueError("No case is open, so there is nothing to save.")
         self.label_map.end_stroke()
         target = Path(path) if path is not None else self.label_path
-        written = write_labels(self.label_map.array, like=self.image, path=target, overwrite=True)
+        written = write_labels(self.label_map.array, like=self.image, path=target, overwrite=True,
+                               colors=colors_by_value(self.label_rows))
         stem, _ = split_name(written)
         sidecar = {"label_table": self.label_rows, "image": str(self.path), "model": self.model_info,
                    "viewer_version": __version__, "undo_items": self.label_map.history.n_undo}

@@ -23,6 +23,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open_folder", ("Ctrl+Shift+O",), "Open folder...", "File"),
     Shortcut("save", ("Ctrl+S",), "Save labels", "File"),
     Shortcut("save_as", ("Ctrl+Shift+S",), "Save labels as...", "File"),
+    Shortcut("mark_corrected", ("Ctrl+Return", "Ctrl+Enter"), "Mark corrected (save, and offer the case for "
+             "fine-tuning)", "File"),
     Shortcut("next_case", ("Ctrl+Right",), "Next case", "File"),
     Shortcut("prev_case", ("Ctrl+Left",), "Previous case", "File"),
     Shortcut("undo", ("Ctrl+Z",), "Undo", "Edit"),

@@ -42,7 +42,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
         menu.addAction("&Import label map...", self._do_import_labels)
         build_export_menu(self, menu)
         menu.addSeparator()
-        for key in ("save", "save_as"):
+        for key in ("save", "save_as", "mark_corrected"):
             menu.addAction(a[key])
         menu.addSeparator()
         for key in ("prev_case", "next_case"):
@@ -124,6 +124,9 @@ class CommandsMixin(QtWidgets.QMainWindow):
 
     def _do_save(self) -> None:
         self.cases.save()
+
+    def _do_mark_corrected(self) -> None:
+        self.cases.mark_corrected()
 
     def _do_save_as(self) -> None:
         if not self.session.has_case or self.session.label_path is None:
@@ -272,7 +275,7 @@ class CommandsMixin(QtWidgets.QMainWindow):
         labels = s.overlay_plane()
         label = int(labels[i, j]) if labels is not None else 0
         name = s.label_names().get(label, "background" if label == 0 else str(label))
-        where = f"x {j}  y {i}" + (f"  z {s.z}" if s.image.is_volume else "")
+        where = f"x {j}  y {i}" + (f"  slice {s.z + 1} / {s.n_slices}" if s.image.is_volume else "")
         if s.image.is_volume:
             mm = s.image.index_to_physical((s.z, i, j))
             where += f"  ({mm[2]:.1f}, {mm[1]:.1f}, {mm[0]:.1f}) mm"

@@ -96,6 +96,10 @@ class SegmentMixin(QtWidgets.QMainWindow):
         usable = [b.name for b in infos if b.available]
         self.backend_label.setText(f"Scan backends: {', '.join(usable)}")
         self.backend_label.setToolTip("\n".join(f"{b.name}: {b.reason}" for b in infos))
+        cuda = str(facts["auto_device"]).startswith("cuda")
+        self.cuda_available = cuda
+        if self.model_panel.set_cuda_available(cuda):
+            self._show_message("No CUDA GPU on this machine: the device is back to Auto (the CPU).")
         self.device_label.setText(f"Device: {self.model_panel.device()} (auto = {facts['auto_device']})")
         self.model_panel.set_models(facts["models"])
         offered = self.offer_suitable_model()

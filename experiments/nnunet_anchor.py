@@ -29,7 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from akmamba.data.splits import kfold_by_case  # noqa: E402
+from akmamba.data.splits import kfold_by_case
 
 ROWS, COLS = slice(80, 400), slice(96, 416)
 NAME = re.compile(r"^(\d+)-IM(\d+)\.png$")

@@ -15,7 +15,7 @@ import numpy as np
 
 from akmamba.errors import ConfigError
 
-__all__ = ["LabelInfo", "LabelTable", "default_color", "label_outline", "make_lut"]
+__all__ = ["LabelInfo", "LabelTable", "colors_by_value", "default_color", "label_outline", "make_lut"]
 
 
 def default_color(value: int) -> tuple[int, int, int]:
@@ -23,6 +23,25 @@ def default_color(value: int) -> tuple[int, int, int]:
     hue = (0.61803398875 * value) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
     return round(r * 255), round(g * 255), round(b * 255)
+
+
+def colors_by_value(rows: Iterable[Any], values: np.ndarray | None = None) -> dict[int, tuple[int, int, int]]:
+    """``{stored value: (r, g, b)}`` of label-table rows (dicts or objects with ``index`` and ``color``), for a
+    label file's palette.
+
+    Args:
+        rows: the label table.
+        values: ``index -> value written`` (e.g. the training data's file values); None: the indices are written.
+    """
+    out: dict[int, tuple[int, int, int]] = {}
+    for row in rows:
+        get = row.get if isinstance(row, Mapping) else lambda k, d=None, r=row: getattr(r, k, d)
+        index, color = get("index"), get("color")
+        if index is None or color is None:
+            continue
+        value = int(values[int(index)]) if values is not None and int(index) < len(values) else int(index)
+        out[value] = (int(color[0]), int(color[1]), int(color[2]))
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """How long a fine-tune may run and what it will cost, from step times *measured on this machine*.
 
-Before training, :func:`measure` runs a few optimiser steps of the real model at the planned patch and batch size
-(on a copy, so training starts from the exact parent weights) and one whole-image forward pass; :func:`plan`
+Before training, :func:`iter_measure` times one or two optimiser steps of the real model at the planned patch and
+batch size (on a copy, so training starts from the exact parent weights; a second step only within
+:data:`MEASURE_LIMIT_S` seconds) and three small forward passes extrapolated to a whole image, reporting each piece
+as it is timed; :func:`plan`
 turns those rates into a step count that fits the time budget, and an estimate of the whole run (training,
 periodic validation on the held-out cases, the final evaluations). The estimate is therefore measured, not guessed;
 the trainer's live ETA then replaces it.
@@ -9,15 +11,15 @@ the trainer's live ETA then replaces it.
 Defaults: CUDA - 256x256 patches, batch 8, bfloat16 autocast, up to 1500 steps in 20 minutes; CPU - 128x128
 patches, batch 2, up to 300 steps in 10 minutes.
 
-torch is imported only by :func:`measure`, so the viewer can re-plan from measured rates without loading it.
+torch is imported only by :func:`iter_measure`, so the viewer can re-plan from measured rates without loading it.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import statistics
 import time
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -91,9 +93,30 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: nn.Module, in_channels: int, num_classes: int, patch_size: tuple[int, int], batch_size: int,
-            image_shape: tuple[int, int], device: torch.device, amp: bool, steps: int = 3) -> Rates:
-    """Time ``steps`` training steps (after one warm-up) and one whole-image forward pass on a copy of ``model``."""
+#: A second training step is timed only while the measurement has run less than this (seconds).
+MEASURE_LIMIT_S = 8.0
+
+
+def iter_measure(model: nn.Module, in_channels: int, num_classes: int, patch_size: tuple[int, int],
+                 batch_size: int, image_shape: tuple[int, int], device: torch.device, amp: bool, steps: int = 2,
+                 limit_s: float = MEASURE_LIMIT_S) -> Generator[dict[str, Any], None, Rates]:
+    """Measure on a copy of ``model``, yielding a progress dict after each timed piece; returns the :class:`Rates`.
+
+    1. optimiser steps at ``batch_size`` x ``patch_size``: the first always, more (up to ``steps``) only while the
+       measurement has run less than ``limit_s``; ``step_s`` is the fastest (the first one also pays one-off
+       costs: allocations, kernel selection), so the estimate errs on the slow side only when a single step was
+       timed;
+    2. no-grad forward passes: a small one to warm up (kernel compilation or cache loading, e.g. Numba's), then one
+       patch and one of twice its side; ``forward_s`` extrapolates them linearly in pixels to a whole
+       ``image_shape`` image (their time is a fixed cost plus a per-pixel cost). A whole-image pass would cost as
+       much as several steps.
+
+    On the 2-core CPU machine of docs/finetune.md a DRIVE Akmamba-Net step (2 x 128x128) costs about 20 CPU
+    seconds, the three forwards about 5.
+
+    Each yielded dict: ``{"what", "seconds", "elapsed_s", "done", "total", "eta_s"}`` (``eta_s``: the rest of the
+    measurement at the rates seen so far).
+    """
     import torch
 
     from akmamba.finetune.weights import WeightedDiceCELoss
@@ -107,32 +130,62 @@ def measure(model: nn.Module, in_channels: int, num_classes: int, patch_size: tu
     y = torch.randint(0, num_classes, (batch_size, *patch_size), generator=gen).to(device)
     w = torch.ones(batch_size, *patch_size).to(device)
     use_amp = amp and device.type == "cuda"
-    times = []
-    for i in range(steps + 1):
+    ph, pw = patch_size
+    sizes = [(max(8, ph // 4), max(8, pw // 4)), (ph, pw), (2 * ph, 2 * pw)]
+    total = 1 + len(sizes)
+
+    def timed(fn: Any) -> float:
         _sync(device)
         t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        return time.perf_counter() - t0
+
+    def train_step() -> None:
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = net(x)
-        loss = loss_fn(logits.float(), y, w)
-        loss.backward()
+        loss_fn(logits.float(), y, w).backward()
         opt.step()
-        _sync(device)
-        if i:
-            times.append(time.perf_counter() - t0)
+
+    def report(what: str, seconds: float, done: int, rest_s: float) -> dict[str, Any]:
+        return {"what": what, "seconds": seconds, "elapsed_s": time.perf_counter() - t_start, "done": done,
+                "total": total, "eta_s": max(0.0, rest_s)}
+
+    times: list[float] = []
+    while len(times) < max(1, steps):
+        times.append(timed(train_step))
+        more = len(times) < steps and time.perf_counter() - t_start < limit_s
+        total = len(times) + more + len(sizes)
+        yield report(f"training step {len(times)} ({batch_size} x {ph}x{pw})", times[-1], len(times),
+                     (min(times) if more else 0.0) + 0.3 * min(times))
+        if not more:
+            break
+    step_s = min(times)
     net.eval()
+    forwards: list[float] = []
     with torch.no_grad():
-        img = torch.randn(1, in_channels, *image_shape, generator=gen).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            net(img)  # warm-up (allocations, kernel selection)
-        _sync(device)
-        t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            net(img)
-        _sync(device)
-        forward_s = time.perf_counter() - t0
-    del net, opt
-    return Rates(statistics.median(times), forward_s, time.perf_counter() - t_start)
+        for i, (h, w_) in enumerate(sizes):
+            img = torch.randn(1, in_channels, h, w_, generator=gen).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                forwards.append(timed(lambda img=img: net(img)))
+            label = "warm-up forward" if i == 0 else "forward"
+            yield report(f"{label} ({h}x{w_})", forwards[-1], len(times) + i + 1, 0.1 * step_s * (2 - i))
+    (_, t1, t2), (px1, px2) = forwards, (ph * pw, 4 * ph * pw)
+    per_px = max(0.0, (t2 - t1) / (px2 - px1))
+    forward_s = max(t1, t1 + per_px * (image_shape[0] * image_shape[1] - px1))
+    return Rates(step_s, forward_s, time.perf_counter() - t_start)
+
+
+def measure(model: nn.Module, in_channels: int, num_classes: int, patch_size: tuple[int, int], batch_size: int,
+            image_shape: tuple[int, int], device: torch.device, amp: bool, steps: int = 2) -> Rates:
+    """:func:`iter_measure` without the progress."""
+    run = iter_measure(model, in_channels, num_classes, patch_size, batch_size, image_shape, device, amp, steps)
+    while True:
+        try:
+            next(run)
+        except StopIteration as done:
+            return done.value
 
 
 def plan(rates: Rates, *, batch_size: int, max_steps: int, time_budget_s: float, heldout_images: int,

@@ -14,9 +14,11 @@ A case's correction mask is the union of whichever of the three is present; a ca
 still trains, at weight 1). Any dataset description works in place of ``dataset.json`` with
 ``--description FILE``; ``<id>`` is then the image file's stem.
 
-The split into training and held-out cases is by case id and *frozen*: a case is held out when the SHA-1 of its id,
-read as a number in [0, 1), is below the held-out fraction, so a case never changes side as more corrected cases
-arrive, and a later fine-tune never trains on a case an earlier one was judged on.
+The split into training and held-out cases is by case id and *fixed* (:func:`fixed_split`): the registry keeps, per
+model line, every case an earlier version was judged on (held out) or trained on; those keep their side, and only
+cases never seen before are assigned, in the order of the SHA-1 of their id, to the held-out set until it holds
+its share (at least two cases once there are four). The held-out set therefore grows with the corrected cases and
+is never re-drawn between versions, and a later fine-tune never trains on a case an earlier one was judged on.
 
 numpy only (no torch).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -357,6 +360,55 @@ def workspace_case(image_path: str | Path, label_path: LabelFile | str | Path | 
 def case_rank(case_id: str) -> float:
     """A stable number in [0, 1) for a case id (SHA-1 of its UTF-8 bytes)."""
     return int(hashlib.sha1(case_id.encode("utf-8")).hexdigest()[:12], 16) / float(16**12)
+
+
+#: The held-out set holds at least this many cases once there are twice as many cases.
+MIN_HELDOUT = 2
+
+
+def fixed_split(case_ids: Sequence[str], previous: dict[str, list[str]] | None = None,
+                holdout_fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """(training, held-out) case ids, keeping every case of ``previous`` on its side (module docstring).
+
+    Args:
+        case_ids: this run's corrected cases.
+        previous: the line's split record (``{"heldout": [...], "train": [...]}``, from the registry).
+        holdout_fraction: the held-out share the new cases fill up to (ceil), at least :data:`MIN_HELDOUT` cases
+            once there are ``2 * MIN_HELDOUT``.
+
+    Raises:
+        ConfigError: fewer than two cases, a bad fraction, or no case left to train on or to judge with.
+    """
+    if not 0 < holdout_fraction < 1:
+        raise ConfigError(f"holdout_fraction must be in (0, 1); got {holdout_fraction!r}.",
+                          parameter="holdout_fraction", expected="(0, 1)", got=holdout_fraction)
+    ids = sorted(set(case_ids))
+    if len(ids) < 2:
+        raise ConfigError(f"Need at least two cases to hold one out; got {len(ids)}.", parameter="data",
+                          expected=">= 2 cases", got=len(ids))
+    prev_held = set((previous or {}).get("heldout", []))
+    prev_train = set((previous or {}).get("train", [])) - prev_held
+    held = [c for c in ids if c in prev_held]
+    train = [c for c in ids if c in prev_train]
+    new = sorted((c for c in ids if c not in prev_held and c not in prev_train), key=case_rank)
+    target = max(min(MIN_HELDOUT, len(ids) // 2), math.ceil(holdout_fraction * len(ids)))
+    for i, case in enumerate(new):
+        left_after = len(new) - i - 1
+        if len(held) < target and (train or left_after > 0):
+            held.append(case)
+        else:
+            train.append(case)
+    if not held:
+        earlier = ", ".join(sorted(prev_held))
+        raise ConfigError("None of the corrected cases can judge the new version: every one was trained on by an "
+                          f"earlier version, and the held-out cases of earlier versions ({earlier}) are not among "
+                          "them. Mark those cases (or new ones) corrected too.", parameter="data",
+                          expected="a held-out case", got=ids)
+    if not train:
+        raise ConfigError("Every corrected case is in the fixed held-out set of earlier versions "
+                          f"({', '.join(sorted(held))}), so there is nothing new to train on. Correct more cases.",
+                          parameter="data", expected="a training case", got=ids)
+    return sorted(train), sorted(held)
 
 
 def split_cases(case_ids: Sequence[str], holdout_fraction: float = 0.2) -> tuple[list[str], list[str]]:

@@ -50,6 +50,7 @@ from akmamba.io.atomic import atomic_write_text
 MODEL_FILE = "model.safetensors"
 VERSION_FILE = "version.json"
 ACTIVE_FILE = "active.json"
+SPLIT_FILE = "split.json"
 ENV_HOME = "AKMAMBA_HOME"
 _VERSION_RE = re.compile(r"^v(\d+)$")
 _LINE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -247,7 +248,35 @@ class ModelRegistry:
                 return None
         return None
 
+    def split_record(self, line: str) -> dict[str, list[str]]:
+        """The line's fixed split: ``{"heldout": [case ids], "train": [case ids]}`` of every case an earlier
+        version was judged on or trained on (empty lists before the first fine-tune).
+
+        Raises:
+            CheckpointError: the split file is unreadable (it is never silently re-drawn).
+        """
+        path = self.line_dir(line) / SPLIT_FILE
+        if not path.is_file():
+            return {"heldout": [], "train": []}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {"heldout": [str(c) for c in data["heldout"]], "train": [str(c) for c in data["train"]]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"The held-out set of {line!r} ({str(path)!r}) is unreadable ({exc}); it is never "
+                                  "re-drawn silently. Restore it from a backup, or delete it to start a new held-out "
+                                  "set (later versions are then judged on other cases).", path=str(path)) from exc
+
     # ------------------------------------------------------------------ writing
+
+    def add_to_split(self, line: str, heldout: list[str], train: list[str]) -> dict[str, list[str]]:
+        """Add case ids to the line's fixed split (atomic; a case already on one side stays there)."""
+        with self._lock(line):
+            record = self.split_record(line)
+            held = sorted(set(record["heldout"]) | set(heldout))
+            record = {"heldout": held, "train": sorted((set(record["train"]) | set(train)) - set(held))}
+            atomic_write_text(self.line_dir(line) / SPLIT_FILE,
+                              json.dumps({**record, "changed": now_iso()}, indent=1) + "\n")
+        return record
 
     @contextlib.contextmanager
     def _lock(self, line: str) -> Iterator[None]:

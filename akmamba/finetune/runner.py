@@ -3,7 +3,9 @@ judge the result on held-out corrected cases, register it as a new version, prom
 
 :func:`finetune` is a generator of JSON-ready events (the viewer reads them as JSON lines from a child process):
 
-``line`` (registry line, parent and active version) -> ``plan`` (cases, split, device, measured rates, estimate)
+``stage`` (what the run is doing now, from its first second) -> ``line`` (registry line, parent and active version)
+-> ``measuring`` (each timed piece of the speed measurement: what, seconds, the measurement's ETA)
+-> ``plan`` (cases, the fixed held-out split, device, measured rates, estimate)
 -> the trainer's events (``start``, ``step`` with ``eta_total_s`` added, ``epoch``, ``validation``, ``checkpoint``,
 ``early_stop``, ``done``) -> ``evaluation`` (held-out Dice of candidate, active and baseline) -> ``registered``
 -> ``promoted`` or ``kept`` -> ``finished``. ``cancelled`` ends a run stopped on request (nothing registered);
@@ -22,13 +24,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from akmamba.errors import AkmambaError, CheckpointError, ConfigError, user_error
-from akmamba.finetune.data import load_finetune_folder, materialise_corrections, split_cases
+from akmamba.finetune.data import fixed_split, load_finetune_folder, materialise_corrections
 from akmamba.finetune.promote import PromotionRule, decide
 from akmamba.finetune.registry import ModelRegistry, Version, sha256_of
 from akmamba.io.atomic import atomic_write_text
@@ -63,6 +65,7 @@ class FinetuneOptions:
     amp: bool = True
     augment: bool = True
     threads: int | None = None
+    measured: tuple[float, float] | None = None  # (step_s, forward_s) of an earlier --plan-only: not re-measured
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class FinetuneOptions:
             ("lr", self.lr > 0, "> 0"),
             ("early_stopping", self.early_stopping >= 1, ">= 1"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1"),
+            ("measured", self.measured is None or (len(self.measured) == 2 and min(self.measured) > 0),
+             "two seconds > 0 (step, forward)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -159,6 +164,7 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     if opts.threads:
         torch.set_num_threads(opts.threads)
     reg = ModelRegistry(opts.registry)
+    yield _emit("stage", stage="reading the corrected cases", elapsed_s=time.perf_counter() - t_start)
     data = load_finetune_folder(opts.data, opts.description)
     line, parent, events = resolve_parent(reg, opts.model, opts.line)
     yield from events
@@ -166,7 +172,9 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     parent_meta = read_metadata(parent.model_path)
     yield _emit("line", line=line, registry=str(reg.root), parent=parent.id,
                 active=active.id if active else None, parent_path=str(parent.model_path))
-    train_ids, held_ids = split_cases(data.case_ids, opts.holdout)
+    previous_split = reg.split_record(line)
+    train_ids, held_ids = fixed_split(data.case_ids, previous_split, opts.holdout)
+    held_carried = [c for c in held_ids if c in previous_split["heldout"]]
     device = resolve_device(opts.device)
     defaults = budget.defaults_for(device)
     patch = opts.patch_size or defaults.patch_size
@@ -187,7 +195,14 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
                           "or correct the cases with the model's label table.", path=str(data.description_path),
                           parameter="label_table", expected=n_cls, got=data_classes)
     first_image = read_image(held_samples[0].image)
-    rates = budget.measure(model, in_ch, n_cls, patch, batch, first_image.spatial_shape[:2], device, opts.amp)
+    if opts.measured is not None:
+        rates = budget.Rates(opts.measured[0], opts.measured[1], 0.0)
+    else:
+        yield _emit("stage", stage=f"measuring the training speed on {device}: timing one training step of {batch} x "
+                    f"{patch[0]}x{patch[1]} patches, then three small forward passes",
+                    elapsed_s=time.perf_counter() - t_start)
+        rates = yield from _measuring(budget.iter_measure(model, in_ch, n_cls, patch, batch,
+                                                          first_image.spatial_shape[:2], device, opts.amp))
     del model
     evaluations = 2 + (baseline is not None) if active is not None else 1 + (baseline is not None)
     the_plan = budget.plan(rates, batch_size=batch, max_steps=max_steps, time_budget_s=time_budget,
@@ -195,7 +210,8 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     labels = [c.name for c in data.description.label_table if c.index > 0]
     yield _emit("plan", line=line, parent=parent.id, active=active.id if active else None, device=str(device),
                 amp=opts.amp and device.type == "cuda", cases=len(data.case_ids), images=len(data.cases),
-                train_cases=train_ids, heldout_cases=held_ids, labels=labels, edit_weight=opts.edit_weight,
+                train_cases=train_ids, heldout_cases=held_ids, heldout_carried=held_carried,
+                labels=labels, edit_weight=opts.edit_weight,
                 edited_pixels=edit_counts, patch_size=list(patch), batch_size=batch, baseline=str(baseline or ""),
                 heldout_images=len(held_samples), evaluations=evaluations, max_steps=max_steps,
                 measured=asdict(rates), run_dir=str(run_dir), **the_plan.to_dict())
@@ -214,6 +230,8 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
         val_cases=held_ids)
     final_eval_s = evaluations * len(held_samples) * rates.forward_s * 1.2
     done_event: Event = {}
+    yield _emit("stage", stage="starting the trainer (reading the images, building the model)",
+                elapsed_s=time.perf_counter() - t_start)
     for event in fit(cfg):
         if event["event"] == "step":
             event["eta_total_s"] = event["eta_s"] + final_eval_s
@@ -245,7 +263,8 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
             results["baseline"] = evaluate_checkpoint(baseline, held_samples, data.description, device, opts.amp)
         except AkmambaError as exc:
             results["baseline"] = {"path": str(baseline), "error": exc.message}
-    yield _emit("evaluation", heldout_cases=held_ids, **{k: _brief(v) for k, v in results.items()})
+    yield _emit("evaluation", heldout_cases=held_ids, heldout_images=len(held_samples),
+                **{k: _brief(v) for k, v in results.items()})
     if should_stop():
         yield _emit("cancelled", where="evaluation", elapsed_s=time.perf_counter() - t_start,
                     note="nothing was registered; the active model is unchanged")
@@ -260,6 +279,9 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
         "data": {"folder": str(data.root), "sha256": cand_meta.get("data_sha256", {}), "train_cases": train_ids,
                  "heldout_cases": held_ids, "edited_pixels": edit_counts},
         "metrics": results, "gate": decision.to_dict(),
+        "heldout": {"cases": held_ids, "images": len(held_samples), "carried_from_earlier_versions": held_carried,
+                    "dice_before": decision.active_dice, "dice_after": decision.candidate_dice,
+                    "before_version": active.id if active else None},
         "training": {k: done_event.get(k) for k in ("steps", "elapsed_s", "stopped_by", "best_dice",
                                                      "images_per_s", "planned_steps")},
         "plan": {**the_plan.to_dict(), "device": str(device)},
@@ -267,6 +289,7 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     }
     version = reg.add_version(line, candidate_path, record, extra_files={
         "events.jsonl": run_dir / "events.jsonl", "evaluation.json": run_dir / "evaluation.json"})
+    reg.add_to_split(line, held_ids, train_ids)  # these cases keep their side for every later version
     yield _emit("registered", line=line, version=version.id, path=str(version.model_path), gate=decision.to_dict())
     if decision.promote:
         reg.activate(line, version.id, reason=decision.reason)
@@ -280,7 +303,19 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
                 active=now_active.id if now_active else None,
                 active_path=str(now_active.model_path) if now_active else None,
                 elapsed_s=time.perf_counter() - t_start, candidate_dice=decision.candidate_dice,
-                active_dice=decision.active_dice, gain=decision.gain)
+                active_dice=decision.active_dice, gain=decision.gain, heldout_cases=len(held_ids),
+                heldout_images=len(held_samples))
+
+
+def _measuring(run: Iterator[dict[str, Any]]) -> Generator[Event, None, Any]:
+    """Yield a ``measuring`` event per timed piece of :func:`akmamba.finetune.budget.iter_measure`; return its
+    Rates."""
+    while True:
+        try:
+            piece = next(run)
+        except StopIteration as done:
+            return done.value
+        yield _emit("measuring", **piece)
 
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +352,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "installed unet of the same dataset)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_const", const=None)
     parser.add_argument("--plan-only", action="store_true", help="measure and print the plan, do not train")
+    parser.add_argument("--measured", type=float, nargs=2, metavar=("STEP_S", "FORWARD_S"), default=None,
+                        help="seconds per step and per whole image from an earlier --plan-only (skips measuring)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-amp", dest="amp", action="store_false", default=True)
     parser.add_argument("--no-augment", dest="augment", action="store_false", default=True)
@@ -336,7 +373,8 @@ def options_from_args(args: argparse.Namespace) -> FinetuneOptions:
         patch_size=tuple(args.patch_size) if args.patch_size else None, batch_size=args.batch_size, lr=args.lr,
         early_stopping=args.early_stopping, min_gain=args.min_gain, force_promote=args.force_promote,
         no_promote=args.no_promote, baseline=args.baseline, plan_only=args.plan_only, seed=args.seed, amp=args.amp,
-        augment=args.augment, threads=args.threads)
+        augment=args.augment, threads=args.threads,
+        measured=tuple(args.measured) if args.measured else None)
 
 
 class _StopFlag:
@@ -362,9 +400,15 @@ class _StopFlag:
 
 def _progress(event: Event, stream: Any) -> None:
     kind = event["event"]
-    if kind == "plan":
+    if kind == "stage":
+        stream.write(f"{event['stage']}...\n")
+    elif kind == "measuring":
+        stream.write(f"  {event['what']}: {event['seconds']:.2f} s (measuring {event['done']}/{event['total']}, "
+                     f"about {event['eta_s']:.0f} s left)\n")
+    elif kind == "plan":
         stream.write(f"fine-tuning {event['line']} from {event['parent']} on {event['device']}: "
-                     f"{len(event['train_cases'])} training / {len(event['heldout_cases'])} held-out cases; "
+                     f"{len(event['train_cases'])} training / {len(event['heldout_cases'])} held-out cases "
+                     f"({len(event['heldout_carried'])} fixed by earlier versions); "
                      f"{event['steps']} steps of {event['batch_size']}x{event['patch_size']} "
                      f"({event['step_s']:.2f} s/step measured); estimate {event['estimate_s'] / 60:.1f} min\n")
     elif kind == "step":

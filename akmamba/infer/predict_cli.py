@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from akmamba.annotations.colors import colors_by_value
 from akmamba.errors import AkmambaError, user_error
 
 if TYPE_CHECKING:
@@ -217,7 +218,8 @@ def _predict_one(predictor: Predictor, job: _Job, args: argparse.Namespace, err:
         like = _without_geometry(image)
     err.write("\n")
     labels = result.labels if lut is None else lut[result.labels]
-    write_labels(labels, like=like, path=job.outputs[0], overwrite=args.overwrite)
+    colors = colors_by_value(predictor.metadata.get("label_table") or [], lut)
+    write_labels(labels, like=like, path=job.outputs[0], overwrite=args.overwrite, colors=colors)
     if args.probs and result.probs is not None:
         _save_npy(result.probs, job.outputs[1], args.overwrite)
 

@@ -23,6 +23,8 @@ time, so one description serves every copy of the data. Example (``resources/dat
   case (patient) id used for patient-level splits. Without it each image is its own case (id = stem).
 * ``label_table``: ``index`` 0 is background; indices are 0..n-1; ``value_in_file`` is the pixel value in the
   label files; ``color`` is a fixed ``[r, g, b]`` used by every view and report.
+* ``brush_radius`` (optional): the viewer's default brush radius in pixels for this data (DRIVE: 2, thinner than
+  most retinal vessels; without it the viewer's default, 6).
 
 Built-in descriptions live in ``resources/datasets/*.json`` at the repository root (next to the ``akmamba``
 package, which is installed in editable mode); :func:`builtin_description` finds them there, or in
@@ -62,6 +64,7 @@ _TOP_KEYS: tuple[str, ...] = (
     "fov",
     "case_id",
     "label_table",
+    "brush_radius",
 )
 
 
@@ -106,6 +109,7 @@ class DatasetDescription:
     case_id_regex: str | None = None
     description: str = ""
     source: Path | None = None
+    brush_radius: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The description as a JSON-ready dict in the file format (for checkpoints and run folders)."""
@@ -123,6 +127,8 @@ class DatasetDescription:
                 out[key] = asdict(rule)
         if self.case_id_regex is not None:
             out["case_id"] = {"regex": self.case_id_regex}
+        if self.brush_radius is not None:
+            out["brush_radius"] = self.brush_radius
         return out
 
 
@@ -276,6 +282,9 @@ def parse_dataset_description(data: dict[str, Any], source: Path | None = None) 
     compiled = _compile(ctx, "case_id.regex", case_regex)
     if case_regex is not None and compiled.groups < 1:
         raise ctx.error("case_id.regex", f"needs a capture group, got {case_regex!r}", "a (group)", case_regex)
+    brush = ctx.get(data, "brush_radius", int, "", None)
+    if brush is not None and not 0 <= brush <= 256:
+        raise ctx.error("brush_radius", f"must be 0..256 pixels, got {brush}", "0..256", brush)
     return DatasetDescription(
         name=ctx.get(data, "name", str, ""),
         modality=ctx.get(data, "modality", str, ""),
@@ -286,6 +295,7 @@ def parse_dataset_description(data: dict[str, Any], source: Path | None = None) 
         case_id_regex=case_regex,
         label_table=_label_table(ctx, ctx.get(data, "label_table", list, "")),
         source=source,
+        brush_radius=brush,
     )
 
 

@@ -13,7 +13,9 @@ suffixes                                   library                      result
 
 Pixel modes read by Pillow become: ``L``/``I;16``/``I``/``F`` grey (uint8/uint16/int32/float32); ``1`` grey
 uint8 {0, 255}; ``P`` (palette) grey when every palette colour used is grey (its grey level is the value), RGB
-otherwise; ``LA`` grey and ``RGBA`` RGB (alpha dropped; logged when not opaque); other colour modes RGB. Formats
+otherwise, except a label PNG written by :func:`akmamba.io.writers.write_labels` (its ``akmamba`` text chunk is
+``label-indices``), whose palette indices are the labels (uint8, as ``numpy.array(PIL.Image.open(f))`` reads
+them); ``LA`` grey and ``RGBA`` RGB (alpha dropped; logged when not opaque); other colour modes RGB. Formats
 without geometry get spacing 1, origin 0, identity direction (see ``akmamba.io.image`` for the convention).
 
 Every reader checks the size the file's header declares before it allocates (:mod:`akmamba.io.limits`): the file
@@ -319,6 +321,9 @@ def _sitk_compression(path: Path) -> bool | None:
 
 # --------------------------------------------------------------------------------------------------- Pillow
 
+#: PNG text chunk that marks a palette label map (indices = labels), written by ``write_labels``.
+LABEL_PNG_KEY, LABEL_PNG_VALUE = "akmamba", "label-indices"
+
 
 def _pil_to_array(im: Any) -> np.ndarray:
     """One Pillow frame -> ``(H, W)`` or ``(H, W, 3)`` numpy array (mode rules in the module docstring)."""
@@ -327,6 +332,8 @@ def _pil_to_array(im: Any) -> np.ndarray:
         return np.array(im)
     if mode == "1":
         return np.array(im.convert("L"))
+    if mode == "P" and im.info.get(LABEL_PNG_KEY) == LABEL_PNG_VALUE:
+        return np.array(im)  # a palette label map: the indices are the labels, the palette only colours them
     if mode in ("P", "PA"):
         rgb = np.array(im.convert("RGB"))
         grey = np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2])

@@ -20,7 +20,9 @@ suffix                      library             what it can hold
 ``.nii`` ``.nii.gz``        nibabel             volumes; the source NIfTI affine is reused when it still
                                                 matches the geometry, otherwise it is rebuilt (RAS)
 ``.mha`` ``.nrrd``          SimpleITK           volumes and 2-D (grey or RGB), any numeric dtype
-``.png``                    Pillow              2-D uint8 grey/RGB, uint16 grey; no geometry
+``.png``                    Pillow              2-D uint8 grey/RGB, uint16 grey; no geometry. Label maps
+                                                are palette (mode ``P``) PNGs: index = label, the palette
+                                                holds the label colours, so they are visible in any viewer
 ``.tif`` ``.tiff``          Pillow              2-D uint8 grey/RGB, uint16 or float32 grey; no geometry
 ==========================  ==================  =======================================================
 
@@ -34,7 +36,7 @@ import os
 import uuid
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,7 @@ from akmamba.errors import (
     VolumeReadError,
 )
 from akmamba.io.image import Image, itk_geometry, ras_affine
-from akmamba.io.readers import file_suffix, read_image
+from akmamba.io.readers import LABEL_PNG_KEY, LABEL_PNG_VALUE, file_suffix, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,33 @@ def write_image(image: Image, path: Path | str, *, overwrite: bool = False) -> P
     return _write_verified(image, Path(path), overwrite)
 
 
-def write_labels(labels: np.ndarray, like: Image, path: Path | str, *, overwrite: bool = False) -> Path:
+def label_palette(colors: Mapping[int, Sequence[int]] | None = None) -> np.ndarray:
+    """The 256-entry RGB palette of a label PNG: value 0 black, each value of ``colors`` its colour, every other
+    value :func:`akmamba.annotations.colors.default_color`.
+
+    Args:
+        colors: ``{stored value: (r, g, b)}`` (e.g. a label table's index -> colour).
+
+    Returns:
+        ``(256, 3)`` uint8.
+    """
+    from akmamba.annotations.colors import default_color
+
+    palette = np.array([default_color(v) for v in range(256)], dtype=np.uint8)
+    palette[0] = 0
+    for value, color in (colors or {}).items():
+        if 0 <= int(value) < 256:
+            palette[int(value)] = np.clip(np.asarray(color[:3], dtype=int), 0, 255)
+    return palette
+
+
+def write_labels(labels: np.ndarray, like: Image, path: Path | str, *, overwrite: bool = False,
+                 colors: Mapping[int, Sequence[int]] | None = None) -> Path:
     """Write a label map with exactly the geometry of ``like`` (the image it was drawn on or predicted from).
+
+    A ``.png`` is a palette image (mode ``P``): its pixel indices are the label values, unchanged, and its palette
+    colours them (``colors``, else a default colour per value; 0 is black), so the mask is visible in any image
+    viewer; ``PIL.Image.open`` + ``numpy.array`` and :func:`akmamba.io.read_image` both read the indices.
 
     Args:
         labels: integer or bool index array, shape ``like.spatial_shape``: ``(Z, Y, X)`` or ``(H, W)``.
@@ -91,6 +118,7 @@ def write_labels(labels: np.ndarray, like: Image, path: Path | str, *, overwrite
         like: the source image; its geometry (and its NIfTI affine, if any) is copied.
         path: destination (``.nii.gz``, ``.nii``, ``.mha``, ``.nrrd``, ``.png``, ``.tif``).
         overwrite: replace an existing file. Default False.
+        colors: ``{stored value: (r, g, b)}`` for a PNG's palette (ignored by the other formats).
 
     Returns:
         ``path`` as a Path.
@@ -128,6 +156,9 @@ def write_labels(labels: np.ndarray, like: Image, path: Path | str, *, overwrite
         path=like.path,
         meta={k: v for k, v in like.meta.items() if k in ("nifti_affine", "qform_sform_codes")},
     )
+    if file_suffix(path) == ".png" and label_image.kind == "2d":
+        label_image.meta["label_palette"] = label_palette(colors)
+        label_image.meta["label_palette_used"] = max([0, *(int(v) for v in (colors or {}) if 0 <= int(v) < 256)])
     return _write_verified(label_image, Path(path), overwrite)
 
 
@@ -198,6 +229,18 @@ def _write_pillow(image: Image, tmp: Path) -> None:
     if not ok:
         allowed = "uint8 grey/RGB, uint16" + (" or float32 grey" if tiff else " grey")
         raise _unsupported(tmp, image, f"this format holds 2-D {allowed}; use .mha or .nrrd instead")
+    palette = image.meta.get("label_palette")
+    if palette is not None and not tiff and arr.dtype == np.uint8 and image.channels == 1:
+        from PIL import PngImagePlugin
+
+        im = PILImage.frombytes("P", (arr.shape[1], arr.shape[0]), arr.tobytes())
+        # only the entries up to the highest value stored or coloured: a small mask stays a small file
+        used = max(int(arr.max()) if arr.size else 0, int(image.meta.get("label_palette_used", 1))) + 1
+        im.putpalette(np.asarray(palette, dtype=np.uint8)[:used].reshape(-1).tolist())
+        info = PngImagePlugin.PngInfo()
+        info.add_text(LABEL_PNG_KEY, LABEL_PNG_VALUE)
+        im.save(tmp, pnginfo=info)
+        return
     PILImage.fromarray(arr).save(tmp)
 
 

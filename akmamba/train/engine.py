@@ -57,7 +57,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"Device {name!r} was requested but CUDA is not available here. Use --device cpu or auto.",
+        raise ConfigError(f"Device {name!r} was requested but CUDA is not available on this machine (no NVIDIA GPU "
+                          "and driver, or a CPU-only torch build). Run on the CPU: device cpu or auto.",
                           parameter="device", expected="cpu or auto", got=name)
     if not (name == "cpu" or name.startswith("cuda")):
         raise ConfigError(f"Unknown device {name!r}; use auto, cpu, cuda or cuda:N.", parameter="device",

@@ -24,11 +24,13 @@ def _dot(color: str) -> QtGui.QIcon:
 
 
 class CasesPanel(QtWidgets.QWidget):
-    """Signals: ``case_activated(str path)``, ``status_chosen(str path, str status)``, ``step(int)``."""
+    """Signals: ``case_activated(str path)``, ``status_chosen(str path, str status)``, ``step(int)``,
+    ``mark_corrected()`` (the Mark corrected button, or "corrected" chosen for the open case)."""
 
     case_activated = QtCore.Signal(str)
     status_chosen = QtCore.Signal(str, str)
     step = QtCore.Signal(int)
+    mark_corrected = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,6 +50,11 @@ class CasesPanel(QtWidgets.QWidget):
         self.status_combo.activated.connect(self._on_status_activated)
         row.addWidget(self.status_combo, 1)
         layout.addLayout(row)
+        self.mark_button = QtWidgets.QPushButton("Mark corrected")
+        self.mark_button.setToolTip("Save this case and mark it corrected (Ctrl+Enter): only corrected cases are "
+                                    "used for fine-tuning; saving alone keeps the case 'in progress'")
+        self.mark_button.clicked.connect(self.mark_corrected.emit)
+        layout.addWidget(self.mark_button)
         nav = QtWidgets.QHBoxLayout()
         self.prev_button = QtWidgets.QPushButton("< Previous")
         self.prev_button.setToolTip("Previous case (Ctrl+Left)")
@@ -83,7 +90,8 @@ class CasesPanel(QtWidgets.QWidget):
             item = self.list.item(i)
             status = self._cases.status(path)
             item.setIcon(_dot(STATUS_COLORS[status]))
-            item.setToolTip(f"{path.name}: {status}")
+            item.setText(f"{path.name}  \u2714 corrected" if status == CORRECTED else path.name)
+            item.setToolTip(f"{path.name}: {status}" + (" (used for fine-tuning)" if status == CORRECTED else ""))
             font = item.font()
             font.setBold(i == self._cases.index)
             item.setFont(font)
@@ -96,6 +104,7 @@ class CasesPanel(QtWidgets.QWidget):
         cases = self._cases
         has = cases is not None and len(cases) > 0
         self.status_combo.setEnabled(has)
+        self.mark_button.setEnabled(has)
         self.prev_button.setEnabled(cases is not None and has and cases.index > 0)
         self.next_button.setEnabled(cases is not None and has and cases.index < len(cases) - 1)
 
@@ -105,4 +114,8 @@ class CasesPanel(QtWidgets.QWidget):
     def _on_status_activated(self, index: int) -> None:
         if self._cases is not None and self._cases.paths:
             path: Path = self._cases.paths[self._cases.index]
-            self.status_chosen.emit(str(path), STATUSES[index])
+            if STATUSES[index] == CORRECTED:  # corrected means saved and submitted: the same path as the button
+                self.mark_corrected.emit()
+                self.refresh()
+            else:
+                self.status_chosen.emit(str(path), STATUSES[index])

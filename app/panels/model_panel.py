@@ -167,6 +167,19 @@ class ModelPanel(QtWidgets.QWidget):
         """Select a device without emitting (an unknown one selects the first, Auto)."""
         _select_quietly(self.device_combo, device)
 
+    def set_cuda_available(self, available: bool, reason: str = "") -> bool:
+        """Offer the GPU device only where the start-up check found CUDA; a GPU choice without CUDA falls back to
+        Auto. Returns True when the choice fell back."""
+        i = self.device_combo.findData("cuda")
+        item = self.device_combo.model().item(i)  # type: ignore[attr-defined]
+        item.setEnabled(available)
+        tip = "" if available else (reason or "No CUDA GPU was found on this machine; segmenting runs on the CPU.")
+        self.device_combo.setItemData(i, tip or None, QtCore.Qt.ItemDataRole.ToolTipRole)
+        if not available and self.device() == "cuda":
+            self.device_combo.setCurrentIndex(self.device_combo.findData("auto"))
+            return True
+        return False
+
     def tta(self) -> str:
         """``"none"``, ``"flips"`` or ``"d4"``."""
         return str(self.tta_combo.currentData())

@@ -13,6 +13,7 @@ from akmamba.errors import ConfigError
 from akmamba.finetune.data import (
     case_correction_mask,
     correction_from_journal,
+    fixed_split,
     load_finetune_folder,
     materialise_corrections,
     read_correction_mask,
@@ -80,6 +81,27 @@ def test_split_is_frozen_by_case_id() -> None:
     assert set(more_held) - set(held) <= {"p20", "p21", "p22"}
     assert split_cases(["a", "b"], 0.2)[1]
     assert split_cases(["a", "b"], 0.9)[0]
+
+
+def test_fixed_split_keeps_every_case_on_its_side_and_grows() -> None:
+    ids = [f"c{i}" for i in range(4)]
+    train, held = fixed_split(ids)
+    assert len(held) == 2  # never judged on one case once there are four
+    record = {"heldout": held, "train": train}
+    more = [*ids, *(f"n{i}" for i in range(8))]
+    train2, held2 = fixed_split(more, record)
+    assert set(held) <= set(held2)  # never re-drawn
+    assert set(train) <= set(train2)  # a case trained on is never judged on
+    assert len(held2) == 3  # grows to its share (20 % of 12, rounded up)
+    assert fixed_split(more, {"heldout": held2, "train": train2}) == (train2, held2)
+    assert fixed_split(["a", "b"]) in ((["a"], ["b"]), (["b"], ["a"]))
+
+
+def test_fixed_split_says_when_it_cannot_judge_or_train() -> None:
+    with pytest.raises(ConfigError, match="nothing new to train on"):
+        fixed_split(["a", "b"], {"heldout": ["a", "b"], "train": []})
+    with pytest.raises(ConfigError, match="can judge the new version"):
+        fixed_split(["a", "b"], {"heldout": ["z"], "train": ["a", "b"]})
 
 
 @pytest.mark.parametrize(("setup", "words"), [

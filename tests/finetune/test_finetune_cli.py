@@ -55,6 +55,11 @@ def test_finetune_registers_promotes_and_rolls_back(corrected_folder, parent_ckp
     assert rec["config"]["train"]["init_from"]
     assert any(k.startswith("edit_masks/") for k in rec["data"]["sha256"])  # correction masks are checksummed too
     assert set(rec["metrics"]) >= {"candidate", "active"}
+    assert rec["heldout"]["cases"] == plan["heldout_cases"]  # size and before/after Dice in the version record
+    assert rec["heldout"]["images"] == plan["heldout_images"]
+    assert rec["heldout"]["dice_after"] == rec["metrics"]["candidate"]["mean_dice"]
+    assert rec["heldout"]["dice_before"] == rec["metrics"]["active"]["mean_dice"]
+    assert reg.split_record("tiny-discs")["heldout"] == plan["heldout_cases"]  # the fixed set, kept in the registry
     assert (v2.folder / "events.jsonl").is_file()
     from akmamba.nn import load_checkpoint
 
@@ -64,6 +69,7 @@ def test_finetune_registers_promotes_and_rolls_back(corrected_folder, parent_ckp
                  "--jsonl", "--min-gain", "0.5", *TINY])
     assert code == 0
     events = _events(capsys.readouterr().out)
+    assert next(e for e in events if e["event"] == "plan")["heldout_carried"] == plan["heldout_cases"]
     kept = [e for e in events if e["event"] == "kept"]
     assert kept
     assert kept[0]["version"] == "v3"
@@ -89,6 +95,14 @@ def test_plan_only_and_stop_file(corrected_folder, parent_ckpt, tmp_path, capsys
                  str(reg_dir), "--jsonl", "--plan-only", *TINY]) == 0
     events = _events(capsys.readouterr().out)
     assert events[-1] == {**events[-1], "event": "finished", "plan_only": True}
+    # progress from the first second: what is being done, then each measured piece with its seconds and an ETA
+    assert events[0]["event"] == "stage"
+    measuring = [e for e in events if e["event"] == "measuring"]
+    assert measuring[0]["what"].startswith("training step 1")
+    assert all(e["seconds"] > 0 and e["eta_s"] >= 0 for e in measuring)
+    assert measuring[-1]["done"] == measuring[-1]["total"]
+    plan = next(e for e in events if e["event"] == "plan")
+    assert plan["time_budget_s"] == 600.0  # the documented CPU default: 10 minutes
     assert [v.id for v in ModelRegistry(reg_dir).versions("tiny-discs")] == ["v1"]  # imported only
     stop = tmp_path / "stop"
     stop.write_text("", encoding="utf-8")

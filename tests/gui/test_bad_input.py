@@ -90,3 +90,4 @@ def test_no_model_chosen_and_gpu_without_cuda(window, open_case, grey_png: Path,
     with qtbot.waitSignal(window.segmenter.failed, timeout=30000):
         window.segment(str(tiny_checkpoint), "cuda")
     assert "CUDA is not available" in window.last_error
+    assert "--device" not in window.last_error  # no command-line wording in the viewer

@@ -87,6 +87,12 @@ def test_finetune_from_the_viewer_then_roll_back(window, qtbot, tmp_path) -> Non
     assert len(dialog._loss[0]) >= 1
     assert len(dialog._dice[0]) >= 1
     assert "v2 is active" in dialog.outcome.text()
+    outcome = dialog.outcome.text()
+    assert f"Fixed held-out set: {len(dialog.plan_event['heldout_cases'])} case(s)" in outcome  # size, and
+    assert "Dice before" in outcome  # the before/after Dice of the decision
+    assert "after" in outcome
+    assert any(e["event"] == "measuring" for e in dialog.events[:dialog.events.index(dialog.plan_event)])
+    assert not any(e["event"] == "measuring" for e in dialog.events[dialog.events.index(dialog.plan_event) + 1:])
     assert window.model_panel.model_path() == result["active_path"]  # the viewer now segments with it
     panel = finetune_actions.show_versions(window)
     assert panel.line() == "tiny-discs"
@@ -108,8 +114,10 @@ def test_finetune_from_the_viewer_then_roll_back(window, qtbot, tmp_path) -> Non
 def test_dialog_stop_and_child_failure(qtbot, tmp_path) -> None:
     from app.finetune_dialog import FinetuneDialog
 
-    dialog = FinetuneDialog(str(tmp_path / "missing.safetensors"), "cpu", tmp_path / "reg", ["--threads", "1"])
+    dialog = FinetuneDialog(str(tmp_path / "missing.safetensors"), "auto", tmp_path / "reg", ["--threads", "1"],
+                            cuda_available=False)
     qtbot.addWidget(dialog)
+    assert dialog.budget.value() == 10  # Auto without CUDA: the documented CPU default, not the GPU's 20 minutes
     (tmp_path / "data").mkdir()
     dialog.set_data(tmp_path / "data", ["a", "b"])
     qtbot.waitUntil(lambda: dialog.state == "failed", timeout=60000)

@@ -54,7 +54,7 @@ def test_open_nifti_volume_with_slices_and_wl_drag(window, open_case, tiny_nifti
     assert window.view.image_item.image[0, 7] == 7
     window.commands["slice_prev"].trigger()
     assert s.z == 0  # clamped
-    assert "z 0" in window.readout(7.5, 1.5)
+    assert "slice 1 / 6" in window.readout(7.5, 1.5)  # 1-based, as the slider label
     assert "value 7" in window.readout(7.5, 1.5)
     assert "mm" in window.readout(1, 1)
     assert window.levels == pytest.approx(display.percentile_levels(read_image(tiny_nifti).array))
@@ -93,7 +93,15 @@ def test_folder_case_list_next_previous_and_status(window, open_case, tmp_path: 
     window.view.click_at(50.5, 50.5)
     assert window.cases.cases.status(paths[1]) == "in progress"
     window.commands["save"].trigger()
+    assert window.cases.cases.status(paths[1]) == "in progress"  # saving is not "corrected"
+    window.controller.set_tool(window.controller.tool.BRUSH)
+    window.view.click_at(40.5, 40.5)  # unsaved again: Mark corrected saves first
+    assert window.session.dirty
+    window.commands["mark_corrected"].trigger()
+    assert not window.session.dirty
     assert window.cases.cases.status(paths[1]) == "corrected"
+    assert "corrected" in panel.list.item(1).text()
+    assert window.cases.cases.status(paths[0]) == "not started"
     panel.status_combo.setCurrentIndex(3)
     panel.status_combo.activated.emit(3)
     assert window.cases.cases.status(paths[1]) == "flagged"
@@ -157,3 +165,26 @@ def test_recent_files_menu_reopens(window, open_case, grey_png: Path, tiny_nifti
     with qtbot.waitSignal(window.case_opened, timeout=15000):
         window.recent_menu.actions()[1].trigger()
     assert window.session.path == grey_png
+
+
+def test_finetune_takes_only_cases_marked_corrected(window, open_case, tmp_path: Path, qtbot) -> None:
+    """A saved case is not fine-tuning data; one marked corrected (button or status combo) is."""
+    from app.finetune_actions import gather_items
+
+    paths = write_demo(tmp_path / "demo")
+    open_case(window, tmp_path / "demo")
+    window.controller.set_tool(window.controller.tool.BRUSH)
+    window.view.click_at(30.5, 30.5)
+    window.commands["save"].trigger()
+    assert gather_items(window) == []
+    panel = window.cases_panel
+    panel.status_combo.setCurrentIndex(2)  # "corrected" in the combo = the Mark corrected path
+    panel.status_combo.activated.emit(2)
+    assert window.cases.cases.status(paths[0]) == "corrected"
+    assert [item[0] for item in gather_items(window)] == [paths[0]]
+
+
+def test_mark_corrected_needs_a_case_list(window, open_case, grey_png: Path) -> None:
+    open_case(window, grey_png)
+    assert not window.cases.mark_corrected()
+    assert "case list" in window.statusBar().currentMessage()
