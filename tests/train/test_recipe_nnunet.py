@@ -164,7 +164,7 @@ def test_deep_supervision_loss_weighs_heads_half_each_level() -> None:
     torch.manual_seed(0)
     y = torch.randint(0, 3, (2, 8, 8))
     full, half = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 4, 4)
-    y_half = y[:, ::2, ::2]  # nearest-exact resizing of the target by 2 picks the even pixels
+    y_half = y[:, 1::2, 1::2]  # nearest-exact resizing by 1/2 samples pixel centres 2i + 1
     want = (loss_fn(full, y[:, None]) + 0.5 * loss_fn(half, y_half[:, None])) / 1.5
     torch.testing.assert_close(engine.training_loss(loss_fn, (full, half), y), want)
     torch.testing.assert_close(engine.training_loss(loss_fn, full, y), loss_fn(full, y[:, None]))
