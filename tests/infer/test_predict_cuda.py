@@ -70,9 +70,8 @@ def test_predict_cli_on_cuda(tmp_path: Path) -> None:
 
 
 def test_viewer_segment_job_on_cuda() -> None:
-    pytest.importorskip("PySide6")
     from akmamba.infer.models import resolve_model
-    from app.segmentation import segment_job
+    from app.segment_jobs import segment_job  # the viewer's segment path, Qt-free: runs where Qt is absent
 
     image = _fundus_like()
     results = {}
