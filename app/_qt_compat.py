@@ -24,8 +24,12 @@ _done = False
 
 
 def _buggy_pyside() -> bool:
-    """True for the PySide6 release known to over-release singletons (pyproject excludes it on 3.11)."""
-    import PySide6
+    """True for the PySide6 release known to over-release singletons (pyproject excludes it on 3.11); False where
+    Qt is not installed (the viewer's Qt-free jobs, e.g. on a GPU machine without Qt)."""
+    try:
+        import PySide6
+    except ImportError:
+        return False
 
     return PySide6.__version__.startswith("6.12.0")
 
