@@ -5,7 +5,8 @@
 #               .nnunet present, install their wheels into /tmp/site; copy the code to /tmp/repo
 #   start       join and verify bladder.tar, unpack, start the queue below in the background (setsid), return
 #   wait S      sleep up to S seconds or until the queue ends; print its log
-#   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py), beside nothing else
+#   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py), beside nothing else (also
+#               after recv with CUDATESTS=1)
 #   collect     logs, configs, evaluation reports and the all-data checkpoints into $OUT
 # The queue (QUEUE, default "nnunet ours ship-akmamba ship-unet"), each step with BUDGET seconds of training:
 #   nnunet        nnU-Net v2 2d, default plan, fold 0 of our 3 patient-level folds (experiments/nnunet_anchor.py),
@@ -19,7 +20,7 @@
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/repo:/tmp/site
 X=/tmp/x; R=/tmp/runs; D=/tmp/data/BladderMRI; mkdir -p $X $R
-BUDGET=${BUDGET:-300}; SHIP_BUDGET=${SHIP_BUDGET:-300}
+BUDGET=${BUDGET:-180}; SHIP_BUDGET=${SHIP_BUDGET:-180}
 R5=(--dataset bladder --data-root $D --model-options '{"base_channels": 16, "akconv_levels": [1, 2, 3, 4],
  "mambaout_levels": [1, 2, 3], "deep_supervision": 2}' --batch-size 16 --patch-size 320 320 --seed 0
     --optimizer sgd --lr 0.01 --weight-decay 3e-5 --lr-schedule poly --augmentation strong
@@ -81,7 +82,8 @@ recv)
   if [ -d .gpu ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl; fi
   if [ -d .nnunet ]; then mkdir -p /tmp/nnunet && cp -r .nnunet/. /tmp/nnunet/; fi
   rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments resources tests pyproject.toml /tmp/repo/
-  ls -la $X; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc ;;
+  ls -la $X; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc
+  if [ -n "${CUDATESTS:-}" ]; then bash experiments/gpu_r5.sh cudatests; fi ;;
 start)
   cat $(ls $X/bl.part* | sort) > $X/bladder.tar
   echo "$(cat $X/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
@@ -108,7 +110,7 @@ wait)
   for f in $R/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 400 $f | tail -1 | cut -c1-240)"; done
   tail -3 $R/nn-train.log 2>/dev/null ;;
 cudatests)
-  cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -m cuda tests/infer/test_predict_cuda.py 2>&1 | tail -15 ;;
+  cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py 2>&1 | tail -15 ;;
 collect)
   cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' . && ls -la $OUT
   for n in r5-akmamba-all r5-unet-all r5-akmamba-f0; do
