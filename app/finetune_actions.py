@@ -3,38 +3,30 @@
 The corrected cases of the open case list (status "corrected", set by Mark corrected, never by saving) are written,
 in a worker, as a fine-tuning folder (:func:`akmamba.finetune.data.write_finetune_folder`: images, labels and each
 case's correction mask, i.e. the pixels edited in the viewer) under the registry's ``_data/``; the dialog then runs
-``akmamba finetune`` on it in a child process. The registry is the library's (``$AKMAMBA_HOME/registry`` or
-``<GenericDataLocation>/akmamba/registry``, i.e. ``~/.local/share/akmamba/registry`` on Linux), so the command line
-sees the same versions.
+``akmamba finetune`` on it in a child process. The registry folder is the library's
+(:func:`akmamba.paths.registry_dir`: ``$AKMAMBA_HOME/registry``, else the platform's user data folder, e.g.
+``~/.local/share/akmamba/registry`` on Linux), so the command line sees the same versions.
 """
 
 # mypy: disable-error-code="attr-defined"
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from akmamba.finetune.registry import ENV_HOME, ModelRegistry
+from akmamba.finetune.registry import ModelRegistry
+from akmamba.paths import registry_dir
 
 _RIGHT = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
 
 
-def registry_root() -> Path:
-    """``$AKMAMBA_HOME/registry`` when set, else ``<GenericDataLocation>/akmamba/registry``."""
-    if os.environ.get(ENV_HOME):
-        return Path(os.environ[ENV_HOME]) / "registry"
-    base = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.GenericDataLocation)
-    return Path(base or Path.home() / ".local" / "share") / "akmamba" / "registry"
-
-
 def build_finetune_menu(win: Any, menu: QtWidgets.QMenu) -> None:
     """Add the fine-tune and versions actions to ``menu`` (the Model menu)."""
-    win.model_registry = ModelRegistry(registry_root())
+    win.model_registry = ModelRegistry(registry_dir())
     win.finetune_dialog = None
     win.versions_panel = None
     win.versions_dock = None

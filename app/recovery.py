@@ -19,12 +19,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6 import QtCore
-
 from akmamba.annotations import LabelMap, image_identity, read_journal, restore, unsaved_edits
 from akmamba.annotations.journal import JournalRecoveryWarning
 from akmamba.errors import AkmambaError
 from akmamba.io.atomic import atomic_write_text
+from akmamba.paths import journal_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,8 @@ HASH_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 def default_journal_dir() -> Path:
-    """``<user data dir>/journals`` from QStandardPaths (e.g. ``~/.local/share/akmamba/akmamba-viewer``)."""
-    base = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".akmamba-viewer") / "journals"
+    """:func:`akmamba.paths.journal_dir` (e.g. ``~/.local/share/akmamba/akmamba-viewer/journals`` on Linux)."""
+    return journal_dir()
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,18 @@
 """UI preferences in QSettings: window geometry, recent files, last folder, device and test-time augmentation
-choices (never model config)."""
+choices (never model config).
+
+The file is an INI file in the user's akmamba folder (:func:`akmamba.paths.settings_file`), beside the journals and
+the registry, on every platform. Preferences an earlier version kept in the platform's native store
+(``QSettings("akmamba", "akmamba-viewer")``) are copied into it the first time it is created.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6 import QtCore
+
+from akmamba.paths import settings_file
 
 ORGANISATION = "akmamba"
 APPLICATION = "akmamba-viewer"
@@ -16,14 +23,23 @@ class Settings:
     """Typed access to the viewer's QSettings.
 
     Args:
-        path: an INI file to use instead of the user's settings (tests pass one under ``tmp_path``).
+        path: an INI file to use instead of the user's (:func:`akmamba.paths.settings_file`; tests pass one under
+            ``tmp_path``).
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        if path is None:
-            self._q = QtCore.QSettings(ORGANISATION, APPLICATION)
-        else:
-            self._q = QtCore.QSettings(str(path), QtCore.QSettings.Format.IniFormat)
+        target = Path(path) if path is not None else settings_file()
+        fresh = not target.exists()
+        self._q = QtCore.QSettings(str(target), QtCore.QSettings.Format.IniFormat)
+        if path is None and fresh:
+            self._copy_from_native()
+
+    def _copy_from_native(self) -> None:
+        """Carry over what an earlier version stored in the platform's native settings (once, on creation)."""
+        old = QtCore.QSettings(ORGANISATION, APPLICATION)
+        for key in old.allKeys():
+            self._q.setValue(key, old.value(key))
+        self._q.sync()
 
     def recent_files(self) -> list[str]:
         """Most recent first; entries that no longer exist are dropped."""

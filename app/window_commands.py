@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from akmamba import paths
 from akmamba.io import supported_suffixes
 from app.compare_actions import build_compare_menu
 from app.dialogs import HelpDialog
@@ -23,9 +24,8 @@ _TEXT_INPUTS = (QtWidgets.QLineEdit, QtWidgets.QAbstractSpinBox, QtWidgets.QText
 
 
 def demo_dir() -> Path:
-    """Where ``--demo`` writes its generated cases (the user data dir)."""
-    base = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".akmamba-viewer") / "demo-v1"
+    """Where ``--demo`` writes its generated cases (:func:`akmamba.paths.demo_dir`)."""
+    return paths.demo_dir()
 
 
 class CommandsMixin(QtWidgets.QMainWindow):

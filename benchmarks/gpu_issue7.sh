@@ -5,7 +5,7 @@
 #
 # Carry .gpu *with* the prebuilt mamba-ssm wheel (40 MB; cp ../shared/gpu/*.whl .gpu/): it installs in seconds.
 # Without it device-setup.sh builds mamba-ssm from the sdist, which took about 2.5 minutes once and did not finish
-# in 400 s on 2026-12-06. The tree travels too (64 MiB a call in all): move resources/models aside for the call.
+# in 400 s on 2026-12-06. The tree travels too (64 MiB a call in all): move akmamba/resources/models aside for the call.
 #
 # 1. installs mamba-ssm in the background (.gpu/device-setup.sh; from the sdist when the wheel is absent) while the fused
 #    kernel's CUDA tests run against the reference; then the mamba_ssm comparison tests;

@@ -1,8 +1,8 @@
-"""Make a shipped model (resources/models/NAME.safetensors) from an all-data training checkpoint.
+"""Make a shipped model (akmamba/resources/models/NAME.safetensors) from an all-data training checkpoint.
 
     python3 experiments/ship_model.py --checkpoint RUNS/r4-bladder-akmamba-combo-ema-long-all.safetensors \
         --name akmamba-bladder --folds r4-bladder-akmamba-combo-ema-long-final --status "EXPERIMENTAL: ..." \
-        --recipe "..." --out resources/models/akmamba-bladder.safetensors
+        --recipe "..." --out akmamba/resources/models/akmamba-bladder.safetensors
 
 The validation figures of the model card are not typed in: they are the Dice of every fold run ``<--folds>-f<k>``
 in experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), pooled over the fold's

@@ -8,8 +8,9 @@ Layout (one *line* per model family, e.g. ``akmamba-drive``)::
     ROOT/<line>/staging/<random>/             a version being written (ignored; cleaned by ``gc``)
     ROOT/<line>/runs/<run>/                   training scratch of a fine-tune (checkpoints, events, data snapshot)
 
-``ROOT`` is given by the caller; :func:`default_registry_root` is ``$AKMAMBA_HOME/registry`` when that is set, else
-``~/.local/share/akmamba/registry`` (``$XDG_DATA_HOME/akmamba/registry``). The viewer uses the same folder.
+``ROOT`` is given by the caller; :func:`default_registry_root` is ``<user data dir>/registry``
+(:func:`akmamba.paths.user_data_dir`: ``$AKMAMBA_HOME`` when set, else the platform's folder, e.g.
+``~/.local/share/akmamba/registry`` on Linux). The viewer and the command line use the same function.
 
 Crash safety (killing the trainer or the viewer at any moment):
 
@@ -46,24 +47,20 @@ from typing import Any
 
 from akmamba.errors import CheckpointError, ConfigError
 from akmamba.io.atomic import atomic_write_text
+from akmamba.paths import registry_dir
 
 MODEL_FILE = "model.safetensors"
 VERSION_FILE = "version.json"
 ACTIVE_FILE = "active.json"
 SPLIT_FILE = "split.json"
-ENV_HOME = "AKMAMBA_HOME"
 _VERSION_RE = re.compile(r"^v(\d+)$")
 _LINE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HISTORY = 50
 
 
 def default_registry_root() -> Path:
-    """``$AKMAMBA_HOME/registry``, else ``$XDG_DATA_HOME/akmamba/registry`` (``~/.local/share/akmamba/registry``)."""
-    home = os.environ.get(ENV_HOME)
-    if home:
-        return Path(home) / "registry"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "akmamba" / "registry"
+    """``<user data dir>/registry`` (:func:`akmamba.paths.registry_dir`; ``$AKMAMBA_HOME/registry`` when set)."""
+    return registry_dir()
 
 
 def now_iso() -> str:

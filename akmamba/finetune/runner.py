@@ -331,8 +331,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="fine-tuning folder (docs/finetune.md: images/, labels/, "
                         "dataset.json, optional edits/, journals/, before/)")
     parser.add_argument("--description", default=None, help="dataset description (default DATA/dataset.json)")
-    parser.add_argument("--registry", default=None, help="registry folder (default $AKMAMBA_HOME/registry or "
-                        "~/.local/share/akmamba/registry)")
+    parser.add_argument("--registry", default=None, help="registry folder (default: registry/ in the user "
+                        "data folder: $AKMAMBA_HOME, else ~/.local/share/akmamba on Linux, ~/Library/Application "
+                        "Support/akmamba on macOS, %%LOCALAPPDATA%%\\akmamba on Windows)")
     parser.add_argument("--line", default=None, help="registry line name (default: the model's name)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--edit-weight", type=float, default=5.0, help="loss weight of edited pixels (others 1)")

@@ -12,8 +12,9 @@ from akmamba.finetune.registry import ModelRegistry, Version
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-commands of ``akmamba versions``."""
-    parser.add_argument("--registry", default=None, help="registry folder (default $AKMAMBA_HOME/registry or "
-                        "~/.local/share/akmamba/registry)")
+    parser.add_argument("--registry", default=None, help="registry folder (default: registry/ in the user "
+                        "data folder: $AKMAMBA_HOME, else ~/.local/share/akmamba on Linux, ~/Library/Application "
+                        "Support/akmamba on macOS, %%LOCALAPPDATA%%\\akmamba on Windows)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = sub.add_parser("list", help="lines, or the versions of one line with their held-out Dice")

@@ -4,11 +4,11 @@ Folders searched, first match wins:
 
 1. a folder passed by the caller (``models_dir=``, ``--models-dir``);
 2. ``$AKMAMBA_MODELS_DIR`` when set (an optional override, meant for tests and shared installs);
-3. ``<repository>/resources/models`` (models shipped with the source tree) and ``akmamba/resources/models``
-   (a packaged copy, if a wheel ever carries one);
-4. the user's models folder, ``~/.local/share/akmamba/models`` (``$XDG_DATA_HOME/akmamba/models``).
+3. ``akmamba/resources/models`` (the models shipped inside the package, wheel installs included);
+4. the user's models folder, ``<user data dir>/models`` (:func:`akmamba.paths.user_models_dir`, e.g.
+   ``~/.local/share/akmamba/models`` on Linux).
 
-A checkpoint ``resources/models/akmamba-drive.safetensors`` is the model ``akmamba-drive``.
+A checkpoint ``akmamba/resources/models/akmamba-drive.safetensors`` is the model ``akmamba-drive``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from akmamba.errors import AkmambaError, CheckpointError
+from akmamba.paths import resources_dir, user_models_dir
 from akmamba.registry import suggest
 
 log = logging.getLogger(__name__)
@@ -47,23 +48,16 @@ class ModelEntry:
     error: str | None = None
 
 
-def user_models_dir() -> Path:
-    """The per-user models folder, ``~/.local/share/akmamba/models``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "akmamba" / "models"
-
-
 def default_model_dirs(models_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """The folders searched for named models, in order (see the module docstring).
 
     Args:
         models_dir: an extra folder searched first.
     """
-    package = Path(__file__).resolve().parents[1]
     dirs = [Path(models_dir)] if models_dir is not None else []
     if os.environ.get(ENV_VAR):
         dirs.append(Path(os.environ[ENV_VAR]))
-    dirs += [package.parent / "resources" / "models", package / "resources" / "models", user_models_dir()]
+    dirs += [resources_dir() / "models", user_models_dir()]
     unique: list[Path] = []
     for d in dirs:
         if d not in unique:

@@ -1,7 +1,7 @@
 """Dataset description files: where images, labels and FOV masks are, how they pair, and the label table.
 
 A description is JSON (or YAML when PyYAML is installed). Folders are relative to a data root given at call
-time, so one description serves every copy of the data. Example (``resources/datasets/drive.json``)::
+time, so one description serves every copy of the data. Example (``akmamba/resources/datasets/drive.json``)::
 
     {
       "format_version": 1,
@@ -26,9 +26,8 @@ time, so one description serves every copy of the data. Example (``resources/dat
 * ``brush_radius`` (optional): the viewer's default brush radius in pixels for this data (DRIVE: 2, thinner than
   most retinal vessels; without it the viewer's default, 6).
 
-Built-in descriptions live in ``resources/datasets/*.json`` at the repository root (next to the ``akmamba``
-package, which is installed in editable mode); :func:`builtin_description` finds them there, or in
-``akmamba/resources/datasets/`` if a packaged copy is ever added for wheel installs.
+Built-in descriptions live in ``akmamba/resources/datasets/*.json``, inside the package (package data, so a wheel
+install carries them); :func:`builtin_description` finds them there.
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ from akmamba.errors import ConfigError, VolumeReadError
 from akmamba.io.image import Image
 from akmamba.io.readers import file_suffix, read_image
 from akmamba.io.validate import check_pair
+from akmamba.paths import resources_dir
 from akmamba.registry import look_up_option, suggest
 
 logger = logging.getLogger(__name__)
@@ -368,8 +368,7 @@ def _label_table(ctx: _Ctx, rows: list[Any]) -> tuple[LabelClass, ...]:
 
 
 def _builtin_dirs() -> list[Path]:
-    package = Path(__file__).resolve().parents[1]
-    return [package / "resources" / "datasets", package.parent / "resources" / "datasets"]
+    return [resources_dir() / "datasets"]
 
 
 def builtin_names() -> list[str]:

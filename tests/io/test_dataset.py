@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def drive_dict() -> dict[str, Any]:
-    return json.loads((REPO / "resources" / "datasets" / "drive.json").read_text(encoding="utf-8"))
+    return json.loads((REPO / "akmamba" / "resources" / "datasets" / "drive.json").read_text(encoding="utf-8"))
 
 
 def _save(path: Path, arr: np.ndarray) -> None:
