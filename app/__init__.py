@@ -55,6 +55,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
+    from app.qt_platform import check_qt_platform
+
+    problem = check_qt_platform()  # before Qt: a missing system library would abort the process (SIGABRT)
+    if problem is not None:
+        sys.stderr.write(problem.message + "\n")
+        return 2
+
     from PySide6 import QtWidgets
 
     qapp = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
