@@ -113,3 +113,9 @@ def test_viewer_exits_2_with_the_package_instead_of_aborting(tmp_path: Path) -> 
     assert out.returncode == 2, out.stderr
     assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_readme_apt_line_holds_every_package_the_viewer_names() -> None:
+    """The README's Debian/Ubuntu line (which scripts/check_fresh_install.sh runs) is the one the viewer prints."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"sudo apt-get install -y python3-venv {README_APT_PACKAGES}\n" in readme
