@@ -40,9 +40,15 @@ fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 trap 'umount "$ROOT/opt/wheels" 2>/dev/null || true; umount "$ROOT/proc" 2>/dev/null || true' EXIT
-if [[ -d /opt/wheels ]]; then   # this machine's local CPU torch wheel (pip find-links)
+# This machine's pip set-up, where it has one: a local CPU torch wheel (find-links) and the CA bundle its network
+# needs for PyPI (PIP_CERT); nothing else of the host goes into the root.
+printf '[global]\n' > "$ROOT/etc/pip.conf"
+if [[ -d /opt/wheels ]]; then
     mkdir -p "$ROOT/opt/wheels"; mountpoint -q "$ROOT/opt/wheels" || mount --bind -o ro /opt/wheels "$ROOT/opt/wheels"
-    printf '[global]\nfind-links = /opt/wheels\n' > "$ROOT/etc/pip.conf"
+    printf 'find-links = /opt/wheels\n' >> "$ROOT/etc/pip.conf"
+fi
+if [[ -n "${PIP_CERT:-}" && -f "$PIP_CERT" ]]; then
+    cp "$PIP_CERT" "$ROOT/etc/pip-ca.crt"; printf 'cert = /etc/pip-ca.crt\n' >> "$ROOT/etc/pip.conf"
 fi
 
 # --- a fresh copy of the committed tree
