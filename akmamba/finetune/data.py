@@ -157,7 +157,7 @@ def read_correction_mask(path: str | Path, shape: tuple[int, ...] | None = None)
     image = read_image(path)
     arr = np.asarray(image.array)
     if not image.is_volume and arr.ndim == 3:
-        arr = arr.any(axis=-1)
+        arr = np.asarray(arr.any(axis=-1))
     mask = arr != 0
     if shape is not None and tuple(mask.shape) != tuple(shape):
         raise ShapeError(f"Correction mask {str(path)!r} is {tuple(mask.shape)}; its labels are {tuple(shape)}.",

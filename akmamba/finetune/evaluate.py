@@ -14,7 +14,7 @@ import torch
 from akmamba.data.dataset import load_samples
 from akmamba.errors import CheckpointError
 from akmamba.io.dataset import DatasetDescription, Sample
-from akmamba.nn import load_checkpoint
+from akmamba.nn import load_checkpoint, model_config
 from akmamba.train.engine import validate
 
 
@@ -33,7 +33,7 @@ def evaluate_checkpoint(path: str | Path, samples: Sequence[Sample], desc: Datas
     """
     t0 = time.perf_counter()
     model, meta = load_checkpoint(path, device=device)
-    cfg = model.akmamba_config
+    cfg = model_config(model)
     num_classes = max(c.index for c in desc.label_table) + 1
     if cfg["num_classes"] != num_classes:
         raise CheckpointError(f"Checkpoint {str(path)!r} predicts {cfg['num_classes']} classes; the data has "

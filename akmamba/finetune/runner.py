@@ -156,6 +156,7 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     from akmamba.finetune import budget
     from akmamba.finetune.evaluate import evaluate_checkpoint
     from akmamba.io.readers import read_image
+    from akmamba.nn.build import model_config
     from akmamba.nn.checkpoint import load_checkpoint, read_metadata
     from akmamba.train.config import TrainConfig
     from akmamba.train.engine import fit, resolve_device
@@ -186,7 +187,7 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     held_samples = [c.sample for c in data.cases if c.case_id in held_ids]
     baseline = find_baseline(opts.baseline, parent_meta, parent.model_path)
     model, _ = load_checkpoint(parent.model_path)
-    in_ch, n_cls = model.akmamba_config["in_channels"], model.akmamba_config["num_classes"]
+    in_ch, n_cls = model_config(model)["in_channels"], model_config(model)["num_classes"]
     data_classes = max(c.index for c in data.description.label_table) + 1
     if data_classes != n_cls:
         names = [c.name for c in data.description.label_table]

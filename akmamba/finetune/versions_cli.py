@@ -96,11 +96,11 @@ def _run(reg: ModelRegistry, args: argparse.Namespace) -> int:
         print(f"{args.line}: rolled back; {v.id} is active ({v.model_path})")
         return 0
     if args.action == "path":
-        v = reg.version(args.line, args.version) if args.version else reg.active(args.line)
-        if v is None:
+        chosen = reg.version(args.line, args.version) if args.version else reg.active(args.line)
+        if chosen is None:
             print(f"akmamba versions: line {args.line!r} has no active version.")
             return 2
-        print(v.model_path)
+        print(chosen.model_path)
         return 0
     if args.action == "check":
         problems = reg.check(args.line)

@@ -85,4 +85,5 @@ def offer_model(entries: Sequence[ModelEntry], image_channels: int, current: str
     fits = [e for e in by_path.values() if isinstance(e.summary.get("in_channels"), int)
             and input_mismatch(e.name, e.summary, image_channels) is None]
     preferred = [e for e in fits if e.summary.get("architecture") == PREFERRED_ARCHITECTURE]
-    return (preferred or fits or [None])[0]
+    chosen = preferred or fits
+    return chosen[0] if chosen else None

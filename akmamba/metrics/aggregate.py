@@ -299,19 +299,19 @@ def pool_rows(rows: Sequence[Mapping[str, Any]], group_of: Callable[[str], str])
     merged: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
         merged.setdefault((group_of(str(row["case"])), str(row["label_name"])), []).append(row)
-    out = []
+    out: list[dict[str, Any]] = []
     for (case, name), group in merged.items():
         total = Confusion(*(sum(int(r[k]) for r in group) for k in COUNT_KEYS))
-        row: dict[str, Any] = {"case": case, "label": int(group[0]["label"]), "label_name": name,
-                               "n_pixels": sum(int(r["n_pixels"]) for r in group), "n_files": len(group)}
-        row.update({k: getattr(total, k) for k in COUNT_KEYS})
-        row.update(overlap_metrics(total))
+        merged_row: dict[str, Any] = {"case": case, "label": int(group[0]["label"]), "label_name": name,
+                                      "n_pixels": sum(int(r["n_pixels"]) for r in group), "n_files": len(group)}
+        merged_row.update({k: getattr(total, k) for k in COUNT_KEYS})
+        merged_row.update(overlap_metrics(total))
         if all(k in r for r in group for k in SKELETON_KEYS):
             summed = {k: sum(int(r[k]) for r in group) for k in SKELETON_KEYS}
             sk = SkeletonCounts(**summed, pred_pixels=total.tp + total.fp, gt_pixels=total.tp + total.fn)
-            row.update(cldice_metrics(sk))
-            row.update(summed)
-        out.append(row)
+            merged_row.update(cldice_metrics(sk))
+            merged_row.update(summed)
+        out.append(merged_row)
     return out
 
 

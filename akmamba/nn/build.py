@@ -95,6 +95,26 @@ def build_model(name: str, in_channels: int, num_classes: int, **options: Any) -
     return model
 
 
+def model_config(model: nn.Module) -> dict[str, Any]:
+    """The ``akmamba_config`` a network from :func:`build_model` (or ``load_checkpoint``) carries.
+
+    Returns:
+        ``{"name", "in_channels", "num_classes", "options"}``.
+
+    Raises:
+        ConfigError: the model was not built by :func:`build_model`.
+    """
+    config = getattr(model, "akmamba_config", None)
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"{type(model).__name__} has no akmamba_config: build it with akmamba.nn.build_model.",
+            parameter="model",
+            expected="a network from build_model",
+            got=type(model).__name__,
+        )
+    return config
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]

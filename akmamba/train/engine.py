@@ -41,7 +41,7 @@ from akmamba.io.dataset import (
 )
 from akmamba.io.readers import read_image
 from akmamba.metrics import evaluate_case, summarise
-from akmamba.nn import build_model, load_checkpoint, save_checkpoint
+from akmamba.nn import build_model, load_checkpoint, model_config, save_checkpoint
 from akmamba.ops.selective_scan import reset_scan_usage, scan_usage
 from akmamba.reports.report import sha256_file
 from akmamba.train.config import LOSSES, TrainConfig
@@ -209,7 +209,7 @@ def _build(cfg: TrainConfig, in_channels: int, num_classes: int) -> tuple[nn.Mod
     if cfg.init_from:
         model, meta = load_checkpoint(cfg.init_from, **{k: v for k, v in cfg.model_options.items()
                                                         if k == "scan_backend"})
-        got = (model.akmamba_config["in_channels"], model.akmamba_config["num_classes"])
+        got = (model_config(model)["in_channels"], model_config(model)["num_classes"])
         if got != (in_channels, num_classes):
             raise ConfigError(f"Checkpoint {cfg.init_from!r} has (in_channels, num_classes) = {got}; the data needs "
                               f"{(in_channels, num_classes)}.", path=cfg.init_from,

@@ -129,7 +129,7 @@ class AKConv(nn.Module):
         n = num_points
         self.p_conv = nn.Conv2d(in_channels, 2 * n, 3, padding=1, stride=stride, bias=True)
         nn.init.zeros_(self.p_conv.weight)
-        if self.centered:
+        if self.centered and self.p_conv.bias is not None:  # built with bias=True above
             nn.init.zeros_(self.p_conv.bias)
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, (n, 1), stride=(n, 1), bias=bias),

@@ -68,7 +68,7 @@ class TransformerBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, h, w) -> (B, D, h, w)``."""
         b, _, h, w = x.shape
-        pos = self.pos
+        pos: torch.Tensor = self.pos
         if pos.shape[-2:] != (h, w):
             pos = F.interpolate(pos, size=(h, w), mode="bilinear", align_corners=False)
         tokens = self.drop((self.embed(x) + pos).flatten(2).transpose(1, 2))  # (B, h*w, D)

@@ -135,7 +135,24 @@ def _as_grouped(x: torch.Tensor) -> torch.Tensor:
     return (x.unsqueeze(1) if x.dim() == 3 else x).contiguous()
 
 
-def _prepare(u, delta, A, B, C, D, z, delta_bias):  # type: ignore[no-untyped-def]
+_Opt = torch.Tensor | None
+#: (u, delta, A, B, C, D, z, delta_bias) as the kernels take them (see :func:`_prepare`).
+Prepared = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, _Opt, _Opt, _Opt]
+#: (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias); the last three are None where the input was.
+ScanGrads = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, _Opt, _Opt, _Opt]
+
+
+def _prepare(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None,
+    z: torch.Tensor | None,
+    delta_bias: torch.Tensor | None,
+) -> Prepared:
+    """Contiguous inputs, A/D/delta_bias in float32, B/C grouped (``(Dm, N)`` constant ones in float32)."""
     f32 = torch.float32
     B_, C_ = _as_grouped(B), _as_grouped(C)
     if B_.dim() == 2:
@@ -224,7 +241,7 @@ def scan_backward(
     delta_softplus: bool,
     hs: torch.Tensor,
     geo: dict[str, Any],
-) -> tuple[torch.Tensor | None, ...]:
+) -> ScanGrads:
     """Launch the backward kernel; returns (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias) in fp32 or input dtypes."""
     kernels, _ = _import_kernels()
     assert kernels is not None
@@ -303,8 +320,10 @@ class _TritonScanFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, dy: torch.Tensor, dlast: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
-        *prepared, hs = ctx.saved_tensors
-        du, ddelta, dA, dB, dC, dD, dz, ddb = scan_backward(dy, *prepared, ctx.delta_softplus, hs, ctx.geo)
+        u, delta, A, B, C, D, z, delta_bias, hs = ctx.saved_tensors  # the prepared inputs, then the saved states
+        du, ddelta, dA, dB, dC, dD, dz, ddb = scan_backward(
+            dy, u, delta, A, B, C, D, z, delta_bias, ctx.delta_softplus, hs, ctx.geo
+        )
         a_dt, b_dt, c_dt, d_dt, db_dt = ctx.input_dtypes
         b_shape, c_shape = ctx.bc_shapes
         return (
