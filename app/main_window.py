@@ -43,7 +43,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
 
     Args:
         settings: UI preferences (tests pass ``Settings(tmp_path / "s.ini")``).
-        journal_dir: edit-journal folder (default: the user data dir from QStandardPaths).
+        journal_dir: edit-journal folder (default :func:`akmamba.paths.journal_dir`).
         journal: journal edits to disk (on by default; the crash guarantee).
         restore_policy: leftover journals after a crash: ``"ask"`` (dialog), ``"restore"`` or ``"discard"``.
         probe: gather scan backends, device and installed models in a worker at start-up.
