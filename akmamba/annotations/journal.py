@@ -566,7 +566,8 @@ def unsaved_edits(contents: JournalContents, saved_at: int | None = None) -> int
     Returns:
         The number of steps, ``>= 0``.
     """
-    parent, depth, node, redo = [-1], [0], 0, []
+    parent, depth, node = [-1], [0], 0
+    redo: list[int] = []
     saved = 0
     for rec in contents.records:
         if rec.kind == "edit":

@@ -49,7 +49,7 @@ class StrongAugment:
 
         self.patch_size = (int(patch_size[0]), int(patch_size[1]))
         # a rotated square needs sqrt(2) times its side of content; scaling down by 0.7 needs 1/0.7 (about 1.43)
-        self.context = tuple(math.ceil(s * 1.45) for s in self.patch_size)
+        self.context = (math.ceil(self.patch_size[0] * 1.45), math.ceil(self.patch_size[1] * 1.45))
         self.spatial = Compose([
             RandAffined(keys=["image", "label", "weight"], prob=0.2 if rotate else 0.0,
                         rotate_range=(math.pi,), scale_range=(0.3, 0.3), spatial_size=self.patch_size,

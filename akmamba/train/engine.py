@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -47,6 +47,9 @@ from akmamba.reports.report import sha256_file
 from akmamba.train.config import LOSSES, TrainConfig
 from akmamba.train.ema import WeightEMA
 from akmamba.train.state import load_optimizer, save_optimizer
+
+if TYPE_CHECKING:
+    from torch.nn.modules.loss import _Loss
 
 log = logging.getLogger(__name__)
 Event = dict[str, Any]
@@ -317,7 +320,9 @@ def training_loss(loss_fn: nn.Module, logits: torch.Tensor | tuple[torch.Tensor,
 
         weights = [0.5**i for i in range(len(logits))]
         total = sum(weights)
-        ds = DeepSupervisionLoss(loss_fn, weights=[w / total for w in weights])
+        # MONAI annotates the wrapped loss as torch's _Loss but only calls it; ours may be any loss module
+        # (the fine-tune's WeightedDiceCELoss is a plain nn.Module).
+        ds = DeepSupervisionLoss(cast("_Loss", loss_fn), weights=[w / total for w in weights])
         return ds([t.float() for t in logits], y[:, None].float())
     return loss_fn(logits.float(), y[:, None])
 
