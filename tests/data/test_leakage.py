@@ -173,6 +173,7 @@ def test_any_size_and_channel_count() -> None:
         find_twins(np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32), threshold=0.0)
 
 
+@pytest.mark.slow
 def test_thousands_of_images_in_one_vectorised_pass() -> None:
     # 2000 training and 2000 validation images of 64 x 64 (well under a second or two: a loop of cheap
     # reductions and chunked matrix products), with 5 planted twins

@@ -55,6 +55,7 @@ def _workspace(folder: Path, n: int = 4) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_finetune_from_the_viewer_then_roll_back(window, qtbot, tmp_path) -> None:
     from app import finetune_actions
 

@@ -54,6 +54,7 @@ def test_drive_size(name: str) -> None:
     assert torch.isfinite(y).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BASELINES)
 def test_gradients_reach_every_parameter(name: str) -> None:
     model = _build(name, small=True).train()
@@ -69,6 +70,7 @@ def test_gradients_reach_every_parameter(name: str) -> None:
             assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BASELINES)
 def test_state_dict_round_trip_gives_identical_logits(name: str) -> None:
     model = _build(name, seed=0, small=True)

@@ -24,6 +24,7 @@ def _logits(backend: str, device: str, x: torch.Tensor) -> torch.Tensor:
         return model.to(device)(x.to(device)).cpu()
 
 
+@pytest.mark.slow
 def test_torch_and_reference_backends_agree_in_model() -> None:
     x = torch.randn(1, 1, 13, 21)
     torch.testing.assert_close(_logits("torch", "cpu", x), _logits("reference", "cpu", x), atol=1e-4, rtol=1e-4)

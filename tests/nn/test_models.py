@@ -42,6 +42,7 @@ def test_drive_size_default_width(name: str) -> None:
     assert torch.isfinite(y).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["akmamba", "unet", "unet_akconv", "unet_mambaout"])
 def test_one_step_reduces_loss(name: str) -> None:
     torch.manual_seed(0)
@@ -59,6 +60,7 @@ def test_one_step_reduces_loss(name: str) -> None:
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_save_load_identical_logits(name: str, tmp_path) -> None:
     model = _small(name)

@@ -76,6 +76,7 @@ def _explicit_core(m: SS2D, x: torch.Tensor) -> torch.Tensor:
     return out.flatten(2)
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_core_matches_explicit_directions_non_square() -> None:
     torch.manual_seed(1)
