@@ -202,8 +202,9 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
         yield _emit("stage", stage=f"measuring the training speed on {device}: timing one training step of {batch} x "
                     f"{patch[0]}x{patch[1]} patches, then three small forward passes",
                     elapsed_s=time.perf_counter() - t_start)
-        rates = yield from _measuring(budget.iter_measure(model, in_ch, n_cls, patch, batch,
-                                                          first_image.spatial_shape[:2], device, opts.amp))
+        image_h, image_w = first_image.spatial_shape[:2]
+        rates = yield from _measuring(budget.iter_measure(model, in_ch, n_cls, patch, batch, (image_h, image_w),
+                                                          device, opts.amp))
     del model
     evaluations = 2 + (baseline is not None) if active is not None else 1 + (baseline is not None)
     the_plan = budget.plan(rates, batch_size=batch, max_steps=max_steps, time_budget_s=time_budget,

@@ -2,7 +2,7 @@
 
 Recognised layouts:
 
-* every built-in description (``resources/datasets/*.json``: DRIVE's ``training/`` with ``images/``,
+* every built-in description (``akmamba/resources/datasets/*.json``: DRIVE's ``training/`` with ``images/``,
   ``1st_manual/`` and ``mask/``; the bladder ``Images/`` + ``Labels/`` pair): the folder is a data root when the
   description's image folder holds a matching file;
 * nnU-Net v2 raw data (``imagesTr/`` + ``labelsTr/``, channel 0 ``<case>_0000<ending>``, labels ``<case><ending>``;
@@ -153,7 +153,7 @@ def read_reference(sample: Sample, desc: DatasetDescription, image: Image, *, wi
             fov_image = read_image(sample.fov)
             check_pair(image, fov_image)
             arr = np.asarray(fov_image.array)
-            fov = (arr.any(axis=-1) if arr.ndim == 3 and not fov_image.is_volume else arr) > 0
+            fov = np.asarray(arr.any(axis=-1) if arr.ndim == 3 and not fov_image.is_volume else arr) > 0
         except (AkmambaError, OSError, ValueError) as exc:
             notes.append(f"FOV mask {sample.fov.name!r} was not loaded: {exc}")
     return labels, fov, notes
