@@ -60,6 +60,7 @@ def test_models_listed_after_the_image_opened_are_offered_too(window, open_case,
     assert window.statusBar().currentMessage() == "Model: tiny-grey (suits this grey (1-channel) image)"
 
 
+@pytest.mark.slow
 def test_running_a_model_that_does_not_suit_asks_first(window, open_case, installed, grey_png, qtbot) -> None:
     panel = window.model_panel
     panel.set_models(installed)

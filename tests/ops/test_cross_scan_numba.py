@@ -290,6 +290,7 @@ def test_auto_takes_fused_numba_only_without_gradients(
     assert leaves["dts"].grad is not None
 
 
+@pytest.mark.slow
 def test_explicit_selective_scan_backend_keeps_the_unfused_path(numba_calls: list[str]) -> None:
     inputs = make_inputs(1, 3, 4, 5, 4, seed=12)
     y = cross_selective_scan(**inputs, delta_softplus=True, backend="numba")

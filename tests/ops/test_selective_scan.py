@@ -347,6 +347,7 @@ def test_auto_prefers_a_registered_higher_priority_backend(monkeypatch: pytest.M
     assert "fake_fast" in [info.name for info in available_backends()]
 
 
+@pytest.mark.slow
 def test_return_last_state_through_dispatcher() -> None:
     inputs = make_inputs(length=12)
     y, last = selective_scan(**inputs, return_last_state=True)

@@ -49,6 +49,7 @@ def test_config_rejects_unknown_and_out_of_range() -> None:
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
+@pytest.mark.slow
 def test_train_jsonl_events_checkpoint_and_resume(disc_dataset, tmp_path) -> None:
     root, desc = disc_dataset
     out = tmp_path / "run"
