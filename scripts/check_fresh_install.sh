@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's "Set up on a fresh machine" commands, run exactly as written on a fresh Debian bookworm.
 #
-#   sudo scripts/check_fresh_install.sh [CHROOT_DIR]     (default /tmp/akmamba-fresh-bookworm; needs root)
+#   sudo scripts/check_fresh_install.sh [CHROOT_DIR]     (default /tmp/akmamba-fresh-bookworm; needs root; a new
+#                                                         folder each time: it refuses one already set up)
 #
 # Makes (once) a minimal Debian bookworm root with debootstrap (`--variant=minbase`: no Python, no X libraries),
 # installs only python3 and ca-certificates (what "a machine with Python" has), copies this checkout's committed tree
@@ -29,7 +30,11 @@ for v in APT_LINE VENV_LINE RUN_LINE TEST_LINE; do echo "$v: ${!v}"; done
 [[ "$APT_LINE" == *apt-get\ install* && "$VENV_LINE" == *venv* && "$RUN_LINE" == *akmamba-viewer* \
    && "$TEST_LINE" == *pytest* ]] || { echo "README's set-up section is not the 4 expected commands"; exit 1; }
 
-# --- a minimal Debian root with Python
+# --- a minimal Debian root with Python (a new one: a root where the README's packages are already installed cannot
+#     show step 1)
+if [[ -e "$ROOT/var/lib/dpkg/info/libxcb-icccm4:amd64.list" || -e "$ROOT/var/lib/dpkg/info/libxcb-icccm4.list" ]]; then
+    echo "$ROOT already has the README's packages: give a new folder (or remove this one) for a fresh check"; exit 1
+fi
 if [[ ! -x "$ROOT/usr/bin/python3" ]]; then
     command -v debootstrap >/dev/null || apt-get install -y debootstrap
     [[ -x "$ROOT/bin/bash" ]] || debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR"
