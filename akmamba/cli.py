@@ -1,5 +1,5 @@
 """The ``akmamba`` command line: ``models``, ``backends``, ``train``, ``predict``, ``evaluate``, ``finetune``,
-``versions``, ``prompt-eval``."""
+``versions``, ``prompt-eval``, ``prompt-train``."""
 
 from __future__ import annotations
 
@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     eval_cli.add_arguments(p)
     p.set_defaults(func=_cmd_prompt_eval)
+    p = sub.add_parser("prompt-train", help="train a prompt-aware model with simulated clicks (from a plain one)")
+    from akmamba.prompt import train as prompt_train
+
+    prompt_train.add_arguments(p)
+    p.set_defaults(func=_cmd_prompt_train)
     p = sub.add_parser("versions", help="list, compare, activate or roll back model versions of the registry")
     from akmamba.finetune import versions_cli
 
@@ -147,6 +152,12 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 def _cmd_prompt_eval(args: argparse.Namespace) -> int:
     from akmamba.prompt.eval_cli import run
+
+    return run(args)
+
+
+def _cmd_prompt_train(args: argparse.Namespace) -> int:
+    from akmamba.prompt.train import run
 
     return run(args)
 
