@@ -107,7 +107,8 @@ def main() -> None:
             for label, prompts in prompt_sets().items():
                 t = time_one(predictor, image, prompts, args.repeats)
                 lines.append(f"| {predictor.architecture} ({name}) | {label} | {1000 * t['encode']:.0f} | "
-                             f"{1000 * t['forward']:.0f} | {1000 * t['labels']:.0f} | {t['total']:.2f} | {t['cpu']:.2f} | "
+                             f"{1000 * t['forward']:.0f} | {1000 * t['labels']:.0f} | {t['total']:.2f} | "
+                             f"{t['cpu']:.2f} | "
                              f"{'yes' if t['total'] <= 1.5 else 'no'} |")
                 publish("\n".join(lines) + "\n", args.out, echo=False)
     publish("\n".join(lines) + "\n", args.out)
