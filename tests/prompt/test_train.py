@@ -79,3 +79,19 @@ def test_prompt_train_widens_a_plain_checkpoint_and_trains(tmp_path: Path, plain
     # the guidance weights moved off zero: the model now listens to clicks
     first = next(p for n, p in model.named_parameters() if p.dim() == 4)
     assert first[:, 1:].abs().sum() > 0
+
+
+def test_boost_scales_only_the_guidance_columns() -> None:
+    from akmamba.prompt.train import boost_guidance_update, guidance_inputs
+
+    torch.manual_seed(0)
+    model = build_model("unet", 1, 3, base_channels=4, depth=2, guidance=LAYOUT.to_dict())
+    params = guidance_inputs(model)
+    assert [tuple(p.shape[:2]) for p in params] == [(4, 7)]
+    before = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        params[0].add_(0.01)
+    boost_guidance_update(params, before, 1, 5.0)
+    delta = params[0] - before[0]
+    assert torch.allclose(delta[:, :1], torch.full_like(delta[:, :1], 0.01))
+    assert torch.allclose(delta[:, 1:], torch.full_like(delta[:, 1:], 0.05))
