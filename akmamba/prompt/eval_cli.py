@@ -36,13 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="region growing: intensity tolerance in image standard deviations (default 0.3)")
     parser.add_argument("--radius", type=int, default=40, help="region growing: largest reach in pixels (default 40)")
     parser.add_argument("--cases", default=None, help="comma-separated case ids to keep (needs --dataset)")
-    parser.add_argument("--every", type=int, default=1, help="keep every N-th image (after --cases), default 1")
+    parser.add_argument("--with-label", default=None,
+                        help="keep only images whose truth holds this label (a model label name), before --every")
+    parser.add_argument("--every", type=int, default=1,
+                        help="keep every N-th image (after --cases and --with-label), default 1")
     parser.add_argument("--labels", default=None, help="comma-separated label names to evaluate (default all)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda (default cpu)")
     parser.add_argument("--out", required=True, type=Path, help="report file (.json)")
 
 
-def _items(args: argparse.Namespace, table: list[dict[str, Any]]) -> Iterator[Any]:
+def _items(args: argparse.Namespace, table: list[dict[str, Any]], names: dict[int, str]) -> Iterator[Any]:
     from akmamba.infer.evaluate_cli import _read_mask, find_pairs, to_indices
     from akmamba.infer.label_values import file_values_to_indices
     from akmamba.io import read_image
@@ -69,8 +72,16 @@ def _items(args: argparse.Namespace, table: list[dict[str, Any]]) -> Iterator[An
             raise ConfigError(f"--cases {missing} have no image in {str(args.images)!r}.", parameter="cases",
                               expected=sorted({c for _, c in pairs}), got=missing)
         pairs = [(p, c) for p, c in pairs if c in wanted]
-    for p, case in pairs[:: args.every]:
-        image = np.asarray(read_image(p.pred).array)
+    present = None
+    if args.with_label is not None:
+        index = {v: k for k, v in names.items()}
+        if args.with_label not in index:
+            raise ConfigError(f"--with-label {args.with_label!r} is not a label of the model "
+                              f"({', '.join(names.values())}).", parameter="with_label",
+                              expected=list(names.values()), got=args.with_label)
+        present = index[args.with_label]
+    kept = 0
+    for p, case in pairs:
         _, raw = _read_mask(p.gt)
         if desc is not None:
             gt = remap_labels(raw, desc.label_table, path=p.gt)
@@ -78,6 +89,12 @@ def _items(args: argparse.Namespace, table: list[dict[str, Any]]) -> Iterator[An
             gt = file_values_to_indices(raw, table, str(p.gt))
         else:
             gt = to_indices(raw, p.gt)
+        if present is not None and not (gt == present).any():
+            continue
+        kept += 1
+        if (kept - 1) % args.every:
+            continue
+        image = np.asarray(read_image(p.pred).array)
         if gt.shape != image.shape[:2]:
             raise ConfigError(f"Truth {str(p.gt)!r} is {gt.shape}, its image {str(p.pred)!r} {image.shape[:2]}.",
                               path=str(p.gt), expected=image.shape[:2], got=gt.shape)
@@ -111,7 +128,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             raise ConfigError(f"Model {args.model!r} is not prompt-aware; evaluate it with --baseline region-grow.",
                               parameter="model", expected="a prompt-aware model or --baseline", got=args.model)
         predictor = cls.from_checkpoint(args.model, device=args.device)
-        names = {k: v for k, v in predictor.label_names.items() if k != 0}
+        names = all_names = {k: v for k, v in predictor.label_names.items() if k != 0}
         if args.labels:
             wanted = [n.strip() for n in args.labels.split(",")]
             unknown = [n for n in wanted if n not in names.values()]
@@ -120,7 +137,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
                                   parameter="labels", expected=list(names.values()), got=unknown)
             names = {k: v for k, v in names.items() if v in wanted}
         report = prompt_eval(
-            predictor, _items(args, list(meta.get("label_table") or [])),
+            predictor, _items(args, list(meta.get("label_table") or []), all_names),
             mode="region-grow" if args.baseline else "prompt", max_clicks=args.max_clicks, target=args.target,
             labels=names, region_grow=RegionGrow(args.tolerance, args.radius),
             progress=lambda line: print(line, file=err, flush=True),
@@ -129,7 +146,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         print(f"akmamba prompt-eval: {exc.message}", file=err)
         return EXIT_FAILED
     report["command"] = {"model": str(args.model), "images": str(args.images), "gt": str(args.gt),
-                         "dataset": args.dataset, "cases": args.cases, "every": args.every}
+                         "dataset": args.dataset, "cases": args.cases, "every": args.every,
+                         "with_label": args.with_label}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
     for name, s in report["summary"].items():

@@ -119,6 +119,9 @@ def test_prompt_eval_cli_report_keys(tmp_path: Path, plain_ckpt: Path, prompt_ck
     report = json.loads(out.read_text())
     assert report["mode"] == "region-grow"
     assert [r["case"] for r in report["images"]] == ["2"]
+    assert main([*args, "--model", str(plain_ckpt), "--baseline", "region-grow", "--with-label", "tumor",
+                 "--every", "2"]) == 0
+    assert [r["image"] for r in json.loads(out.read_text())["images"]] == ["1-IM0"]
     # the tumour is bright on a dark image: the clicks' regions grow onto it (the random model starts far off)
     tumour = report["images"][0]["labels"]["tumor"]
     assert tumour["dice_after"][-1] > tumour["dice_after"][0] + 0.3
