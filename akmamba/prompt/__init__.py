@@ -8,7 +8,8 @@
   region-growing baseline.
 * :mod:`~akmamba.prompt.simulate` / :mod:`~akmamba.prompt.train`: training with clicks drawn from the model's
   own errors (DeepEdit style).
-* :mod:`~akmamba.prompt.eval_cli`: ``akmamba prompt-eval``.
+* :mod:`~akmamba.prompt.evaluate` / :mod:`~akmamba.prompt.eval_cli`: the protocol over images, ``akmamba prompt-eval``.
+* :mod:`~akmamba.prompt.interactive`: the viewer Prompt tool's Qt-free state (preview, accept, propagate).
 """
 
 from akmamba.prompt.encode import Box, Click, Prompt, Scribble, encode_guidance

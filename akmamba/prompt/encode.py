@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,8 @@ def click_signal(points: Sequence[Sequence[int]], shape: tuple[int, int], sigma:
     y1, x1 = np.minimum(pts.max(0) + reach + 1, [h, w])
     signal = AddGuidanceSignalDeepEditd(keys="image", guidance="guidance", sigma=sigma,  # type: ignore[arg-type]
                                         number_intensity_ch=1)
-    crop = signal({"image": np.zeros((1, y1 - y0, x1 - x0), dtype=np.float32),
-                   "guidance": {"g": (pts - [y0, x0]).tolist()}})["image"][1]
+    data: dict[str, Any] = {"image": np.zeros((1, y1 - y0, x1 - x0), dtype=np.float32),
+                            "guidance": {"g": (pts - [y0, x0]).tolist()}}
+    crop = signal(data)["image"][1]  # type: ignore[arg-type]  (MONAI annotates every value as an array)
     out[y0:y1, x0:x1] = np.asarray(crop, dtype=np.float32)
     return out

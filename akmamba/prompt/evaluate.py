@@ -12,7 +12,7 @@ The report's keys are documented in docs/prompt-eval.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from akmamba.errors import ConfigError
 from akmamba.infer.predictor import Predictor
 from akmamba.prompt.encode import Click
-from akmamba.prompt.protocol import RegionGrow, carried, run_label
+from akmamba.prompt.protocol import Answer, RegionGrow, carried, run_label
 
 MODES = ("prompt", "region-grow")
 
@@ -80,26 +80,19 @@ def prompt_eval(
     grow = region_grow or RegionGrow()
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    answers = 0
+    calls = [0]
     for item in images:
         plain = predictor.predict(item.image).labels
-        answers += 1
+        calls[0] += 1
         per_label: dict[str, Any] = {}
         for index, name in names.items():
             gt = item.gt == index
             if not gt.any():
                 continue
-            answer: Callable[[list[Click]], np.ndarray]
             if mode == "region-grow":
                 answer = grow.answerer(item.image, plain == index)
             else:
-                def answer(clicks: list[Click], _i: int = index, _img: np.ndarray = item.image,
-                           _plain: np.ndarray = plain) -> np.ndarray:
-                    nonlocal answers
-                    if not clicks:
-                        return _plain == _i
-                    answers += 1
-                    return predictor.predict_prompts(_img, clicks).labels == _i  # type: ignore[attr-defined]
+                answer = _model_answer(predictor, item.image, plain, index, calls)
             run = run_label(answer, gt, index, max_clicks=max_clicks, target=target)
             per_label[name] = {"dice_after": [round(d, 6) for d in run.dice_after], "noc": run.noc,
                                "clicks": [[y, x, pos] for y, x, pos in run.clicks]}
@@ -118,9 +111,23 @@ def prompt_eval(
         "model_sha256": predictor.model_info.get("sha256"),
         "images": rows,
         "summary": summarise(rows, list(names.values()), max_clicks),
-        "timing": {"elapsed_s": round(elapsed, 3), "model_calls": answers,
-                   "s_per_call": round(elapsed / max(answers, 1), 4)},
+        "timing": {"elapsed_s": round(elapsed, 3), "model_calls": calls[0],
+                   "s_per_call": round(elapsed / max(calls[0], 1), 4)},
     }
+
+
+def _model_answer(predictor: Predictor, image: np.ndarray, plain: np.ndarray, index: int, calls: list[int]
+                  ) -> Answer:
+    """The prompt-aware model's answer for label ``index`` (no click: the prompt-free mask ``plain``); counts the
+    model calls in ``calls[0]``."""
+
+    def answer(clicks: Sequence[Click]) -> np.ndarray:
+        if not clicks:
+            return plain == index
+        calls[0] += 1
+        return predictor.predict_prompts(image, list(clicks)).labels == index  # type: ignore[attr-defined]
+
+    return answer
 
 
 def summarise(rows: list[dict[str, Any]], names: list[str], max_clicks: int) -> dict[str, Any]:

@@ -169,15 +169,16 @@ class RegionGrow:
         The clicks passed must extend the previous call's (the protocol only appends).
         """
         feature = self.feature(image)
-        state = {"n": 0, "mask": np.asarray(initial, bool).copy()}
+        done: list[int] = [0]
+        masks: list[np.ndarray] = [np.asarray(initial, bool).copy()]
 
         def answer(clicks: Sequence[Click]) -> np.ndarray:
-            if len(clicks) < state["n"]:
-                state["n"], state["mask"] = 0, np.asarray(initial, bool).copy()
-            for c in clicks[state["n"]:]:
+            if len(clicks) < done[0]:
+                done[0], masks[0] = 0, np.asarray(initial, bool).copy()
+            for c in clicks[done[0]:]:
                 grown = self.region(feature, c.y, c.x)
-                state["mask"] = (state["mask"] | grown) if c.positive else (state["mask"] & ~grown)
-            state["n"] = len(clicks)
-            return state["mask"].copy()
+                masks[0] = (masks[0] | grown) if c.positive else (masks[0] & ~grown)
+            done[0] = len(clicks)
+            return masks[0].copy()
 
         return answer

@@ -20,6 +20,7 @@ label present in it (its bounding box, jittered by a few pixels), which stays fo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,8 +58,9 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
             label: ``(H, W)`` true class indices.
             pred: ``(H, W)`` predicted class indices.
         """
-        d = self.find({"label": label[None].astype(np.float32), "pred": pred[None].astype(np.float32),
-                       "label_names": {"background": 0, **self.names}})
+        data: dict[str, Any] = {"label": label[None].astype(np.float32), "pred": pred[None].astype(np.float32),
+                                "label_names": {"background": 0, **self.names}}
+        d = self.find(data)  # type: ignore[arg-type]  (MONAI annotates every value as an array)
         out: list[Click] = []
         for name, index in self.names.items():
             missed, false = d["discrepancy"][name]

@@ -63,7 +63,7 @@ class PromptTrainConfig:
 
 def guidance_inputs(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     """The weights that take the network's input channels (image + guidance): dimension 1 = C + G."""
-    c, g = model.image_channels, model.guidance_channels  # type: ignore[attr-defined]
+    c, g = int(model.image_channels), int(model.guidance_channels)  # type: ignore[arg-type]
     return [p for p in model.parameters() if p.dim() >= 2 and p.shape[1] == c + g]
 
 
@@ -116,7 +116,7 @@ def train_prompt(cfg: PromptTrainConfig) -> Iterator[Event]:
     desc = resolve_dataset(cfg.dataset)
     samples = pair_files(desc, Path(cfg.data_root))
     train_s, val_s = kfold_by_case(samples, [s.case_id for s in samples], cfg.folds, cfg.fold, cfg.seed)
-    in_ch = int(model.akmamba_config["in_channels"])
+    in_ch = int(model.akmamba_config["in_channels"])  # type: ignore[index]
     data = load_samples(train_s, desc, in_ch, str(meta.get("normalisation", "zscore")))
     repeats = class_repeats(data, cfg.oversample_class, cfg.oversample_factor) if cfg.oversample_class else None
     dataset = PatchDataset(data, (cfg.patch_size, cfg.patch_size), max(cfg.max_steps, 1) * cfg.batch_size,
