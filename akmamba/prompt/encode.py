@@ -131,6 +131,6 @@ def click_signal(points: Sequence[Sequence[int]], shape: tuple[int, int], sigma:
                                         number_intensity_ch=1)
     data: dict[str, Any] = {"image": np.zeros((1, y1 - y0, x1 - x0), dtype=np.float32),
                             "guidance": {"g": (pts - [y0, x0]).tolist()}}
-    crop = signal(data)["image"][1]  # type: ignore[arg-type]  (MONAI annotates every value as an array)
+    crop = signal(data)["image"][1]  # type: ignore[arg-type]  # MONAI annotates every value as an array
     out[y0:y1, x0:x1] = np.asarray(crop, dtype=np.float32)
     return out

@@ -60,7 +60,7 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
         """
         data: dict[str, Any] = {"label": label[None].astype(np.float32), "pred": pred[None].astype(np.float32),
                                 "label_names": {"background": 0, **self.names}}
-        d = self.find(data)  # type: ignore[arg-type]  (MONAI annotates every value as an array)
+        d = self.find(data)  # type: ignore[arg-type]  # MONAI annotates every value as an array
         out: list[Click] = []
         for name, index in self.names.items():
             missed, false = d["discrepancy"][name]
