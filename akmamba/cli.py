@@ -1,5 +1,5 @@
 """The ``akmamba`` command line: ``models``, ``backends``, ``train``, ``predict``, ``evaluate``, ``finetune``,
-``versions``."""
+``versions``, ``prompt-eval``, ``prompt-train``."""
 
 from __future__ import annotations
 
@@ -108,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune_runner.add_arguments(p)
     p.set_defaults(func=_cmd_finetune)
+    p = sub.add_parser("prompt-eval", help="clicks-to-target protocol (NoC) for prompt-aware models and a baseline")
+    from akmamba.prompt import eval_cli
+
+    eval_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_prompt_eval)
+    p = sub.add_parser("prompt-train", help="train a prompt-aware model with simulated clicks (from a plain one)")
+    from akmamba.prompt import train as prompt_train
+
+    prompt_train.add_arguments(p)
+    p.set_defaults(func=_cmd_prompt_train)
     p = sub.add_parser("versions", help="list, compare, activate or roll back model versions of the registry")
     from akmamba.finetune import versions_cli
 
@@ -136,6 +146,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from akmamba.finetune.runner import run
+
+    return run(args)
+
+
+def _cmd_prompt_eval(args: argparse.Namespace) -> int:
+    from akmamba.prompt.eval_cli import run
+
+    return run(args)
+
+
+def _cmd_prompt_train(args: argparse.Namespace) -> int:
+    from akmamba.prompt.train import run
 
     return run(args)
 

@@ -20,6 +20,7 @@ from app.panels.cases_panel import CasesPanel
 from app.panels.display_panel import DisplayPanel
 from app.panels.labels_panel import LabelsPanel
 from app.panels.model_panel import ModelPanel
+from app.prompt_tool import PromptMixin
 from app.recovery import JournalStore
 from app.segmentation import SegmentController
 from app.session import Session
@@ -35,10 +36,11 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 
 _RIGHT = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
 _TOOL_IDS = {"tool_navigate": Tool.NAVIGATE, "tool_contrast": Tool.CONTRAST, "tool_brush": Tool.BRUSH,
-             "tool_eraser": Tool.ERASER, "tool_fill": Tool.FILL, "tool_polygon": Tool.POLYGON}
+             "tool_eraser": Tool.ERASER, "tool_fill": Tool.FILL, "tool_polygon": Tool.POLYGON,
+             "tool_prompt": Tool.PROMPT}
 
 
-class MainWindow(CommandsMixin, SegmentMixin):
+class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
     """The viewer's top-level window.
 
     Args:
@@ -83,6 +85,7 @@ class MainWindow(CommandsMixin, SegmentMixin):
         self._build_status_bar()
         self._build_actions()
         self._connect()
+        self._init_prompt_tool()
         geometry = self.settings.geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -179,7 +182,8 @@ class MainWindow(CommandsMixin, SegmentMixin):
         bar = self.addToolBar("Tools")
         bar.setObjectName("toolbar_tools")
         bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for key in ("tool_navigate", "tool_contrast", "tool_brush", "tool_eraser", "tool_fill", "tool_polygon"):
+        for key in ("tool_navigate", "tool_contrast", "tool_brush", "tool_eraser", "tool_fill", "tool_polygon",
+                    "tool_prompt"):
             bar.addAction(self.commands[key])
         bar.addSeparator()
         for key in ("undo", "redo", "save"):

@@ -138,6 +138,7 @@ class Session(QtCore.QObject):
         self.z = 0
         self.orientation: SliceOrientation = AS_STORED  # how the view turns the planes (from the direction)
         self.pending: Any = None  # akmamba.infer.Prediction awaiting Accept
+        self.preview: tuple[int, np.ndarray] | None = None  # Prompt tool: (slice, labels plane) awaiting Enter
         self.threshold = 0.5
         self.model_info: dict[str, str] | None = None
         self.dirty = False
@@ -200,6 +201,7 @@ class Session(QtCore.QObject):
             self.label_map.events.changed.disconnect(self._on_label_map_changed)
             self.journals.finish(self.label_map)
         self.path = self.image = self.label_map = self.label_path = self.pending = self.model_info = None
+        self.preview = None
         self._set_dirty(False)
 
     def _on_label_map_changed(self, bbox: BBox) -> None:
@@ -242,6 +244,8 @@ class Session(QtCore.QObject):
         the map."""
         if self.label_map is None:
             return None
+        if self.preview is not None and self.preview[0] == self.z:
+            return self.preview[1]
         if self.pending is not None and self.pending.probs is not None:
             probs = self.pending.probs[:, self.z] if self.pending.probs.ndim == 4 else self.pending.probs
             return self._inside_fov(labels_from_probs(probs, self.effective_threshold()))
@@ -327,6 +331,12 @@ class Session(QtCore.QObject):
         if self.fov is None or self.fov.shape != labels.shape[-2:]:
             return labels
         return np.where(self.fov, labels, 0).astype(labels.dtype, copy=False)
+
+    def set_preview(self, plane: np.ndarray | None) -> None:
+        """Show ``plane`` (``(H, W)`` labels) on the current slice instead of the label map until it is cleared
+        (None); the Prompt tool's preview."""
+        self.preview = None if plane is None else (self.z, plane)
+        self.prediction_changed.emit()
 
     def discard_prediction(self) -> None:
         """Drop the pending prediction."""

@@ -205,10 +205,24 @@ class CommandsMixin(QtWidgets.QMainWindow):
     def _do_polygon_apply(self) -> None:
         if self.controller.tool is Tool.POLYGON:
             self.controller.apply_polygon()
+        elif self.controller.tool is Tool.PROMPT:
+            self.accept_prompt()
 
     def _do_polygon_delete(self) -> None:
         if self.controller.tool is Tool.POLYGON:
             self.controller.delete_polygon_point()
+        elif self.controller.tool is Tool.PROMPT and self.controller.prompt is not None \
+                and self.controller.prompt.undo_last():
+            self.controller.set_prompts(self.controller.prompt.prompts)
+
+    def _do_tool_prompt(self) -> None:
+        self.controller.set_tool(Tool.PROMPT)
+
+    def _do_prompt_propagate_next(self) -> None:
+        self.propagate_prompt(1)
+
+    def _do_prompt_propagate_prev(self) -> None:
+        self.propagate_prompt(-1)
 
     def _do_label_prev(self) -> None:
         self.controller.step_label(-1)

@@ -40,7 +40,9 @@ def model_options(name: str) -> dict[str, Any]:
     }
 
 
-def build_model(name: str, in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+def build_model(
+    name: str, in_channels: int, num_classes: int, *, guidance: dict[str, Any] | None = None, **options: Any
+) -> nn.Module:
     """Build a registered segmentation network.
 
     Every network takes any H x W (it pads to the multiple it needs and crops back) and returns logits.
@@ -49,11 +51,15 @@ def build_model(name: str, in_channels: int, num_classes: int, **options: Any) -
         name: a name from :func:`list_models`, for example ``"akmamba"`` or ``"unet"``.
         in_channels: 1 (grey / MRI) or 3 (RGB fundus).
         num_classes: output channels including background (2 for vessels, 3 for bladder wall + tumour).
+        guidance: for a prompt-aware model, its guidance layout (``{"channels": [...], ...}``, see
+            :mod:`akmamba.prompt.layout`): the network then takes ``in_channels + len(channels)`` inputs and is
+            wrapped in :class:`akmamba.nn.guided.GuidedInput` (an image without guidance means "no prompt").
         **options: architecture options of that model (see :func:`model_options`).
 
     Returns:
         An ``nn.Module`` mapping ``(B, in_channels, H, W)`` to logits ``(B, num_classes, H, W)``. Its attribute
-        ``akmamba_config`` holds ``{"name", "in_channels", "num_classes", "options"}`` for checkpoints.
+        ``akmamba_config`` holds ``{"name", "in_channels", "num_classes", "options"}`` for checkpoints, plus
+        ``"guidance"`` for a prompt-aware model (``in_channels`` stays the image channels).
 
     Raises:
         ConfigError: unknown name, unknown option, or invalid channel counts.
@@ -84,14 +90,22 @@ def build_model(name: str, in_channels: int, num_classes: int, **options: Any) -
                 expected=sorted(valid),
                 got=key,
             )
-    model = builder(in_channels, num_classes, **options)
+    n_guidance = _guidance_channels(guidance)
+    model = builder(in_channels + n_guidance, num_classes, **options)
+    if n_guidance:
+        from akmamba.nn.guided import GuidedInput
+
+        model = GuidedInput(model, in_channels, n_guidance)
     full = {**valid, **options}
-    model.akmamba_config = {  # type: ignore[assignment]
+    config: dict[str, Any] = {
         "name": name,
         "in_channels": in_channels,
         "num_classes": num_classes,
         "options": {k: _jsonable(v) for k, v in full.items()},
     }
+    if n_guidance:
+        config["guidance"] = guidance
+    model.akmamba_config = config  # type: ignore[assignment]
     return model
 
 
@@ -113,6 +127,18 @@ def model_config(model: nn.Module) -> dict[str, Any]:
             got=type(model).__name__,
         )
     return config
+
+
+def _guidance_channels(guidance: dict[str, Any] | None) -> int:
+    if guidance is None:
+        return 0
+    channels = guidance.get("channels") if isinstance(guidance, dict) else None
+    if not isinstance(channels, list) or not channels:
+        raise ConfigError(
+            "guidance must be a layout {'channels': [...]} with at least one channel (see akmamba.prompt.layout); "
+            f"got {guidance!r}.", parameter="guidance", expected="{'channels': [non-empty list]}", got=guidance,
+        )
+    return len(channels)
 
 
 def _jsonable(value: Any) -> Any:

@@ -197,7 +197,8 @@ def load_checkpoint(
     cfg = record.get("model") or {}
     try:
         options = {**cfg.get("options", {}), **override_options}
-        model = build_model(cfg["name"], cfg["in_channels"], cfg["num_classes"], **options)
+        model = build_model(cfg["name"], cfg["in_channels"], cfg["num_classes"], guidance=cfg.get("guidance"),
+                            **options)
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"The model recorded in {str(path)!r} cannot be rebuilt: {exc}", path=str(path)) from exc
     try:

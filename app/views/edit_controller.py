@@ -1,7 +1,9 @@
 """Mouse and tool state for editing: turns view events into LabelMap calls on the session's label map.
 
-Tools: navigate (left-drag pans), window/level drag, brush, eraser, flood fill, polygon. Holding Space (or the
-middle button) pans whatever the tool. View points (display pixels) are mapped back through the view's
+Tools: navigate (left-drag pans), window/level drag, brush, eraser, flood fill, polygon, prompt (clicks, boxes
+and scribbles answered by a prompt-aware model: left click positive, right click negative, left-drag a box,
+Shift+left-drag a positive scribble, Shift+right-drag a negative one). Holding Space (or the middle button) pans
+whatever the tool. View points (display pixels) are mapped back through the view's
 orientation (:meth:`SliceView.to_array`) to array coordinates ``(x, y)``, which become LabelMap pixel-centre
 coordinates ``(y - 0.5, x - 0.5)`` (array pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``), so an edit lands on
 the voxel shown under the mouse whatever way the volume is turned.
@@ -15,10 +17,13 @@ from typing import Any
 from PySide6 import QtCore
 
 from akmamba.display import drag_levels, step_brush_size
+from akmamba.prompt.encode import Box, Click, Scribble
+from akmamba.prompt.interactive import PromptState
 from app.session import Session
 from app.views.slice_view import SliceView
 
 _LEFT = QtCore.Qt.MouseButton.LeftButton
+_RIGHT = QtCore.Qt.MouseButton.RightButton
 _SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 _CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 
@@ -32,6 +37,7 @@ class Tool(enum.Enum):
     ERASER = "Eraser"
     FILL = "Fill"
     POLYGON = "Polygon"
+    PROMPT = "Prompt"
 
 
 PAINT_TOOLS = (Tool.BRUSH, Tool.ERASER)
@@ -44,9 +50,11 @@ class EditController(QtCore.QObject):
         state_changed(): tool, brush size, label or protect mode changed.
         levels_requested(float, float): a window/level drag asks for these levels.
         message(str): a short status-bar note (e.g. why an edit was refused).
+        prompts_changed(): the Prompt tool's prompts changed (a preview is due, or they were dropped).
     """
 
     state_changed = QtCore.Signal()
+    prompts_changed = QtCore.Signal()
     levels_requested = QtCore.Signal(float, float)
     message = QtCore.Signal(str)
 
@@ -63,6 +71,8 @@ class EditController(QtCore.QObject):
         self.polygon: list[tuple[float, float]] = []
         self._last: tuple[float, float] | None = None
         self._levels_at_press = self.levels
+        self.prompt: PromptState | None = None
+        self._drag_points: list[tuple[float, float]] = []
         view.viewbox.handler = self
         view.hovered.connect(self._on_hovered)
 
@@ -75,6 +85,8 @@ class EditController(QtCore.QObject):
         if self.session.label_map is not None:
             self.session.label_map.end_stroke()
         self.cancel_polygon()
+        if self.tool is Tool.PROMPT:
+            self.drop_prompts()
         self.tool = tool
         if tool not in PAINT_TOOLS:
             self.view.hide_brush()
@@ -90,7 +102,10 @@ class EditController(QtCore.QObject):
         self.set_radius(step_brush_size(self.radius, steps))
 
     def set_label(self, value: int) -> None:
-        """The label painted by brush, fill and polygon."""
+        """The label painted by brush, fill and polygon (and corrected by the Prompt tool: changing it drops the
+        prompts given for the previous label)."""
+        if int(value) != self.label and self.prompt is not None and self.prompt.prompts:
+            self.drop_prompts()
         self.label = int(value)
         self.state_changed.emit()
 
@@ -131,7 +146,9 @@ class EditController(QtCore.QObject):
     # ------------------------------------------------------------------ view handler protocol
 
     def drag_event(self, ev: Any, pos: QtCore.QPointF, start: QtCore.QPointF) -> bool:
-        """Paint/erase strokes and window/level drags; other drags pan or zoom (pyqtgraph)."""
+        """Paint/erase strokes, window/level drags, prompt boxes and scribbles; other drags pan or zoom."""
+        if self.tool is Tool.PROMPT and not self.pan_override:
+            return self._prompt_drag(ev, pos, start)
         if ev.button() != _LEFT or self.pan_override:
             return False
         if self.tool is Tool.CONTRAST:
@@ -159,7 +176,15 @@ class EditController(QtCore.QObject):
         return True
 
     def click_event(self, ev: Any, pos: QtCore.QPointF) -> bool:
-        """A click stamps (brush/eraser), fills (fill) or adds a vertex (polygon; double-click applies)."""
+        """A click stamps (brush/eraser), fills (fill), adds a vertex (polygon; double-click applies) or a prompt
+        click (prompt tool: left positive, right negative)."""
+        if self.tool is Tool.PROMPT and ev.button() in (_LEFT, _RIGHT):
+            state = self._prompt_state()
+            if state is not None:
+                y, x = self._array_yx(pos)
+                if state.add_click(y, x, positive=ev.button() == _LEFT):
+                    self._prompts_updated()
+            return True
         if ev.button() != _LEFT or self.tool in (Tool.NAVIGATE, Tool.CONTRAST):
             return False
         label_map = self._label_map()
@@ -237,8 +262,11 @@ class EditController(QtCore.QObject):
         self.cancel_polygon()
 
     def escape(self) -> None:
-        """Esc: cancel a polygon, else go back to the navigate tool."""
-        if self.polygon:
+        """Esc: drop the prompts (prompt tool), cancel a polygon, else go back to the navigate tool."""
+        if self.tool is Tool.PROMPT and self.prompt is not None and self.prompt.prompts:
+            self.drop_prompts()
+            self.message.emit("Prompts dropped.")
+        elif self.polygon:
             self.cancel_polygon()
         else:
             self.set_tool(Tool.NAVIGATE)
@@ -252,6 +280,90 @@ class EditController(QtCore.QObject):
         name = self.session.label_names().get(self.label, self.label)
         self.message.emit(f"Removed islands of {name!s} under {min_size} px." if box else
                           f"No island of {name!s} is smaller than {min_size} px.")
+
+    # ------------------------------------------------------------------ prompt tool
+
+    def _array_yx(self, pos: QtCore.QPointF) -> tuple[float, float]:
+        """Continuous array coordinates ``(row, column)`` of a view point (pixel ``(i, j)`` covers
+        ``[i, i+1) x [j, j+1)``), through the view's orientation."""
+        ax, ay = self.view.to_array(float(pos.x()), float(pos.y()))
+        return ay, ax
+
+    def _prompt_state(self) -> PromptState | None:
+        """The prompts of the current plane and label (made on first use)."""
+        if self._label_map() is None:
+            return None
+        shape = self.session.label_map.plane_shape  # type: ignore[union-attr]
+        if self.prompt is None or self.prompt.shape != shape or self.prompt.label != self.label:
+            self.prompt = PromptState(shape, self.label)
+        return self.prompt
+
+    def _prompt_drag(self, ev: Any, pos: QtCore.QPointF, start: QtCore.QPointF) -> bool:
+        scribble = bool(ev.modifiers() & _SHIFT)
+        if ev.button() == _RIGHT and not scribble:
+            return False  # right-drag zooms, as with every tool
+        if ev.button() not in (_LEFT, _RIGHT):
+            return False
+        state = self._prompt_state()
+        if state is None:
+            return True
+        if ev.isStart():
+            self._drag_points = [self._array_yx(start)]
+        self._drag_points.append(self._array_yx(pos))
+        if not ev.isFinish():
+            self._draw_marks(pending=self._drag_points, box=not scribble, positive=ev.button() == _LEFT)
+            return True
+        points, self._drag_points = self._drag_points, []
+        if scribble:
+            added = state.add_scribble(points, positive=ev.button() == _LEFT)
+        else:
+            (y0, x0), (y1, x1) = points[0], points[-1]
+            added = state.add_box(y0, x0, y1, x1)
+        if added:
+            self._prompts_updated()
+        else:
+            self._draw_marks()
+        return True
+
+    def _prompts_updated(self) -> None:
+        self._draw_marks()
+        self.prompts_changed.emit()
+
+    def drop_prompts(self) -> None:
+        """Forget the prompts and their marks (Esc, another tool, label or slice); the preview goes with them."""
+        had = self.prompt is not None and bool(self.prompt.prompts)
+        self.prompt = None
+        self._drag_points = []
+        self._draw_marks()
+        if had:
+            self.prompts_changed.emit()
+
+    def set_prompts(self, prompts: list[Any]) -> None:
+        """Replace the prompts (the propagate action seeds a slice with clicks) and ask for a preview."""
+        state = self._prompt_state()
+        if state is None:
+            return
+        state.prompts = list(prompts)
+        self._prompts_updated()
+
+    def _draw_marks(self, pending: list[tuple[float, float]] | None = None, box: bool = False,
+                    positive: bool = True) -> None:
+        """Draw the prompts in array coordinates (``(x, y)`` points; the marks carry the view's orientation)."""
+        marks: dict[str, list[list[tuple[float, float]]]] = {"positive": [], "negative": [], "box": []}
+        for p in self.prompt.prompts if self.prompt is not None else []:
+            if isinstance(p, Click):
+                marks["positive" if p.positive else "negative"].append([(p.x + 0.5, p.y + 0.5)])
+            elif isinstance(p, Scribble):
+                marks["positive" if p.positive else "negative"].append([(x + 0.5, y + 0.5) for y, x in p.points])
+            elif isinstance(p, Box):
+                marks["box"].append([(p.x0, p.y0), (p.x1 + 1, p.y0), (p.x1 + 1, p.y1 + 1), (p.x0, p.y1 + 1)])
+        if pending:
+            if box:
+                (y0, x0), (y1, x1) = pending[0], pending[-1]
+                marks["box"].append([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+            else:
+                marks["positive" if positive else "negative"].append([(x, y) for y, x in pending])
+        self.view.set_prompt_marks(marks)
 
     # ------------------------------------------------------------------ hover
 

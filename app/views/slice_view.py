@@ -94,6 +94,17 @@ class SliceView(pg.GraphicsView):
         self.polygon.setPen(poly_pen)
         self.polygon.setZValue(21)
         self.viewbox.addItem(self.polygon)
+        self.prompt_marks: dict[str, QtWidgets.QGraphicsPathItem] = {}
+        for kind, colour, style in (("positive", (40, 230, 90), QtCore.Qt.PenStyle.SolidLine),
+                                    ("negative", (255, 60, 60), QtCore.Qt.PenStyle.SolidLine),
+                                    ("box", (255, 220, 0), QtCore.Qt.PenStyle.DashLine)):
+            mark_pen = QtGui.QPen(QtGui.QColor(*colour), 2.0, style)
+            mark_pen.setCosmetic(True)
+            item = QtWidgets.QGraphicsPathItem()
+            item.setPen(mark_pen)
+            item.setZValue(22)
+            self.viewbox.addItem(item)
+            self.prompt_marks[kind] = item
         self.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
         self.setMouseTracking(True)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
@@ -133,6 +144,8 @@ class SliceView(pg.GraphicsView):
         transform = QtGui.QTransform(a[0, 0], a[1, 0], a[0, 1], a[1, 1], a[0, 2], a[1, 2])
         self.image_item.setTransform(transform)
         self.overlay.setTransform(transform)
+        for item in self.prompt_marks.values():
+            item.setTransform(transform)
 
     def to_array(self, x: float, y: float) -> tuple[float, float]:
         """Array coordinates ``(x, y)`` = (column, row), continuous, of view point ``(x, y)``."""
@@ -227,6 +240,23 @@ class SliceView(pg.GraphicsView):
                 path.addEllipse(QtCore.QPointF(x, y), 0.6, 0.6)
         self.polygon.setPath(path)
 
+    def set_prompt_marks(self, marks: dict[str, list[list[tuple[float, float]]]]) -> None:
+        """Draw the Prompt tool's prompts: ``marks[kind]`` (kind ``positive``, ``negative`` or ``box``) is a list
+        of polylines ``[(x, y), ...]`` in *array* coordinates (the marks carry the display transform, like the
+        overlay); a one-point polyline is drawn as a click dot, a box as its closed outline."""
+        for kind, item in self.prompt_marks.items():
+            path = QtGui.QPainterPath()
+            for line in marks.get(kind, []):
+                if len(line) == 1:
+                    path.addEllipse(QtCore.QPointF(*line[0]), 2.5, 2.5)
+                    continue
+                path.moveTo(*line[0])
+                for p in line[1:]:
+                    path.lineTo(*p)
+                if kind == "box":
+                    path.closeSubpath()
+            item.setPath(path)
+
     # ------------------------------------------------------------------ events
 
     def _on_scene_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
@@ -260,17 +290,19 @@ class SliceView(pg.GraphicsView):
         QtWidgets.QApplication.sendEvent(self.viewport(), event)
 
     def drag_through(self, points: list[tuple[float, float]],
-                     button: QtCore.Qt.MouseButton = QtCore.Qt.MouseButton.LeftButton) -> None:
+                     button: QtCore.Qt.MouseButton = QtCore.Qt.MouseButton.LeftButton,
+                     modifiers: QtCore.Qt.KeyboardModifier = QtCore.Qt.KeyboardModifier.NoModifier) -> None:
         """Press at the first view point, move through the others, release at the last."""
-        self.send_mouse("press", *points[0], button=button)
+        self.send_mouse("press", *points[0], button=button, modifiers=modifiers)
         for x, y in points[1:]:
-            self.send_mouse("move", x, y, button=button)
-        self.send_mouse("release", *points[-1], button=button)
+            self.send_mouse("move", x, y, button=button, modifiers=modifiers)
+        self.send_mouse("release", *points[-1], button=button, modifiers=modifiers)
 
-    def click_at(self, x: float, y: float, *, double: bool = False) -> None:
-        """A left click (or double-click) at view point ``(x, y)``."""
-        self.send_mouse("press", x, y)
-        self.send_mouse("release", x, y)
+    def click_at(self, x: float, y: float, *, double: bool = False,
+                 button: QtCore.Qt.MouseButton = QtCore.Qt.MouseButton.LeftButton) -> None:
+        """A click (or double-click) at view point ``(x, y)``, left by default."""
+        self.send_mouse("press", x, y, button=button)
+        self.send_mouse("release", x, y, button=button)
         if double:
             self.send_mouse("double", x, y)
             self.send_mouse("release", x, y)

@@ -1,0 +1,132 @@
+"""Simulated prompts for training, drawn from the model's own errors (DeepEdit's scheme, in 2-D).
+
+For each image of a batch: with probability ``p_no_prompt`` no prompt at all (so the model keeps segmenting
+without one); otherwise 1..``max_iters`` rounds of "predict, find the errors, click": every round runs the
+current model on the image with the prompts so far, finds each label's missed and false regions with MONAI's
+:class:`~monai.apps.deepedit.transforms.FindDiscrepancyRegionsDeepEditd` (it works on ``(1, H, W)`` arrays as
+is) and adds one click per label with errors, at a point drawn by DeepEdit's
+:meth:`~monai.apps.deepedit.transforms.AddRandomGuidanceDeepEditd.find_guidance` (probability growing as
+``exp(distance to the region's border)``, so clicks fall mostly inside regions, sometimes near their edges).
+
+Why not ``AddRandomGuidanceDeepEditd.__call__`` itself: DeepEdit has no negative click. It turns a false region
+of label A into a click *for the label that is there*, and keeps a random number of labels' clicks; our models
+take a positive and a negative channel per label (see :mod:`akmamba.prompt.layout`). So
+:class:`PosNegGuidance` subclasses it and keeps its sampling (``randomize`` with the interaction probability,
+``find_guidance``) while choosing, per label, a positive click in a missed region or a negative click in a false
+one with probability proportional to their areas. With probability ``p_box`` an image also gets a box around one
+label present in it (its bounding box, jittered by a few pixels), which stays for all rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.apps.deepedit.transforms import AddRandomGuidanceDeepEditd, FindDiscrepancyRegionsDeepEditd
+from torch import nn
+
+from akmamba.prompt.encode import Box, Click, Prompt, encode_guidance
+from akmamba.prompt.layout import GuidanceLayout
+
+
+class PosNegGuidance(AddRandomGuidanceDeepEditd):
+    """DeepEdit's click sampler with a positive and a negative click channel per label (see module docstring).
+
+    Args:
+        layout: the model's guidance layout (its labels).
+        seed: seeds DeepEdit's random state.
+    """
+
+    def __init__(self, layout: GuidanceLayout, seed: int = 0) -> None:
+        super().__init__(keys="label")
+        self.layout = layout
+        self.set_random_state(seed)
+        self.names = {name: index for index, name in layout.labels}
+        self.find = FindDiscrepancyRegionsDeepEditd(keys="label")
+
+    def will_interact(self, probability: float) -> bool:
+        """DeepEdit's coin: True with ``probability`` (its ``randomize`` on ``{"probability": p}``)."""
+        self.randomize({"probability": float(probability)})
+        return bool(self._will_interact)
+
+    def clicks(self, label: np.ndarray, pred: np.ndarray) -> list[Click]:
+        """One click per label with errors.
+
+        Args:
+            label: ``(H, W)`` true class indices.
+            pred: ``(H, W)`` predicted class indices.
+        """
+        data: dict[str, Any] = {"label": label[None].astype(np.float32), "pred": pred[None].astype(np.float32),
+                                "label_names": {"background": 0, **self.names}}
+        d = self.find(data)  # type: ignore[arg-type]  # MONAI annotates every value as an array
+        out: list[Click] = []
+        for name, index in self.names.items():
+            missed, false = d["discrepancy"][name]
+            a_miss, a_false = float(missed.sum()), float(false.sum())
+            if a_miss + a_false == 0:
+                continue
+            positive = bool(self.R.random_sample() < a_miss / (a_miss + a_false))
+            g = self.find_guidance(missed if positive else false)
+            if g is not None:
+                out.append(Click(int(g[-2]), int(g[-1]), index, positive))
+        return out
+
+    def box(self, label: np.ndarray, jitter: int = 4) -> Box | None:
+        """A box around one label present in ``label`` ``(H, W)`` (bounding box, each side moved by up to
+        ``jitter`` pixels), or None when no label is present."""
+        present = [i for _, i in self.names.items() if (label == i).any()]
+        if not present:
+            return None
+        index = int(self.R.choice(present))
+        ys, xs = np.nonzero(label == index)
+        j = self.R.randint(-jitter, jitter + 1, size=4)
+        return Box(index, int(ys.min() + j[0]), int(xs.min() + j[1]), int(ys.max() + j[2]), int(xs.max() + j[3]))
+
+
+@torch.no_grad()
+def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sampler: PosNegGuidance, *,
+                      p_no_prompt: float = 0.3, max_iters: int = 3, p_box: float = 0.2) -> torch.Tensor:
+    """Guidance channels for a training batch, from the model's own errors.
+
+    Args:
+        model: the prompt-aware network (put in eval mode for the rounds, restored after).
+        x: ``(B, C, H, W)`` images.
+        y: ``(B, H, W)`` or ``(B, 1, H, W)`` true class indices.
+        sampler: the click sampler (holds the random state).
+        p_no_prompt: probability that an image gets no prompt.
+        max_iters: the most predict-and-click rounds (each image draws 1..max_iters).
+        p_box: probability that a prompted image also gets a box.
+
+    Returns:
+        ``(B, G, H, W)`` float32 guidance on ``x``'s device.
+    """
+    labels = y.reshape(y.shape[0], *y.shape[-2:]).cpu().numpy()
+    b, _, h, w = x.shape
+    layout = sampler.layout
+    prompts: list[list[Prompt]] = [[] for _ in range(b)]
+    rounds = [sampler.R.randint(1, max_iters + 1) if sampler.will_interact(1 - p_no_prompt) else 0 for _ in range(b)]
+    for i in range(b):
+        if rounds[i] and sampler.R.random_sample() < p_box:
+            box = sampler.box(labels[i])
+            if box is not None:
+                prompts[i].append(box)
+    g = torch.zeros((b, layout.num_channels, h, w), dtype=x.dtype, device=x.device)
+    was_training = model.training
+    model.eval()
+    try:
+        for r in range(max(rounds, default=0)):
+            active = [i for i in range(b) if rounds[i] > r]
+            pred = model(torch.cat([x[active], g[active]], 1)).argmax(1).cpu().numpy()
+            for k, i in enumerate(active):
+                prompts[i] += sampler.clicks(labels[i], pred[k])
+                g[i] = torch.from_numpy(encode_guidance(prompts[i], layout, (h, w))).to(g)
+    finally:
+        model.train(was_training)
+    return g
+
+
+def count_prompts(guidance: torch.Tensor) -> Sequence[int]:
+    """How many images of a ``(B, G, H, W)`` guidance batch carry any prompt (for logging)."""
+    return [int(bool(t.any())) for t in guidance]

@@ -1,0 +1,118 @@
+"""Prompt latency on CPU: click-to-preview time of a prompt-aware model on one 512 x 512 slice.
+
+Per prompt set (1, 3 and 10 clicks, a box, a scribble) and model, the median over ``--repeats`` runs (after one
+warm-up) of: guidance encoding (``encode_guidance``), the model's forward pass through the predictor (normalise,
+tile, softmax), and the label conversion (argmax + ``preview_plane``); "total" is what the viewer's worker does
+between a click and the preview it hands to the GUI (drawing the overlay is not included: ~ms, docs/benchmarks/
+gui_cpu.md). The prompt-aware models are made from the shipped plain checkpoints with zero guidance weights: the
+weights' values do not change the time.
+
+    python benchmarks/bench_prompt.py --out docs/benchmarks/prompt_cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from report import publish
+
+ROOT = Path(__file__).resolve().parents[1]
+SLICE = ROOT.parent.parent / "shared" / "data" / "BladderMRI" / "Images" / "20-IM454.png"
+
+
+def load_slice() -> tuple[np.ndarray, str]:
+    """A real 512 x 512 bladder slice when the shared data is there, else a synthetic one."""
+    for candidate in (SLICE, Path("/work/shared/data/BladderMRI/Images/20-IM454.png")):
+        if candidate.is_file():
+            from akmamba.io import read_image
+
+            return np.asarray(read_image(candidate).array), candidate.name
+    rng = np.random.default_rng(0)
+    return (rng.random((512, 512)) * 255).astype(np.uint8), "synthetic 512 x 512"
+
+
+def prompt_sets() -> dict[str, list]:
+    from akmamba.prompt.encode import Box, Click, Scribble
+
+    clicks = [Click(200 + 7 * i, 250 + 5 * i, 1 + i % 2, i % 3 != 2) for i in range(10)]
+    return {"1 click": clicks[:1], "3 clicks": clicks[:3], "10 clicks": clicks,
+            "box": [Box(2, 180, 220, 300, 340)],
+            "scribble (60 px)": [Scribble(1, ((250, 200), (260, 230), (255, 260)))]}
+
+
+def time_one(predictor, image: np.ndarray, prompts: list, repeats: int) -> dict[str, float]:
+    from akmamba.prompt.interactive import preview_plane
+
+    current = np.zeros(image.shape[:2], np.uint8)
+    parts: dict[str, list[float]] = {"encode": [], "forward": [], "labels": [], "total": [], "cpu": []}
+    for i in range(repeats + 1):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        g = predictor.guidance(prompts, image.shape[:2])
+        t1 = time.perf_counter()
+        prediction = predictor.predict_prompts(image, prompts, guidance=g)
+        t2 = time.perf_counter()
+        preview_plane(current, prediction.labels, 1)
+        t3 = time.perf_counter()
+        cpu = time.process_time() - c0
+        if i:  # the first run warms up
+            for key, value in (("encode", t1 - t0), ("forward", t2 - t1), ("labels", t3 - t2), ("total", t3 - t0),
+                               ("cpu", cpu)):
+                parts[key].append(value)
+    return {k: statistics.median(v) for k, v in parts.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["unet-bladder", "akmamba-bladder"],
+                        help="plain installed models or checkpoints to widen (default: the shipped bladder models)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    from akmamba.infer.models import resolve_model
+    from akmamba.prompt.model import convert_checkpoint
+    from akmamba.prompt.predictor import PromptPredictor
+
+    image, where = load_slice()
+    lines = [
+        "# Prompt latency on CPU (click to preview, 512 x 512 slice)",
+        "",
+        f"- command: `python {' '.join(sys.argv)}`",
+        f"- torch {torch.__version__}, {torch.get_num_threads()} threads, Python {platform.python_version()}, "
+        f"{platform.machine()}; date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- image: {where}; median of {args.repeats} runs after one warm-up; one tile (roi 512), no test-time "
+        "augmentation, float32, device cpu",
+        "- **shared machine**: 2 cores used by several people at once (load average above 4 during the run), "
+        "so the times are upper bounds of what an idle 2-core CPU gives",
+        "- target (issue 24): <= 1.5 s per prompt on this CPU. *CPU s* is the process's CPU time for the total "
+        "(all threads): divided by the thread count it estimates the wall time on an idle machine",
+        "",
+        "| model | prompt | encode (ms) | forward (ms) | labels (ms) | total (s) | CPU s | <= 1.5 s (wall) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            ckpt = Path(tmp) / f"{Path(str(name)).stem}-prompt.safetensors"
+            convert_checkpoint(resolve_model(name), ckpt)
+            predictor = PromptPredictor.from_checkpoint(ckpt, device="cpu")
+            for label, prompts in prompt_sets().items():
+                t = time_one(predictor, image, prompts, args.repeats)
+                lines.append(f"| {predictor.architecture} ({name}) | {label} | {1000 * t['encode']:.0f} | "
+                             f"{1000 * t['forward']:.0f} | {1000 * t['labels']:.0f} | {t['total']:.2f} | "
+                             f"{t['cpu']:.2f} | "
+                             f"{'yes' if t['total'] <= 1.5 else 'no'} |")
+                publish("\n".join(lines) + "\n", args.out, echo=False)
+    publish("\n".join(lines) + "\n", args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The Prompt tool: clicks, boxes and scribbles ask a prompt-aware model for a preview (worker), Enter accepts it as
+one undo step, Esc drops it, propagate carries a slice to the next; offscreen, with a tiny random model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from akmamba.prompt.encode import Box, Click, Scribble
+from app.views.edit_controller import Tool
+
+_RIGHT = QtCore.Qt.MouseButton.RightButton
+_SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
+
+
+@pytest.fixture
+def prompt_checkpoint(tmp_path: Path) -> Path:
+    """A random prompt-aware 3-class U-Net whose output favours label 1 (so a preview always changes the map)."""
+    import torch
+
+    from akmamba.nn import build_model, save_checkpoint
+    from akmamba.prompt.layout import GuidanceLayout
+
+    table = [{"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
+             {"name": "wall", "index": 1, "value_in_file": 128, "color": [255, 215, 0]},
+             {"name": "tumor", "index": 2, "value_in_file": 255, "color": [220, 20, 60]}]
+    torch.manual_seed(0)
+    layout = GuidanceLayout.for_labels({1: "wall", 2: "tumor"})
+    model = build_model("unet", 1, 3, base_channels=4, depth=2, guidance=layout.to_dict()).eval()
+    last_bias = [p for n, p in model.named_parameters() if n.endswith("bias") and p.shape == (3,)][-1]
+    with torch.no_grad():
+        last_bias[1] += 3.0
+    path = tmp_path / "models" / "tiny-prompt.safetensors"
+    save_checkpoint(model, path, metadata={"label_table": table, "normalisation": "zscore", "version": "1"})
+    return path
+
+
+def _preview(qtbot, window, act) -> None:
+    with qtbot.waitSignal(window.prompter.answered, timeout=60000):
+        act()
+    qtbot.waitUntil(lambda: window.prompter.worker is None, timeout=60000)
+
+
+def test_prompts_preview_accept_undo_escape(window, open_case, grey_png: Path, prompt_checkpoint: Path,
+                                            qtbot) -> None:
+    open_case(window, grey_png)
+    window.model_panel.add_checkpoint(prompt_checkpoint)
+    window.commands["tool_prompt"].trigger()
+    assert window.controller.tool is Tool.PROMPT
+    assert QtWidgets.QGraphicsView.cursor(window.view).shape() == QtCore.Qt.CursorShape.CrossCursor
+    before = window.session.label_map.array.copy()
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    assert window.controller.prompt.prompts == [Click(25, 35, 1, True)]
+    assert window.session.preview is not None
+    preview = window.session.preview[1].copy()
+    np.testing.assert_array_equal(window.view.overlay.pixels(), preview)
+    assert not window.view.prompt_marks["positive"].path().isEmpty()
+    # right click: negative; drag: box; Shift+drag: scribble
+    _preview(qtbot, window, lambda: window.view.click_at(5.5, 5.5, button=_RIGHT))
+    _preview(qtbot, window, lambda: window.view.drag_through([(28.5, 18.5), (40.5, 30.5), (52.5, 42.5)]))
+    _preview(qtbot, window, lambda: window.view.drag_through([(60.5, 50.5), (70.5, 55.5)], modifiers=_SHIFT))
+    kinds = [type(p) for p in window.controller.prompt.prompts]
+    assert kinds == [Click, Click, Box, Scribble]
+    assert window.controller.prompt.prompts[1].positive is False
+    box = window.controller.prompt.prompts[2]
+    assert (box.y0, box.x0, box.y1, box.x1) == (18, 28, 42, 52)
+    assert window.controller.prompt.prompts[3].points[0] == (50, 60)
+    # Backspace removes the last prompt and asks again
+    _preview(qtbot, window, lambda: window.commands["polygon_delete"].trigger())
+    assert len(window.controller.prompt.prompts) == 3
+    preview = window.session.preview[1].copy()
+    # Enter: one undo step that writes the preview
+    window.commands["polygon_apply"].trigger()
+    np.testing.assert_array_equal(window.session.label_map.array, preview)
+    assert window.session.preview is None
+    assert not window.controller.prompt
+    assert window.view.prompt_marks["positive"].path().isEmpty()
+    window.commands["undo"].trigger()
+    np.testing.assert_array_equal(window.session.label_map.array, before)
+    # Esc drops the prompts and the preview, and leaves the labels alone
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    window.commands["escape"].trigger()
+    assert window.session.preview is None
+    assert window.controller.prompt is None
+    np.testing.assert_array_equal(window.session.label_map.array, before)
+    assert window.controller.tool is Tool.PROMPT  # a second Esc goes back to Navigate
+    window.commands["escape"].trigger()
+    assert window.controller.tool is Tool.NAVIGATE
+
+
+def test_prompt_on_a_volume_slice_and_propagate(window, open_case, tiny_nifti: Path, prompt_checkpoint: Path,
+                                                qtbot) -> None:
+    open_case(window, tiny_nifti)
+    window.model_panel.add_checkpoint(prompt_checkpoint)
+    window.commands["tool_prompt"].trigger()
+    z = window.session.z
+    _preview(qtbot, window, lambda: window.view.click_at(10.5, 10.5))
+    preview = window.session.preview[1].copy()
+    window.commands["polygon_apply"].trigger()
+    arr = window.session.label_map.array
+    np.testing.assert_array_equal(arr[z], preview)
+    assert not np.delete(arr, z, axis=0).any()  # only the current slice was written
+    _preview(qtbot, window, lambda: window.commands["prompt_propagate_next"].trigger())
+    assert window.session.z == z + 1
+    clicks = window.controller.prompt.prompts
+    assert clicks
+    assert all(isinstance(c, Click) and c.positive and c.label == 1 and preview[c.y, c.x] == 1 for c in clicks)
+    assert window.session.preview[0] == z + 1
+    # moving to another slice drops the prompts
+    window.commands["slice_next"].trigger()
+    assert window.controller.prompt is None
+    assert window.session.preview is None
+
+
+def test_plain_model_is_refused_with_a_message(window, open_case, grey_png: Path, tiny_checkpoint: Path,
+                                               qtbot) -> None:
+    open_case(window, grey_png)
+    window.model_panel.add_checkpoint(tiny_checkpoint)
+    window.commands["tool_prompt"].trigger()
+    with qtbot.waitSignal(window.prompter.failed, timeout=60000):
+        window.view.click_at(35.5, 25.5)
+    qtbot.waitUntil(lambda: "not prompt-aware" in window.last_error, timeout=5000)
+    assert window.session.preview is None
+
+
+def test_help_lists_the_prompt_tool(window) -> None:
+    window.commands["help"].trigger()
+    texts = " | ".join(window.help_dialog.texts())
+    for words in ("Prompt tool", "I / 7", "Ctrl+Shift+Right", "Right click (prompt tool)", "Shift+left-drag"):
+        assert words in texts
+    window.help_dialog.close()

@@ -1,0 +1,104 @@
+"""Prompt-aware models: layout, guidance encoding (MONAI DeepEdit), zero-initialised widening of plain weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.apps.deepedit.transforms import AddGuidanceSignalDeepEditd
+
+from akmamba.errors import CheckpointError, ConfigError, ShapeError
+from akmamba.nn import build_model, load_checkpoint, read_metadata
+from akmamba.prompt import Box, Click, GuidanceLayout, Scribble, encode_guidance, layout_of
+from akmamba.prompt.encode import click_signal
+from akmamba.prompt.model import convert_checkpoint, from_plain
+
+LAYOUT = GuidanceLayout.for_labels({0: "background", 1: "wall", 2: "tumor"})
+
+
+def test_layout_channels_and_roundtrip() -> None:
+    assert LAYOUT.num_channels == 6
+    assert LAYOUT.channel(2, "negative") == 4
+    assert LAYOUT.channels[3] == (2, "tumor", "positive")
+    assert GuidanceLayout.from_dict(LAYOUT.to_dict()) == LAYOUT
+    with pytest.raises(ConfigError, match="no guidance channels"):
+        LAYOUT.channel(3, "positive")
+
+
+@pytest.mark.parametrize(("points", "shape"), [([[10, 20], [3, 500]], (512, 512)), ([[0, 0]], (40, 30)),
+                                          ([[5, 5], [30, 2]], (40, 40)), ([[100, 100]], (256, 300))])
+def test_click_signal_equals_monai_on_the_whole_image(points: list[list[int]], shape: tuple[int, int]) -> None:
+    full = AddGuidanceSignalDeepEditd(keys="image", sigma=3.0)(
+        {"image": np.zeros((1, *shape), np.float32), "guidance": {"g": points}})["image"][1]
+    assert np.array_equal(click_signal(points, shape, 3.0), np.asarray(full))
+
+
+def test_encode_puts_each_prompt_in_its_channel() -> None:
+    g = encode_guidance([Click(10, 20, 1), Click(30, 40, 2, positive=False), Box(2, 5, 6, 15, 16),
+                         Scribble(1, ((50, 10), (50, 30)), positive=False)], LAYOUT, (64, 64))
+    assert g.shape == (6, 64, 64)
+    assert g.dtype == np.float32
+    assert np.unravel_index(g[0].argmax(), (64, 64)) == (10, 20)
+    assert g[0].max() == 1.0
+    assert np.unravel_index(g[4].argmax(), (64, 64)) == (30, 40)
+    assert g[5].sum() == 11 * 11
+    assert g[5, 5, 6] == 1
+    assert g[5, 16, 17] == 0
+    assert g[1, 50, 15:26].min() > 0.9
+    assert g[1, 50, [10, 30]].min() > 0.5
+    assert g[2].max() == g[3].max() == 0
+    assert not encode_guidance([], LAYOUT, (8, 8)).any()
+
+
+@pytest.mark.parametrize(("name", "options"), [("unet", {"base_channels": 4, "depth": 2}),
+                                          pytest.param("akmamba", {"base_channels": 4, "depth": 2, "d_state": 4},
+                                                       marks=pytest.mark.slow)])
+def test_from_plain_segments_exactly_like_the_plain_model(name: str, options: dict) -> None:
+    torch.manual_seed(0)
+    plain = build_model(name, 1, 3, **options).eval()
+    meta = {"label_table": [{"index": 1, "name": "wall"}, {"index": 2, "name": "tumor"}]}
+    guided = from_plain(plain, meta)
+    assert guided.akmamba_config["guidance"]["channels"][0] == {"index": 1, "name": "wall", "kind": "positive"}
+    x = torch.randn(2, 1, 36, 44)
+    with torch.no_grad():
+        want = plain(x)
+        assert torch.equal(guided(x), want)
+        assert torch.equal(guided(torch.cat([x, torch.zeros(2, 6, 36, 44)], 1)), want)
+        with pytest.raises(ShapeError, match="guidance channels"):
+            guided(torch.zeros(1, 3, 8, 8))
+
+
+def test_convert_checkpoint_records_layout_and_origin(plain_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.safetensors"
+    convert_checkpoint(plain_ckpt, out)
+    meta = read_metadata(out)
+    assert layout_of(meta) == GuidanceLayout.for_labels({1: "wall", 2: "tumor"})
+    assert meta["model"]["in_channels"] == 1
+    assert meta["name"] == "tiny-prompt"
+    assert meta["prompt_init"]["from"] == "tiny"
+    assert len(meta["prompt_init"]["sha256"]) == 64
+    model, _ = load_checkpoint(out)
+    assert model.akmamba_config["guidance"] == meta["model"]["guidance"]
+    with pytest.raises(CheckpointError, match="already prompt-aware"):
+        convert_checkpoint(out, tmp_path / "q.safetensors")
+    with pytest.raises(ConfigError, match="is the input"):
+        convert_checkpoint(plain_ckpt, plain_ckpt)
+
+
+def test_prompt_predictor_answers_prompts_and_plain_predictor_still_works(prompt_ckpt: Path,
+                                                                          plain_ckpt: Path) -> None:
+    from akmamba.infer import Predictor
+    from akmamba.prompt.predictor import PromptPredictor
+
+    img = np.random.default_rng(0).random((40, 52)).astype(np.float32)
+    pp = PromptPredictor.from_checkpoint(prompt_ckpt, device="cpu")
+    plain = Predictor.from_checkpoint(plain_ckpt, device="cpu").predict(img)
+    assert np.array_equal(Predictor.from_checkpoint(prompt_ckpt, device="cpu").predict(img).labels, plain.labels)
+    # zero-initialised guidance weights: a click changes nothing until the model is trained with prompts
+    ans = pp.predict_prompts(img, [Click(5, 5, 1), Box(2, 0, 0, 10, 10)])
+    assert ans.labels.shape == (40, 52)
+    assert np.allclose(ans.probs, plain.probs, atol=1e-6)
+    with pytest.raises(ConfigError, match="not prompt-aware"):
+        PromptPredictor.from_checkpoint(plain_ckpt, device="cpu")

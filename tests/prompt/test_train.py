@@ -1,0 +1,97 @@
+"""Simulated prompts from the model's errors (DeepEdit style) and the prompt training loop, tiny and on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from akmamba.nn import build_model, load_checkpoint
+from akmamba.prompt.layout import GuidanceLayout, layout_of
+from akmamba.prompt.simulate import PosNegGuidance, simulate_guidance
+
+LAYOUT = GuidanceLayout.for_labels({1: "wall", 2: "tumor"})
+
+
+def test_clicks_fall_in_the_errors_with_the_right_sign() -> None:
+    label = np.zeros((40, 40), np.int64)
+    label[5:20, 5:20] = 1
+    pred = np.zeros_like(label)
+    pred[25:35, 25:35] = 2            # tumour predicted where there is none; wall missed
+    sampler = PosNegGuidance(LAYOUT, seed=0)
+    for _ in range(5):
+        clicks = {c.label: c for c in sampler.clicks(label, pred)}
+        wall, tumour = clicks[1], clicks[2]
+        assert wall.positive
+        assert label[wall.y, wall.x] == 1
+        assert not tumour.positive
+        assert pred[tumour.y, tumour.x] == 2
+
+
+def test_simulated_guidance_respects_no_prompt_probability() -> None:
+    torch.manual_seed(0)
+    model = build_model("unet", 1, 3, base_channels=4, depth=2, guidance=LAYOUT.to_dict())
+    x = torch.randn(6, 1, 32, 32)
+    y = torch.zeros(6, 32, 32, dtype=torch.long)
+    y[:, 4:14, 4:14] = 1
+    y[:, 20:28, 20:28] = 2
+    sampler = PosNegGuidance(LAYOUT, seed=0)
+    never = simulate_guidance(model, x, y, sampler, p_no_prompt=1.0)
+    assert never.shape == (6, 6, 32, 32)
+    assert not never.any()
+    always = simulate_guidance(model, x, y, sampler, p_no_prompt=0.0, max_iters=2, p_box=0.0)
+    assert all(bool(g[[0, 1, 3, 4]].any()) for g in always)   # every image got clicks
+    assert not always[:, [2, 5]].any()                           # and no box
+    assert model.training                                        # the rounds put it back in train mode
+
+
+@pytest.mark.slow
+def test_prompt_train_widens_a_plain_checkpoint_and_trains(tmp_path: Path, plain_ckpt: Path) -> None:
+    from akmamba.prompt.train import PromptTrainConfig, train_prompt
+
+    rng = np.random.default_rng(0)
+    for folder in ("Images", "Labels"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    for case in range(1, 4):
+        lab = np.zeros((32, 32), np.uint8)
+        lab[4:16, 4:16] = 128
+        lab[18:26, 18:26] = 255
+        img = (rng.random((32, 32)) * 50 + (lab > 0) * 100).astype(np.uint8)
+        Image.fromarray(img).save(tmp_path / "data" / "Images" / f"{case}-IM1.png")
+        Image.fromarray(lab).save(tmp_path / "data" / "Labels" / f"{case}-IM1.png")
+    cfg = PromptTrainConfig(init=str(plain_ckpt), dataset="bladder", data_root=str(tmp_path / "data"),
+                            out_dir=str(tmp_path / "run"), patch_size=32, batch_size=2, max_steps=2, threads=1,
+                            p_no_prompt=0.0)
+    events = list(train_prompt(cfg))
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start"
+    assert kinds.count("step") == 2
+    assert kinds[-1] == "done"
+    assert sum(e["prompted"] for e in events if e["event"] == "step") == 4
+    model, meta = load_checkpoint(tmp_path / "run" / "last.safetensors")
+    assert layout_of(meta) == LAYOUT
+    assert meta["name"] == "tiny-prompt"
+    assert meta["prompt_train"]["folds"] == 3
+    assert len(meta["val_cases"]) == 1
+    # the guidance weights moved off zero: the model now listens to clicks
+    first = next(p for n, p in model.named_parameters() if p.dim() == 4)
+    assert first[:, 1:].abs().sum() > 0
+
+
+def test_boost_scales_only_the_guidance_columns() -> None:
+    from akmamba.prompt.train import boost_guidance_update, guidance_inputs
+
+    torch.manual_seed(0)
+    model = build_model("unet", 1, 3, base_channels=4, depth=2, guidance=LAYOUT.to_dict())
+    params = guidance_inputs(model)
+    assert [tuple(p.shape[:2]) for p in params] == [(4, 7)]
+    before = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        params[0].add_(0.01)
+    boost_guidance_update(params, before, 1, 5.0)
+    delta = params[0] - before[0]
+    assert torch.allclose(delta[:, :1], torch.full_like(delta[:, :1], 0.01))
+    assert torch.allclose(delta[:, 1:], torch.full_like(delta[:, 1:], 0.05))
