@@ -8,14 +8,14 @@
 #   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py), beside nothing else (also
 #               after recv with CUDATESTS=1)
 #   collect     logs, configs, evaluation reports and the all-data checkpoints into $OUT
-# The queue (QUEUE, default "nnunet ours ship-akmamba ship-unet"), each step with BUDGET seconds of training:
+# The queue (QUEUE, default "ours nnunet ship-akmamba ship-unet"), each step with BUDGET seconds of training:
 #   nnunet        nnU-Net v2 2d, default plan, fold 0 of our 3 patient-level folds (experiments/nnunet_anchor.py),
 #                 nnUNetTrainer_Budget (poly schedule fitted to BUDGET), its own validation, pasted and scored by
 #                 `akmamba evaluate` on the fold's 5 cases
 #   ours          Akmamba-Net with the round-5 recipe (R5 below), fold 0, time budget BUDGET; scored the same way
 #                 with its final averaged weights (last_ema) and its selected checkpoint (best)
 #   ship-akmamba  the same recipe on all 14 cases (SHIP_BUDGET); ship-unet: U-Net, same recipe
-# Each call carries the tracked tree too (64 MiB a call): resources/models/*bladder* and unet-drive are moved
+# Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/repo:/tmp/site
@@ -81,7 +81,7 @@ recv)
   cp .xfer/$2/* $X/
   if [ -d .gpu ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl; fi
   if [ -d .nnunet ]; then mkdir -p /tmp/nnunet && cp -r .nnunet/. /tmp/nnunet/; fi
-  rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments resources tests pyproject.toml /tmp/repo/
+  rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba app experiments tests pyproject.toml /tmp/repo/
   ls -la $X; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc
   if [ -n "${CUDATESTS:-}" ]; then bash experiments/gpu_r5.sh cudatests; fi ;;
 start)
@@ -92,7 +92,7 @@ start)
   mkdir -p .nnunet && cp -r /tmp/nnunet/. .nnunet/
   cat > /tmp/queue.sh <<EOF
 cd /tmp/repo; source experiments/gpu_r5.sh queue-env
-for s in ${QUEUE:-nnunet ours ship-akmamba ship-unet}; do
+for s in ${QUEUE:-ours nnunet ship-akmamba ship-unet}; do
   echo "== \$s \$(date +%T)"
   case \$s in nnunet) step_nnunet;; ours) step_ours;; ship-akmamba) step_ship akmamba;; ship-unet) step_ship unet;; esac
 done
