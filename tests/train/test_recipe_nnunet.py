@@ -50,6 +50,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_one(disc_dataset, tmp_path) -> None:
     root, desc = disc_dataset
     whole = _run(_cfg(root, desc, tmp_path / "whole", epochs=4))
@@ -83,6 +84,7 @@ def test_a_second_run_into_the_same_folder_is_refused_and_files_kept(disc_datase
         _run(_cfg(root, desc, out, epochs=2, resume=True, lr=0.5))
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_cli_resume_run_dir_reads_the_runs_config(disc_dataset, tmp_path) -> None:
     root, desc = disc_dataset
