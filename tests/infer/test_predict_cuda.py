@@ -56,7 +56,7 @@ def test_predict_cli_on_cuda(tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(_fundus_like()).save(src / "01_test.png")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     outs = {}
     for device in ("cuda", "cpu"):
         out = tmp_path / f"out-{device}"
