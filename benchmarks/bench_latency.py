@@ -96,7 +96,13 @@ def vm_kib(field: str) -> int | None:
 
 def measure(model: str, source: str, shape: tuple[int, ...], mode: str, repeats: int, threads: int,
             roi_size: int) -> dict:
-    """Time ``Predictor.predict`` of ``model`` on one image in one mode; returns seconds, tiles and memory."""
+    """Time ``Predictor.predict`` of ``model`` on one image in one mode.
+
+    Returns:
+        ``s`` median wall seconds (``times`` every run), ``cpu_s`` median CPU seconds of the process (all its
+        threads), ``tiles`` the network's forwards per image, ``peak_mib`` VmHWM and ``predict_mib`` its growth
+        over the resident set after loading (None without /proc).
+    """
     import torch
 
     from akmamba.infer import Predictor, tiling
@@ -114,16 +120,18 @@ def measure(model: str, source: str, shape: tuple[int, ...], mode: str, repeats:
         hook = predictor.model.register_forward_hook(lambda *_: forwards.append(1))
         predictor.predict(image)  # warm-up (Numba's JIT compiles here), counting the network's forwards (tiles)
         hook.remove()
-        times = []
+        times, cpu = [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             predictor.predict(image)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     finally:
         tiling.WHOLE_MAX_PIXELS = saved
         torch.set_num_threads(saved_threads)
     hwm = vm_kib("VmHWM")
-    return {"s": statistics.median(times), "times": times, "tiles": len(forwards), "shape": list(np.shape(image)),
+    return {"s": statistics.median(times), "times": times, "cpu_s": statistics.median(cpu), "tiles": len(forwards),
+            "shape": list(np.shape(image)),
             "peak_mib": None if hwm is None else hwm / 1024,
             "predict_mib": None if hwm is None or rss0 is None else (hwm - rss0) / 1024}
 
@@ -145,9 +153,9 @@ def table(rows: list[tuple[str, str, str, dict]], roi_size: int) -> list[str]:
         return "-" if v is None else f"{v:.0f}"
 
     lines = [
-        f"| model | image | whole (s) | old {roi_size}-tiled (s) | tiles | tiled / whole | <= {TARGET_S:g} s "
-        "(whole) | peak RSS whole / tiled (MiB) | predict RSS growth whole / tiled (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| model | image | whole (s) | whole CPU time (s) | old {roi_size}-tiled (s) | tiles | tiled / whole | "
+        f"<= {TARGET_S:g} s (whole) | peak RSS whole / tiled (MiB) | predict RSS growth whole / tiled (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     by_key: dict[tuple[str, str], dict[str, dict]] = {}
     for model, image, mode, r in rows:
@@ -163,9 +171,17 @@ def table(rows: list[tuple[str, str, str, dict]], roi_size: int) -> list[str]:
             tiled, tiles, ratio = f"{t['s']:.2f}", str(t["tiles"]), f"{t['s'] / w['s']:.2f}x"
             peak = f"{mib(w['peak_mib'])} / {mib(t['peak_mib'])}"
             grow = f"{mib(w['predict_mib'])} / {mib(t['predict_mib'])}"
-        met = "yes" if w["s"] <= TARGET_S else "no"
-        lines.append(f"| {model} | {image} | {w['s']:.2f} | {tiled} | {tiles} | {ratio} | {met} | {peak} | {grow} |")
+        lines.append(f"| {model} | {image} | {w['s']:.2f} | {w['cpu_s']:.2f} | {tiled} | {tiles} | {ratio} | "
+                     f"{verdict(w['s'], w['cpu_s'])} | {peak} | {grow} |")
     return lines
+
+
+def verdict(wall_s: float, cpu_s: float) -> str:
+    """``yes`` when the wall time meets :data:`TARGET_S`; ``by CPU time`` when only the CPU time does (on an
+    otherwise idle machine the wall time of a compute-bound run is at most its CPU time); else ``no``."""
+    if wall_s <= TARGET_S:
+        return "yes"
+    return "by CPU time" if cpu_s <= TARGET_S else "no"
 
 
 def load_text() -> str:
@@ -211,7 +227,8 @@ def main() -> None:
                     continue
                 rows.append((model, label, mode, r))
                 runs = " ".join(f"{s:.2f}" for s in r["times"])
-                print(f"{model:<16} {label:<18} {mode:<6} {r['s']:7.2f} s  ({runs})  tiles {r['tiles']}", flush=True)
+                print(f"{model:<16} {label:<18} {mode:<6} {r['s']:7.2f} s  ({runs})  CPU {r['cpu_s']:.2f} s  "
+                      f"tiles {r['tiles']}", flush=True)
 
     sources = "; ".join(f"{label}: " + ("synthetic (seeded uint8 noise)" if src == "synthetic"
                                         else f"`../shared/{Path(src).relative_to(SHARED)}`")
@@ -229,7 +246,9 @@ def main() -> None:
         f"*old {args.roi_size}-tiled*: `WHOLE_MAX_PIXELS = 0` in the benchmark only, so images larger than the tile "
         "in either axis go through overlapping tiles (overlap 0.25, Gaussian blending), as before. Each "
         "configuration runs in its own process; *peak RSS* is its VmHWM, *predict RSS growth* the VmHWM above the "
-        "resident set after loading the model and the image.",
+        "resident set after loading the model and the image. *CPU time*: `time.process_time()` of the process (all "
+        "its threads) per `predict`, median; a compute-bound run on an otherwise idle machine takes at most this "
+        "wall time (at least half of it with 2 threads), so it bounds the latency that contention hides.",
         "",
         *table(rows, args.roi_size),
     ]
