@@ -18,8 +18,9 @@ median of ``--repeats`` runs after one warm-up, with ``torch.set_num_threads(--t
 Each (model, image, mode) runs in its own subprocess so that its peak RSS (``VmHWM`` of ``/proc/self/status``)
 belongs to it alone: ``peak`` is the process's high-water mark, ``predict`` its growth over the resident set after
 loading the model and the image (what segmenting costs on top of a loaded model). The two modes of an image run
-one after the other, so their ratio is measured under the same load. ``--in-process`` runs everything in this
-process instead (quick; no memory column) for a dry run.
+one after the other, so their ratio is measured under the same load. Numba (the Akmamba-Net scan kernel on the
+CPU) gets ``NUMBA_NUM_THREADS=--threads`` too. ``--in-process`` runs everything in this process instead (quick; no
+memory column; Numba's threads left as they are) for a dry run. ``--modes whole`` skips the old path.
 
 Images: ``../shared/data/DRIVE/training/images/21_training.tif`` (584x565 RGB) and a 512x512 slice of
 ``../shared/data/BladderMRI/Images``; when those files are absent, synthetic images of the same sizes.
@@ -143,14 +144,18 @@ def run_row(args: argparse.Namespace, model: str, source: str, shape: tuple[int,
         return {**r, "peak_mib": None, "predict_mib": None}  # this process's peak mixes every row
     cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--threads", str(args.threads), "--roi-size",
            str(args.roi_size), "--single", json.dumps([model, source, list(shape), mode])]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(args.threads)}  # the CPU scan kernel's prange threads
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def table(rows: list[tuple[str, str, str, dict]], roi_size: int) -> list[str]:
-    """Markdown rows: one per (model, image), whole beside tiled."""
+    """Markdown rows: one per (model, image), whole beside tiled; times as ``median (fastest)``."""
     def mib(v: float | None) -> str:
         return "-" if v is None else f"{v:.0f}"
+
+    def secs(r: dict) -> str:
+        return f"{r['s']:.2f} ({min(r['times']):.2f})"
 
     lines = [
         f"| model | image | whole (s) | whole CPU time (s) | old {roi_size}-tiled (s) | tiles | tiled / whole | "
@@ -164,14 +169,15 @@ def table(rows: list[tuple[str, str, str, dict]], roi_size: int) -> list[str]:
         w, t = r.get("whole"), r.get("tiled")
         if w is None:
             continue
-        if t is None:
-            tiled, tiles, ratio = "same (one tile)", "1", "1.0x"
-            peak, grow = mib(w["peak_mib"]), mib(w["predict_mib"])
-        else:
-            tiled, tiles, ratio = f"{t['s']:.2f}", str(t["tiles"]), f"{t['s'] / w['s']:.2f}x"
+        if t is not None:
+            tiled, tiles, ratio = secs(t), str(t["tiles"]), f"{t['s'] / w['s']:.2f}x"
             peak = f"{mib(w['peak_mib'])} / {mib(t['peak_mib'])}"
             grow = f"{mib(w['predict_mib'])} / {mib(t['predict_mib'])}"
-        lines.append(f"| {model} | {image} | {w['s']:.2f} | {w['cpu_s']:.2f} | {tiled} | {tiles} | {ratio} | "
+        else:
+            one_tile = runs_whole(tuple(w["shape"]), roi_size)
+            tiled, tiles, ratio = ("same (one tile)", "1", "1.0x") if one_tile else ("not run", "-", "-")
+            peak, grow = mib(w["peak_mib"]), mib(w["predict_mib"])
+        lines.append(f"| {model} | {image} | {secs(w)} | {w['cpu_s']:.2f} | {tiled} | {tiles} | {ratio} | "
                      f"{verdict(w['s'], w['cpu_s'])} | {peak} | {grow} |")
     return lines
 
@@ -199,6 +205,7 @@ def main() -> None:
     parser.add_argument("--models", default=None, help="comma list of shipped model names (default: all)")
     parser.add_argument("--size", default=None, help="HxW: one synthetic grey image instead of DRIVE and bladder")
     parser.add_argument("--roi-size", type=int, default=512, help="tile side of the old (tiled) path")
+    parser.add_argument("--modes", default="whole,tiled", help="comma list of modes to run: whole, tiled")
     parser.add_argument("--in-process", action="store_true", help="no subprocesses (quick; no memory column)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
@@ -217,7 +224,9 @@ def main() -> None:
     rows: list[tuple[str, str, str, dict]] = []
     for model in models:
         for label, (source, shape) in imgs.items():
-            modes = ("whole",) if runs_whole(shape, args.roi_size) else MODES
+            modes = [m for m in MODES if m in args.modes.split(",")]
+            if runs_whole(shape, args.roi_size):
+                modes = [m for m in modes if m == "whole"]
             for mode in modes:
                 try:
                     r = run_row(args, model, source, shape, mode)

@@ -128,7 +128,7 @@ def test_latency_bench_dry_run_prints_whole_beside_tiled(monkeypatch: pytest.Mon
     assert "| model | image | whole (s) | whole CPU time (s) | old 16-tiled (s) | tiles | tiled / whole |" in printed
     row = next(line for line in printed.splitlines() if line.startswith("| unet-drive | 32x24 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert all(float(c) >= 0 for c in cells[2:5])  # seconds, two decimals (0.00 for so small an image)
+    assert all(float(c.split()[0]) >= 0 for c in cells[2:5])  # seconds, two decimals (0.00 for so small an image)
     assert float(cells[6].removesuffix("x")) > 0  # tiled / whole, from the unrounded times
     assert cells[5] == "6"  # the old path cut 32x24 into 3 x 2 tiles of 16 (overlap 0.25); shipped: one forward
     assert cells[7] in ("yes", "by CPU time", "no")
@@ -140,10 +140,13 @@ def test_latency_bench_dry_run_prints_whole_beside_tiled(monkeypatch: pytest.Mon
 
 def test_latency_bench_table_marks_images_that_fit_one_tile() -> None:
     bench = _load("bench_latency")
-    r = {"s": 0.5, "cpu_s": 0.9, "tiles": 1, "peak_mib": 300.0, "predict_mib": 120.0}
-    t = {"s": 3.0, "cpu_s": 5.0, "tiles": 4, "peak_mib": 350.0, "predict_mib": 170.0}
-    slow = {**r, "s": 4.0, "cpu_s": 1.9}
-    lines = bench.table([("m", "big", "whole", r), ("m", "big", "tiled", t), ("m", "small", "whole", slow)], 512)
-    assert lines[2] == "| m | big | 0.50 | 0.90 | 3.00 | 4 | 6.00x | yes | 300 / 350 | 120 / 170 |"
-    assert lines[3] == "| m | small | 4.00 | 1.90 | same (one tile) | 1 | 1.0x | by CPU time | 300 | 120 |"
+    r = {"s": 0.5, "times": [0.6, 0.5, 0.4], "cpu_s": 0.9, "tiles": 1, "shape": [584, 565, 3], "peak_mib": 300.0,
+         "predict_mib": 120.0}
+    t = {**r, "s": 3.0, "times": [3.0, 2.5, 3.5], "cpu_s": 5.0, "tiles": 4, "peak_mib": 350.0, "predict_mib": 170.0}
+    slow = {**r, "s": 4.0, "times": [4.0], "cpu_s": 1.9, "shape": [512, 512]}
+    lines = bench.table([("m", "big", "whole", r), ("m", "big", "tiled", t), ("m", "small", "whole", slow),
+                         ("n", "big", "whole", r)], 512)
+    assert lines[2] == "| m | big | 0.50 (0.40) | 0.90 | 3.00 (2.50) | 4 | 6.00x | yes | 300 / 350 | 120 / 170 |"
+    assert lines[3] == "| m | small | 4.00 (4.00) | 1.90 | same (one tile) | 1 | 1.0x | by CPU time | 300 | 120 |"
+    assert lines[4] == "| n | big | 0.50 (0.40) | 0.90 | not run | - | - | yes | 300 | 120 |"  # --modes whole
     assert bench.verdict(2.5, 2.1) == "no"
