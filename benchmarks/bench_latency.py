@@ -3,7 +3,7 @@ whole-image inference beside the old 512-tile path, with each configuration's pe
 
 Usage:
     nice -n -5 python benchmarks/bench_latency.py [--repeats 5] [--threads 2] [--out docs/benchmarks/latency_cpu.md]
-    python benchmarks/bench_latency.py --models unet-drive --size 48x40 --roi-size 32 --repeats 1 --in-process
+    python benchmarks/bench_latency.py --models unet-drive --size 32x24 --roi-size 16 --repeats 1 --in-process
 
 For each shipped model (``resources/models/*.safetensors``, loaded with ``Predictor.from_checkpoint(name,
 device="cpu")``) and each image, the time of ``Predictor.predict`` (normalisation, network, softmax, labels) is the
@@ -15,12 +15,13 @@ median of ``--repeats`` runs after one warm-up, with ``torch.set_num_threads(--t
   tile (``--roi-size``, default 512) in either axis goes through overlapping tiles blended by MONAI's sliding
   window. An image that fits one tile runs whole either way, so its ``tiled`` row is not run.
 
-Each (model, image, mode) runs in its own subprocess so that its peak RSS (``VmHWM`` of ``/proc/self/status``)
-belongs to it alone: ``peak`` is the process's high-water mark, ``predict`` its growth over the resident set after
-loading the model and the image (what segmenting costs on top of a loaded model). The two modes of an image run
-one after the other, so their ratio is measured under the same load. Numba (the Akmamba-Net scan kernel on the
-CPU) gets ``NUMBA_NUM_THREADS=--threads`` too. ``--in-process`` runs everything in this process instead (quick; no
-memory column; Numba's threads left as they are) for a dry run. ``--modes whole`` skips the old path.
+The two modes of an image are timed in one subprocess, alternating run by run (whole, tiled, whole, ...), so
+their ratio is measured under the same load on a shared machine. Peak memory is measured in a fresh subprocess per
+(model, image, mode), so that its peak RSS (``VmHWM`` of ``/proc/self/status``) belongs to it alone: ``peak`` is
+the process's high-water mark, ``predict`` its growth over the resident set after loading the model and the image
+(what segmenting costs on top of a loaded model). Numba (the Akmamba-Net scan kernel on the CPU) gets
+``NUMBA_NUM_THREADS=--threads`` too. ``--in-process`` runs everything in this process instead (quick; no memory
+column; Numba's threads left as they are) for a dry run. ``--modes whole`` skips the old path.
 
 Images: ``../shared/data/DRIVE/training/images/21_training.tif`` (584x565 RGB) and a 512x512 slice of
 ``../shared/data/BladderMRI/Images``; when those files are absent, synthetic images of the same sizes.
@@ -30,6 +31,7 @@ Images: ``../shared/data/DRIVE/training/images/21_training.tif`` (584x565 RGB) a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -38,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -95,58 +98,115 @@ def vm_kib(field: str) -> int | None:
     return None
 
 
-def measure(model: str, source: str, shape: tuple[int, ...], mode: str, repeats: int, threads: int,
-            roi_size: int) -> dict:
-    """Time ``Predictor.predict`` of ``model`` on one image in one mode.
+@contextlib.contextmanager
+def old_tiling() -> Iterator[None]:
+    """Inside the block the predictor follows the old rule: only images that fit one tile run whole."""
+    from akmamba.infer import tiling
+
+    saved = tiling.WHOLE_MAX_PIXELS
+    tiling.WHOLE_MAX_PIXELS = 0
+    try:
+        yield
+    finally:
+        tiling.WHOLE_MAX_PIXELS = saved
+
+
+def predictors(model: str, modes: list[str], roi_size: int) -> dict:
+    """``{mode: Predictor}`` sharing one network: ``whole`` with the predictor's defaults (as shipped), ``tiled``
+    with tiles of ``roi_size``."""
+    from akmamba.infer import Predictor
+
+    shipped = Predictor.from_checkpoint(model, device="cpu")
+    return {m: shipped if m == "whole" else Predictor(shipped.model, shipped.metadata, "cpu", roi_size=roi_size)
+            for m in modes}
+
+
+def predict_once(predictor, image: np.ndarray, mode: str) -> int:
+    """Run ``predictor.predict(image)`` in ``mode``; returns the network's forwards (the tiles)."""
+    forwards: list[int] = []
+    hook = predictor.model.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        with old_tiling() if mode == "tiled" else contextlib.nullcontext():
+            predictor.predict(image)
+    finally:
+        hook.remove()
+    return len(forwards)
+
+
+def measure_times(model: str, source: str, shape: tuple[int, ...], modes: list[str], repeats: int, threads: int,
+                  roi_size: int) -> dict[str, dict]:
+    """Time ``Predictor.predict`` of ``model`` on one image in every mode, the modes alternating run by run (so
+    their ratio sees the same load) after one warm-up each (Numba's JIT compiles there).
 
     Returns:
-        ``s`` median wall seconds (``times`` every run), ``cpu_s`` median CPU seconds of the process (all its
-        threads), ``tiles`` the network's forwards per image, ``peak_mib`` VmHWM and ``predict_mib`` its growth
-        over the resident set after loading (None without /proc).
+        ``{mode: {"s": median wall seconds, "times": every run, "cpu_s": median CPU seconds of the process (all
+        its threads), "tiles": the network's forwards per image, "shape": the image's shape}}``.
     """
     import torch
 
-    from akmamba.infer import Predictor, tiling
-
-    saved, saved_threads = tiling.WHOLE_MAX_PIXELS, torch.get_num_threads()
+    saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
-    if mode == "tiled":
-        tiling.WHOLE_MAX_PIXELS = 0  # the old rule: only images that fit one tile run whole
     try:
-        options = {"roi_size": roi_size} if mode == "tiled" else {}  # whole: the predictor's defaults, as shipped
-        predictor = Predictor.from_checkpoint(model, device="cpu", **options)
+        preds = predictors(model, modes, roi_size)
         image = load_image(source, shape)
-        rss0 = vm_kib("VmRSS")
-        forwards: list[int] = []
-        hook = predictor.model.register_forward_hook(lambda *_: forwards.append(1))
-        predictor.predict(image)  # warm-up (Numba's JIT compiles here), counting the network's forwards (tiles)
-        hook.remove()
-        times, cpu = [], []
+        tiles = {m: predict_once(preds[m], image, m) for m in modes}
+        times: dict[str, list[float]] = {m: [] for m in modes}
+        cpu: dict[str, list[float]] = {m: [] for m in modes}
         for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            predictor.predict(image)
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
+            for m in modes:
+                t0, c0 = time.perf_counter(), time.process_time()
+                predict_once(preds[m], image, m)
+                times[m].append(time.perf_counter() - t0)
+                cpu[m].append(time.process_time() - c0)
     finally:
-        tiling.WHOLE_MAX_PIXELS = saved
         torch.set_num_threads(saved_threads)
+    return {m: {"s": statistics.median(times[m]), "times": times[m], "cpu_s": statistics.median(cpu[m]),
+                "tiles": tiles[m], "shape": list(np.shape(image))} for m in modes}
+
+
+def measure_memory(model: str, source: str, shape: tuple[int, ...], mode: str, threads: int,
+                   roi_size: int) -> dict:
+    """Peak resident memory of this process (meant to be fresh) segmenting one image in one mode, in MiB:
+    ``peak_mib`` its VmHWM, ``predict_mib`` the VmHWM above the resident set after loading model and image."""
+    import torch
+
+    torch.set_num_threads(threads)
+    predictor = predictors(model, [mode], roi_size)[mode]
+    image = load_image(source, shape)
+    rss0 = vm_kib("VmRSS")
+    predict_once(predictor, image, mode)
     hwm = vm_kib("VmHWM")
-    return {"s": statistics.median(times), "times": times, "cpu_s": statistics.median(cpu), "tiles": len(forwards),
-            "shape": list(np.shape(image)),
-            "peak_mib": None if hwm is None else hwm / 1024,
+    return {"peak_mib": None if hwm is None else hwm / 1024,
             "predict_mib": None if hwm is None or rss0 is None else (hwm - rss0) / 1024}
 
 
-def run_row(args: argparse.Namespace, model: str, source: str, shape: tuple[int, ...], mode: str) -> dict:
-    """One configuration, in a subprocess (or in this process with ``--in-process``)."""
-    if args.in_process:
-        r = measure(model, source, shape, mode, args.repeats, args.threads, args.roi_size)
-        return {**r, "peak_mib": None, "predict_mib": None}  # this process's peak mixes every row
+def child(args: argparse.Namespace, job: list) -> dict:
+    """Run ``job`` (``["times" | "memory", model, source, shape, modes]``) in a fresh Python, its JSON back."""
     cmd = [sys.executable, __file__, "--repeats", str(args.repeats), "--threads", str(args.threads), "--roi-size",
-           str(args.roi_size), "--single", json.dumps([model, source, list(shape), mode])]
+           str(args.roi_size), "--single", json.dumps(job)]
     env = {**os.environ, "NUMBA_NUM_THREADS": str(args.threads)}  # the CPU scan kernel's prange threads
     res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_single(args: argparse.Namespace, job: list) -> dict:
+    """What a child process does with its job."""
+    kind, model, source, shape, modes = job
+    if kind == "memory":
+        return measure_memory(model, source, tuple(shape), modes[0], args.threads, args.roi_size)
+    return measure_times(model, source, tuple(shape), modes, args.repeats, args.threads, args.roi_size)
+
+
+def run_image(args: argparse.Namespace, model: str, source: str, shape: tuple[int, ...],
+              modes: list[str]) -> dict[str, dict]:
+    """Times of every mode (one process, alternating) and, unless ``--in-process``, each mode's peak memory in a
+    process of its own; ``{mode: result}``."""
+    job = [model, source, list(shape)]
+    if args.in_process:
+        r = measure_times(model, source, shape, modes, args.repeats, args.threads, args.roi_size)
+        return {m: {**r[m], "peak_mib": None, "predict_mib": None} for m in modes}  # this process's peak mixes all
+    r = child(args, ["times", *job, modes])
+    return {m: {**r[m], **child(args, ["memory", *job, [m]])} for m in modes}
 
 
 def table(rows: list[tuple[str, str, str, dict]], roi_size: int) -> list[str]:
@@ -212,8 +272,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.single:  # child process: one configuration, JSON on stdout
-        model, source, shape, mode = json.loads(args.single)
-        print(json.dumps(measure(model, source, tuple(shape), mode, args.repeats, args.threads, args.roi_size)))
+        print(json.dumps(run_single(args, json.loads(args.single))))
         return
 
     import torch
@@ -227,13 +286,13 @@ def main() -> None:
             modes = [m for m in MODES if m in args.modes.split(",")]
             if runs_whole(shape, args.roi_size):
                 modes = [m for m in modes if m == "whole"]
-            for mode in modes:
-                try:
-                    r = run_row(args, model, source, shape, mode)
-                except subprocess.CalledProcessError as exc:
-                    err = (exc.stderr or "").strip().splitlines()
-                    print(f"{model} / {label} / {mode}: failed: {err[-1] if err else exc}", file=sys.stderr)
-                    continue
+            try:
+                results = run_image(args, model, source, shape, modes)
+            except subprocess.CalledProcessError as exc:
+                err = (exc.stderr or "").strip().splitlines()
+                print(f"{model} / {label}: failed: {err[-1] if err else exc}", file=sys.stderr)
+                continue
+            for mode, r in results.items():
                 rows.append((model, label, mode, r))
                 runs = " ".join(f"{s:.2f}" for s in r["times"])
                 print(f"{model:<16} {label:<18} {mode:<6} {r['s']:7.2f} s  ({runs})  CPU {r['cpu_s']:.2f} s  "
@@ -253,11 +312,12 @@ def main() -> None:
         "",
         "*whole*: the predictor as it ships (images up to `WHOLE_MAX_PIXELS` = 1024x1024 pixels run as one forward); "
         f"*old {args.roi_size}-tiled*: `WHOLE_MAX_PIXELS = 0` in the benchmark only, so images larger than the tile "
-        "in either axis go through overlapping tiles (overlap 0.25, Gaussian blending), as before. Each "
-        "configuration runs in its own process; *peak RSS* is its VmHWM, *predict RSS growth* the VmHWM above the "
-        "resident set after loading the model and the image. *CPU time*: `time.process_time()` of the process (all "
-        "its threads) per `predict`, median; a compute-bound run on an otherwise idle machine takes at most this "
-        "wall time (at least half of it with 2 threads), so it bounds the latency that contention hides.",
+        "in either axis go through overlapping tiles (overlap 0.25, Gaussian blending), as before. The two modes of "
+        "an image are timed in one process, alternating run by run, so their ratio sees the same load; times are "
+        "median (fastest). Memory is measured in one fresh process per mode: *peak RSS* is its VmHWM, *predict RSS "
+        "growth* the VmHWM above the resident set after loading the model and the image. *CPU time*: "
+        "`time.process_time()` of the process (all its threads) per `predict`, median; a compute-bound run on an "
+        "otherwise idle machine takes at most this wall time (at least half of it with 2 threads).",
         "",
         *table(rows, args.roi_size),
     ]
