@@ -107,3 +107,46 @@ def test_bf16_probe_casts_keep_strides(probe) -> None:
     cast.float().sum().backward()
     assert base.grad is not None
     assert base.grad[..., 2:18].eq(1).all()
+
+
+def test_latency_bench_dry_run_prints_whole_beside_tiled(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path) -> None:
+    """benchmarks/bench_latency.py in its quick mode: a shipped model on a small synthetic image, whole (one
+    forward) beside the old tiled path (six 16-pixel tiles), the table printed and written, and the tiling
+    setting it changes for the tiled rows restored."""
+    from akmamba.infer import tiling
+
+    bench = _load("bench_latency")
+    whole_max, threads = tiling.WHOLE_MAX_PIXELS, torch.get_num_threads()
+    out = tmp_path / "latency.md"
+    monkeypatch.setattr(sys, "argv", ["bench_latency.py", "--models", "unet-drive", "--size", "32x24", "--roi-size",
+                                      "16", "--repeats", "1", "--threads", "1",
+                                      "--in-process", "--out", str(out)])
+    bench.main()
+    printed = capsys.readouterr().out
+    assert whole_max == tiling.WHOLE_MAX_PIXELS
+    assert torch.get_num_threads() == threads
+    assert "| model | image | whole (s) | whole CPU time (s) | old 16-tiled (s) | tiles | tiled / whole |" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("| unet-drive | 32x24 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert all(float(c.split()[0]) >= 0 for c in cells[2:5])  # seconds, two decimals (0.00 for so small an image)
+    assert float(cells[6].removesuffix("x")) > 0  # tiled / whole, from the unrounded times
+    assert cells[5] == "6"  # the old path cut 32x24 into 3 x 2 tiles of 16 (overlap 0.25); shipped: one forward
+    assert cells[7] in ("yes", "by CPU time", "no")
+    progress = [line.split() for line in printed.splitlines() if line.startswith("unet-drive ")]
+    assert [(p[2], p[-1]) for p in progress] == [("whole", "1"), ("tiled", "6")]  # mode, forwards counted
+    assert out.read_text() in printed + "\n"
+    assert "Load average" in out.read_text()
+
+
+def test_latency_bench_table_marks_images_that_fit_one_tile() -> None:
+    bench = _load("bench_latency")
+    r = {"s": 0.5, "times": [0.6, 0.5, 0.4], "cpu_s": 0.9, "tiles": 1, "shape": [584, 565, 3], "peak_mib": 300.0,
+         "predict_mib": 120.0}
+    t = {**r, "s": 3.0, "times": [3.0, 2.5, 3.5], "cpu_s": 5.0, "tiles": 4, "peak_mib": 350.0, "predict_mib": 170.0}
+    slow = {**r, "s": 4.0, "times": [4.0], "cpu_s": 1.9, "shape": [512, 512]}
+    lines = bench.table([("m", "big", "whole", r), ("m", "big", "tiled", t), ("m", "small", "whole", slow),
+                         ("n", "big", "whole", r)], 512)
+    assert lines[2] == "| m | big | 0.50 (0.40) | 0.90 | 3.00 (2.50) | 4 | 6.00x | yes | 300 / 350 | 120 / 170 |"
+    assert lines[3] == "| m | small | 4.00 (4.00) | 1.90 | same (one tile) | 1 | 1.0x | by CPU time | 300 | 120 |"
+    assert lines[4] == "| n | big | 0.50 (0.40) | 0.90 | not run | - | - | yes | 300 | 120 |"  # --modes whole
+    assert bench.verdict(2.5, 2.1) == "no"
