@@ -1,0 +1,80 @@
+"""Round 5 (issue 21): keep a compact record of a GPU run and print its per-case table for docs/RESULTS.md.
+
+    python3 experiments/r5_record.py RESULTS_DIR/r5-akmamba-f0 --out experiments/results/r5/r5-akmamba-f0.json
+    python3 experiments/r5_record.py --table experiments/results/r5/*.json
+
+RESULTS_DIR is what `experiments/gpu_r5.sh collect` brings back (results.tgz, unpacked): the run's config.json,
+events.jsonl and the `akmamba evaluate` reports eval-final.json (final averaged weights) and eval-best.json.
+The record keeps the config, the start and done events, the validation curve and each report's per-case rows
+(no thumbnails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def record(run: Path) -> dict[str, Any]:
+    """The compact record of one run folder."""
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    out: dict[str, Any] = {
+        "run": run.name,
+        "config": json.loads((run / "config.json").read_text(encoding="utf-8")),
+        "start": next(e for e in events if e["event"] == "start"),
+        "done": next(e for e in events if e["event"] == "done"),
+        "validation": [{k: e[k] for k in ("epoch", "step", "dice_pooled", "dice_per_image")}
+                       for e in events if e["event"] == "validation"],
+        "evaluations": {},
+    }
+    for report in sorted(run.glob("eval-*.json")):
+        data = json.loads(report.read_text(encoding="utf-8"))
+        out["evaluations"][report.stem[len("eval-"):]] = {"per_case": data["per_case"]["cases"],
+                                                          "model": data.get("model")}
+    return out
+
+
+def table(records: list[dict[str, Any]], which: str = "final") -> str:
+    """Markdown: Dice per case (pooled over the case's slices) and the per-case mean, per label, per run."""
+    lines = ["| run | weights | training s | steps | label | " + " | ".join(
+        f"case {c}" for c in _cases(records, which)) + " | per-case mean |", ""]
+    lines[1] = "|" + "---|" * (lines[0].count("|") - 1)
+    for rec in records:
+        rows = rec["evaluations"].get(which, {}).get("per_case", [])
+        for label in sorted({r["label_name"] for r in rows}):
+            dice = {r["case"]: 100 * r["dice"] for r in rows if r["label_name"] == label}
+            cells = [f"{dice[c]:.1f}" if c in dice else "" for c in _cases(records, which)]
+            mean = sum(dice.values()) / len(dice)
+            done = rec["done"]
+            lines.append(f"| {rec['run']} | {which} | {done['train_s']:.0f} | {done['steps']} | {label} | "
+                         + " | ".join(cells) + f" | {mean:.1f} |")
+    return "\n".join(lines)
+
+
+def _cases(records: list[dict[str, Any]], which: str) -> list[str]:
+    cases = {r["case"] for rec in records for r in rec["evaluations"].get(which, {}).get("per_case", [])}
+    return sorted(cases, key=lambda c: (len(c), c))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--table", action="store_true")
+    a = p.parse_args(argv)
+    if a.table:
+        print(table([json.loads(x.read_text(encoding="utf-8")) for x in a.paths]))
+        return 0
+    rec = record(a.paths[0])
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(rec, indent=1), encoding="utf-8")
+    print(table([rec]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
