@@ -222,7 +222,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         mp.cancel_requested.connect(self.segmenter.cancel)
         mp.threshold_changed.connect(s.set_threshold)
         mp.accept_requested.connect(self.accept_prediction)
-        mp.discard_requested.connect(s.discard_prediction)
+        mp.discard_requested.connect(self.discard_prediction)
         mp.device_changed.connect(self._on_device_changed)
         mp.tta_changed.connect(self._on_tta_changed)
         self.segmenter.running_changed.connect(mp.set_running)

@@ -76,6 +76,13 @@ class SegmentMixin(QtWidgets.QMainWindow):
         rule = info.get("threshold", "?")
         self.model_panel.set_info(info, "accepted (argmax)" if rule == "argmax" else f"accepted at threshold {rule}")
 
+    def discard_prediction(self) -> None:
+        """Drop the pending model result; the panel says it was discarded (not "review ..., then Accept")."""
+        info = (self.session.pending.model_info if self.session.pending is not None else None) or {}
+        self.session.discard_prediction()
+        self.model_panel.set_info(info, "discarded; the labels are unchanged")
+        self._show_message("Model result discarded; the labels are unchanged.")
+
     def _on_tta_changed(self, tta: str) -> None:
         self.settings.set_tta(tta)
         self._show_message(f"Test-time augmentation: {self.model_panel.tta_combo.currentText().lower()}; used at "

@@ -225,3 +225,21 @@ def test_a_stroke_repaints_only_dirty_rectangles(window, open_case, grey_png: Pa
     assert all(len(r) == 1 for r in rects)
     for (rect,) in rects:
         assert rect.width() * rect.height() <= 20 * 20 < 64 * 80
+
+
+def test_discard_says_so_and_keeps_the_labels(window, open_case, grey_png: Path, tiny_checkpoint: Path,
+                                              qtbot) -> None:
+    open_case(window, grey_png)
+    panel = window.model_panel
+    panel.add_checkpoint(tiny_checkpoint)
+    with qtbot.waitSignal(window.segmenter.done, timeout=60000):
+        panel.run_button.click()
+    qtbot.waitUntil(lambda: panel.run_button.isEnabled())
+    assert "then Accept" in panel.info_label.text()
+    panel.discard_button.click()
+    assert window.session.pending is None
+    assert "then Accept" not in panel.info_label.text()  # it used to keep asking to review and accept
+    assert "discarded" in panel.info_label.text()
+    assert "tiny-vessels" in panel.info_label.text()
+    assert not panel.accept_button.isEnabled()
+    assert not window.session.label_map.array.any()
