@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cli.add_arguments(p)
     p.set_defaults(func=_cmd_prompt_eval)
     p = sub.add_parser("prompt-train", help="train a prompt-aware model with simulated clicks (from a plain one)")
-    from akmamba.prompt import train as prompt_train
+    from akmamba.prompt import train_cli as prompt_train
 
     prompt_train.add_arguments(p)
     p.set_defaults(func=_cmd_prompt_train)
@@ -157,7 +157,7 @@ def _cmd_prompt_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_prompt_train(args: argparse.Namespace) -> int:
-    from akmamba.prompt.train import run
+    from akmamba.prompt.train_cli import run
 
     return run(args)
 
