@@ -40,6 +40,21 @@ _TOOL_IDS = {"tool_navigate": Tool.NAVIGATE, "tool_contrast": Tool.CONTRAST, "to
              "tool_prompt": Tool.PROMPT}
 
 
+
+#: The window's size on a large screen; a smaller screen gets its available area (a 1280 x 800 laptop screen used to
+#: show the right-hand panels cut off).
+PREFERRED_SIZE = (1400, 900)
+
+
+def initial_size(screen: QtGui.QScreen | None) -> tuple[int, int]:
+    """:data:`PREFERRED_SIZE`, shrunk to the screen's available area (without task bars)."""
+    width, height = PREFERRED_SIZE
+    if screen is None:
+        return width, height
+    area = screen.availableGeometry()
+    return min(width, area.width()), min(height, area.height())
+
+
 class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
     """The viewer's top-level window.
 
@@ -77,7 +92,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.cuda_available: bool | None = None  # what the start-up probe found (None until it reports)
         self._brush_default: int | None = None  # the data set default the brush radius was last set from
         self.setWindowTitle(f"Akmamba Viewer {__version__}")
-        self.resize(1400, 900)
+        self.resize(*initial_size(QtGui.QGuiApplication.primaryScreen()))
         self.setAcceptDrops(True)
         self._build_central()
         self.controller = EditController(self.session, self.view)

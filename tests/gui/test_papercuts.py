@@ -41,3 +41,20 @@ def test_auto_levels_use_the_green_channel_when_it_is_shown(window, open_case, t
     window.auto_levels()
     assert window.levels == percentile_levels(rgb[..., 1], AUTO_PRESET.low, AUTO_PRESET.high)
     assert window.levels != preset_levels(rgb, AUTO_PRESET)
+
+
+def test_the_window_fits_a_small_screen() -> None:
+    from PySide6 import QtCore
+
+    from app.main_window import PREFERRED_SIZE, initial_size
+
+    class Screen:
+        def __init__(self, w: int, h: int) -> None:
+            self.area = QtCore.QRect(0, 0, w, h)
+
+        def availableGeometry(self) -> QtCore.QRect:
+            return self.area
+
+    assert initial_size(Screen(1280, 770)) == (1280, 770)  # a 1280 x 800 laptop minus its task bar
+    assert initial_size(Screen(2560, 1400)) == PREFERRED_SIZE
+    assert initial_size(None) == PREFERRED_SIZE
