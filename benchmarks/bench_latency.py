@@ -5,7 +5,7 @@ Usage:
     nice -n -5 python benchmarks/bench_latency.py [--repeats 5] [--threads 2] [--out docs/benchmarks/latency_cpu.md]
     python benchmarks/bench_latency.py --models unet-drive --size 32x24 --roi-size 16 --repeats 1 --in-process
 
-For each shipped model (``resources/models/*.safetensors``, loaded with ``Predictor.from_checkpoint(name,
+For each shipped model (``akmamba/resources/models/*.safetensors``, loaded with ``Predictor.from_checkpoint(name,
 device="cpu")``) and each image, the time of ``Predictor.predict`` (normalisation, network, softmax, labels) is the
 median of ``--repeats`` runs after one warm-up, with ``torch.set_num_threads(--threads)``. Two modes:
 
@@ -58,8 +58,13 @@ TARGET_S = 2.0
 
 
 def shipped_models() -> list[str]:
-    """Names of the models in resources/models (the ones :func:`akmamba.infer.models.resolve_model` finds)."""
-    return sorted(p.name.removesuffix(".safetensors") for p in (ROOT / "resources/models").glob("*.safetensors"))
+    """Names of the models shipped in the package (the ones :func:`akmamba.infer.models.resolve_model` finds)."""
+    from akmamba.paths import resources_dir
+
+    models = sorted(p.name.removesuffix(".safetensors") for p in (resources_dir() / "models").glob("*.safetensors"))
+    if not models:
+        raise SystemExit(f"no shipped models in {resources_dir() / 'models'}")
+    return models
 
 
 def images(size: str | None) -> dict[str, tuple[str, tuple[int, ...]]]:
