@@ -10,7 +10,7 @@
 #                                  background
 #   bladder  (carry .xfer/b or c)  join the stashed and carried bl.part* in name order, verify against the carried
 #                                  bladder.sha256, unpack, start the bladder plan in the background
-# Each call carries the tracked tree too (64 MiB a call in all): with resources/models moved aside for the calls
+# Each call carries the tracked tree too (64 MiB a call in all): with akmamba/resources/models moved aside for the calls
 # (about 4 MB left), bladder part 1 (55 MB) travels beside .gpu without the mamba wheel, part 2 (45 MB) alone.
 #   wait S                         sleep up to S seconds or until both plans end; print progress
 #   collect                        results (logs, configs, eval reports) and chosen checkpoints into $OUT
@@ -28,7 +28,7 @@ case "$1" in
 setup)
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl
   if [ -n "${MAMBA:-}" ]; then (setsid nohup bash -c "source .gpu/device-setup.sh" > $X/mamba-build.log 2>&1 < /dev/null &); fi
-  cp .xfer/a/* $X/ && rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments resources pyproject.toml /tmp/repo/
+  cp .xfer/a/* $X/ && rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba experiments pyproject.toml /tmp/repo/
   nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc ;;
 sitk)
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .xfer/sitk/*.whl
