@@ -13,6 +13,7 @@ zooms, wheel zooms).
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import numpy as np
@@ -292,9 +293,16 @@ class SliceView(pg.GraphicsView):
     def drag_through(self, points: list[tuple[float, float]],
                      button: QtCore.Qt.MouseButton = QtCore.Qt.MouseButton.LeftButton,
                      modifiers: QtCore.Qt.KeyboardModifier = QtCore.Qt.KeyboardModifier.NoModifier) -> None:
-        """Press at the first view point, move through the others, release at the last."""
+        """Press at the first view point, move through the others, release at the last.
+
+        The moves are paced like a real mouse's: pyqtgraph drops a move that comes sooner than 1 / ``mouseRateLimit``
+        seconds after the previous one, so unpaced scripted moves were lost now and then (and a drag read as a
+        click)."""
+        rate = float(pg.getConfigOption("mouseRateLimit") or 0)
         self.send_mouse("press", *points[0], button=button, modifiers=modifiers)
         for x, y in points[1:]:
+            if rate > 0:
+                time.sleep(1.05 / rate)
             self.send_mouse("move", x, y, button=button, modifiers=modifiers)
         self.send_mouse("release", *points[-1], button=button, modifiers=modifiers)
 

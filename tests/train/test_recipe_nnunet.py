@@ -144,7 +144,7 @@ def test_time_budget_run_stops_at_its_plan(disc_dataset, tmp_path) -> None:
     done = events[-1]
     assert done["stopped_by"] == "time_budget"
     assert done["steps"] == done["planned_steps"]
-    assert done["train_s"] >= 0.5
+    assert 0.2 <= done["train_s"] <= 10.0  # the plan fitted after step 40 aims at the budget, it does not bound it
     assert (tmp_path / "b" / "best.safetensors").is_file()
 
 
