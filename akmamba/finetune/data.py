@@ -379,13 +379,7 @@ def fixed_split(case_ids: Sequence[str], previous: dict[str, list[str]] | None =
     Raises:
         ConfigError: fewer than two cases, a bad fraction, or no case left to train on or to judge with.
     """
-    if not 0 < holdout_fraction < 1:
-        raise ConfigError(f"holdout_fraction must be in (0, 1); got {holdout_fraction!r}.",
-                          parameter="holdout_fraction", expected="(0, 1)", got=holdout_fraction)
-    ids = sorted(set(case_ids))
-    if len(ids) < 2:
-        raise ConfigError(f"Need at least two cases to hold one out; got {len(ids)}.", parameter="data",
-                          expected=">= 2 cases", got=len(ids))
+    ids = _checked_ids(case_ids, holdout_fraction)
     prev_held = set((previous or {}).get("heldout", []))
     prev_train = set((previous or {}).get("train", [])) - prev_held
     held = [c for c in ids if c in prev_held]
@@ -411,13 +405,11 @@ def fixed_split(case_ids: Sequence[str], previous: dict[str, list[str]] | None =
     return sorted(train), sorted(held)
 
 
-def split_cases(case_ids: Sequence[str], holdout_fraction: float = 0.2) -> tuple[list[str], list[str]]:
-    """Frozen split of case ids into (training, held-out); see the module docstring.
-
-    At least one case is held out (the lowest rank) and at least one trains (the highest rank).
+def _checked_ids(case_ids: Sequence[str], holdout_fraction: float) -> list[str]:
+    """The sorted distinct case ids of a split, after checking the fraction and that two cases or more exist.
 
     Raises:
-        ConfigError: fewer than two cases, or ``holdout_fraction`` outside (0, 1).
+        ConfigError: ``holdout_fraction`` outside (0, 1), or fewer than two cases.
     """
     if not 0 < holdout_fraction < 1:
         raise ConfigError(f"holdout_fraction must be in (0, 1); got {holdout_fraction!r}.",
@@ -426,6 +418,18 @@ def split_cases(case_ids: Sequence[str], holdout_fraction: float = 0.2) -> tuple
     if len(ids) < 2:
         raise ConfigError(f"Need at least two cases to hold one out; got {len(ids)}.", parameter="data",
                           expected=">= 2 cases", got=len(ids))
+    return ids
+
+
+def split_cases(case_ids: Sequence[str], holdout_fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """Frozen split of case ids into (training, held-out); see the module docstring.
+
+    At least one case is held out (the lowest rank) and at least one trains (the highest rank).
+
+    Raises:
+        ConfigError: fewer than two cases, or ``holdout_fraction`` outside (0, 1).
+    """
+    ids = _checked_ids(case_ids, holdout_fraction)
     ranked = sorted(ids, key=case_rank)
     held = [c for c in ranked if case_rank(c) < holdout_fraction] or ranked[:1]
     if len(held) == len(ids):
