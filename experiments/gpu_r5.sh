@@ -5,8 +5,9 @@
 #               .nnunet present, install their wheels into /tmp/site; copy the code to /tmp/repo
 #   start       join and verify bladder.tar, unpack, start the queue below in the background (setsid), return
 #   wait S      sleep up to S seconds or until the queue ends; print its log
-#   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py), beside nothing else (also
-#               after recv with CUDATESTS=1)
+#   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py, test_cuda_graph.py), beside
+#               nothing else (also after recv with CUDATESTS=1)
+#   graphs      benchmarks/bench_forward_cuda.py (eager vs CUDA graphs, fp32 vs bf16) into $OUT
 #   collect     logs, configs, evaluation reports and the all-data checkpoints into $OUT
 # The queue (QUEUE, default "ours nnunet ship-akmamba ship-unet"), each step with BUDGET seconds of training:
 #   nnunet        nnU-Net v2 2d, default plan, fold 0 of our 3 patient-level folds (experiments/nnunet_anchor.py),
@@ -81,7 +82,7 @@ recv)
   cp .xfer/$2/* $X/
   if [ -d .gpu ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl; fi
   if [ -d .nnunet ]; then mkdir -p /tmp/nnunet && cp -r .nnunet/. /tmp/nnunet/; fi
-  rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba app experiments tests pyproject.toml /tmp/repo/
+  rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba app experiments tests benchmarks pyproject.toml /tmp/repo/
   ls -la $X; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc
   if [ -n "${CUDATESTS:-}" ]; then bash experiments/gpu_r5.sh cudatests; fi ;;
 start)
@@ -110,7 +111,11 @@ wait)
   for f in $R/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 400 $f | tail -1 | cut -c1-240)"; done
   tail -3 $R/nn-train.log 2>/dev/null ;;
 cudatests)
-  cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py 2>&1 | tail -15 ;;
+  cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
+    tests/infer/test_cuda_graph.py 2>&1 | tail -15 ;;
+graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped models present in this call's tree)
+  cd /tmp/repo && python3 benchmarks/bench_forward_cuda.py --repeats 50 --models ${MODELS:-akmamba-drive} \
+    --out $OUT/forward_cuda_graphs.md ;;
 collect)
   cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' . && ls -la $OUT
   for n in r5-akmamba-all r5-unet-all r5-akmamba-f0; do

@@ -27,7 +27,6 @@ from typing import TypeVar
 import torch
 from monai.data.utils import dense_patch_slices
 from monai.inferers import sliding_window_inference
-from torch import nn
 
 from akmamba.errors import AkmambaError, AkmambaWarning, CancelledError, ConfigError, OutOfMemoryError
 
@@ -78,7 +77,7 @@ class ProgressNetwork:
 
     def __init__(
         self,
-        net: nn.Module,
+        net: Callable[[torch.Tensor], torch.Tensor],
         total: int,
         device: torch.device,
         progress: ProgressFn | None = None,
@@ -108,7 +107,7 @@ def check_stop(should_stop: StopFn | None) -> None:
 
 
 def tiled_logits(
-    net: nn.Module,
+    net: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     device: torch.device,
     *,
