@@ -108,3 +108,13 @@ def test_the_batch_stream_is_seekable_and_visits_every_item_once_per_epoch() -> 
     assert sorted(whole[:5]) == list(range(5))
     assert sorted(whole[5:10]) == list(range(5, 10))
     assert whole[:5] != [0, 1, 2, 3, 4] or whole[5:10] != [5, 6, 7, 8, 9]
+
+
+@pytest.mark.slow
+def test_dataloader_workers_draw_the_same_batches(tmp_path: Path, plain_ckpt: Path, tiny_data: Path) -> None:
+    """Each worker's copy of the data set is set to the epoch of its item: the losses equal the in-process run's."""
+    kw = dict(max_steps=5, save_every=100, augmentation="strong")  # 10 items cross the 6-item epochs
+    inline = list(train_prompt(_cfg(plain_ckpt, tiny_data, tmp_path / "a", **kw)))
+    workers = list(train_prompt(_cfg(plain_ckpt, tiny_data, tmp_path / "b", num_workers=2, **kw)))
+    assert inline[0]["epoch_len"] == 6  # 2 training images, each with tumour, oversampled 3 times
+    assert _losses(workers) == _losses(inline)
