@@ -145,8 +145,9 @@ def _setup(cfg: PromptTrainConfig) -> _PromptRun:
     scheduler = make_scheduler(optimizer, cfg.lr_schedule, StepPlan(cfg.max_steps))
     keep = {k: v for k, v in meta.items()
             if k not in {"model", "weights_sha256", "format_version", "akmamba_version", "created", "metrics",
-                         "train_config", "step", "epoch"}}
-    record = {**keep, "name": meta.get("name") if layout_of(meta) else f"{meta.get('name', init.stem)}-prompt",
+                         "train_config", "step", "epoch", "weights", "ema", "train_s"}}
+    record = {**keep, "weights": "raw",  # trained weights, also when --init was a weight average (last_ema)
+              "name": meta.get("name") if layout_of(meta) else f"{meta.get('name', init.stem)}-prompt",
               "prompt_train": config, "train_cases": sorted({s.case_id for s in train_s}),
               "val_cases": sorted({s.case_id for s in val_s})}
     start = {"train_images": len(train_s), "val_cases": record["val_cases"], "device": str(device),

@@ -118,3 +118,18 @@ def test_dataloader_workers_draw_the_same_batches(tmp_path: Path, plain_ckpt: Pa
     workers = list(train_prompt(_cfg(plain_ckpt, tiny_data, tmp_path / "b", num_workers=2, **kw)))
     assert inline[0]["epoch_len"] == 6  # 2 training images, each with tumour, oversampled 3 times
     assert _losses(workers) == _losses(inline)
+
+
+def test_a_deep_supervision_model_trains_with_the_trainers_head_weights(tmp_path: Path, tiny_data: Path) -> None:
+    """A plain model trained with deep supervision (the recipe of ``akmamba train``) gives a tuple of logits in
+    training mode; the loop weighs its heads as the trainer does (the loop before called the loss on the tuple)."""
+    from akmamba.nn import build_model, save_checkpoint
+    from tests.prompt.conftest import LABEL_TABLE
+
+    torch.manual_seed(0)
+    init = tmp_path / "ds.safetensors"
+    save_checkpoint(build_model("unet", 1, 3, base_channels=4, depth=2, deep_supervision=1), init,
+                    metadata={"name": "tiny-ds", "label_table": LABEL_TABLE, "version": "1"})
+    events = list(train_prompt(_cfg(init, tiny_data, tmp_path / "run", max_steps=2)))
+    assert events[-1]["steps"] == 2
+    assert all(torch.isfinite(torch.tensor(e["loss"])) for e in events if e["event"] == "step")
