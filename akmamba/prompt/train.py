@@ -270,6 +270,6 @@ def train_prompt(cfg: PromptTrainConfig) -> Iterator[Event]:
             break
     elapsed = time.perf_counter() - t0
     yield {"event": "done", "steps": step, "session_steps": step - first, "stopped_by": stopped_by,
-           "elapsed_s": elapsed, "train_s": train_s + elapsed,
+           "elapsed_s": elapsed, "train_s": train_s + (elapsed if step > first else 0.0),
            "images_per_s": (step - first) * cfg.batch_size / max(elapsed, 1e-9),
            "checkpoint": str(run.out / "last.safetensors")}
