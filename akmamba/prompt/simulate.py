@@ -100,7 +100,10 @@ def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample
         p_box: probability that a prompted image also gets a box.
 
     Returns:
-        ``(B, G, H, W)`` float32 guidance on ``x``'s device.
+        ``(B, G, H, W)`` guidance of ``x``'s dtype, on ``x``'s device.
+
+    Works with the model and batch on a GPU and under autocast (the rounds' predictions then come in bf16; the
+    click sampling and the guidance encoding stay on the CPU in float32).
     """
     labels = y.reshape(y.shape[0], *y.shape[-2:]).cpu().numpy()
     b, _, h, w = x.shape
@@ -121,7 +124,8 @@ def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample
             pred = model(torch.cat([x[active], g[active]], 1)).argmax(1).cpu().numpy()
             for k, i in enumerate(active):
                 prompts[i] += sampler.clicks(labels[i], pred[k])
-                g[i] = torch.from_numpy(encode_guidance(prompts[i], layout, (h, w))).to(g)
+                with torch.autocast("cpu", enabled=False):  # MONAI's Gaussian smoothing, float32 on the CPU
+                    g[i] = torch.from_numpy(encode_guidance(prompts[i], layout, (h, w))).to(g)
     finally:
         model.train(was_training)
     return g

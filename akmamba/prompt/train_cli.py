@@ -4,15 +4,33 @@ so it must not load torch); the loop is :func:`akmamba.prompt.train.train_prompt
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from akmamba.data.augment import AUGMENTATIONS
+from akmamba.errors import ConfigError
+from akmamba.train.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+
+#: Settings a resumed run must keep (the schedule's length, ``max_steps``, too unless the schedule is constant).
+RESUME_FIXED = ("init_sha256", "dataset", "folds", "fold", "seed", "patch_size", "batch_size", "lr", "weight_decay",
+                "optimizer", "lr_schedule", "loss", "augmentation", "foreground_fraction", "oversample_class",
+                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "guidance_boost")
 
 
 @dataclass(frozen=True)
 class PromptTrainConfig:
-    """Options of a prompt training run (the CLI flags, one to one)."""
+    """Options of a prompt training run (the CLI flags, one to one).
+
+    The recipe options mean what they mean for ``akmamba train`` (:class:`akmamba.train.config.TrainConfig`, which
+    :meth:`recipe` builds and so validates): ``device``, ``amp`` (bf16 autocast on CUDA), ``augmentation``,
+    ``foreground_fraction``, ``num_workers``, ``optimizer``, ``lr_schedule`` (over ``max_steps``), ``loss``,
+    ``weight_decay``. ``resume`` continues ``out_dir`` from its last checkpoint (and starts afresh where it holds
+    none); ``time_limit_s`` stops this session after the step in which that many seconds passed, and saves.
+    """
 
     init: str
     dataset: str
@@ -24,6 +42,7 @@ class PromptTrainConfig:
     patch_size: int = 256
     batch_size: int = 4
     lr: float = 1e-4
+    weight_decay: float = 1e-4
     max_steps: int = 200
     time_limit_s: float | None = None
     p_no_prompt: float = 0.3
@@ -34,6 +53,50 @@ class PromptTrainConfig:
     threads: int | None = None
     save_every: int = 25
     guidance_boost: float = 20.0
+    device: str = "auto"
+    amp: bool = True
+    augmentation: str = "basic"
+    foreground_fraction: float = 0.8
+    num_workers: int = 0
+    optimizer: str = "adam"
+    lr_schedule: str = "constant"
+    loss: str = "dice_ce_batch"
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("max_steps", self.max_steps >= 1, ">= 1"),
+            ("save_every", self.save_every >= 1, ">= 1"),
+            ("max_iters", self.max_iters >= 1, ">= 1"),
+            ("p_no_prompt", 0 <= self.p_no_prompt <= 1, "0..1"),
+            ("p_box", 0 <= self.p_box <= 1, "0..1"),
+            ("guidance_boost", self.guidance_boost > 0, "> 0"),
+            ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"prompt-train option {name} must be {expected}; got {getattr(self, name)!r}.",
+                                  parameter=name, expected=expected, got=getattr(self, name))
+
+    def recipe(self) -> TrainConfig:
+        """The training-recipe part as a :class:`TrainConfig` (validated there: a bad optimiser, schedule, loss,
+        augmentation, fraction, fold, ... raises its ConfigError naming the option)."""
+        return TrainConfig(dataset=self.dataset, data_root=self.data_root, out_dir=self.out_dir, folds=self.folds,
+                           fold=self.fold, seed=self.seed, patch_size=(self.patch_size, self.patch_size),
+                           batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                           max_steps=self.max_steps, time_limit_s=self.time_limit_s,
+                           oversample_class=self.oversample_class, oversample_factor=self.oversample_factor,
+                           device=self.device, amp=self.amp, augmentation=self.augmentation,
+                           foreground_fraction=self.foreground_fraction, num_workers=self.num_workers,
+                           optimizer=self.optimizer, lr_schedule=self.lr_schedule, loss=self.loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    def resume_fixed(self) -> tuple[str, ...]:
+        """The settings a resume must keep (:data:`RESUME_FIXED`, plus ``max_steps`` under a decaying schedule)."""
+        return RESUME_FIXED + (() if self.lr_schedule == "constant" else ("max_steps",))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,27 +105,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", required=True, help="plain or prompt-aware checkpoint (path or installed name)")
     parser.add_argument("--dataset", required=True, help="dataset description (file or shipped name)")
     parser.add_argument("--data-root", required=True, help="the data set's root folder")
-    parser.add_argument("--out", required=True, help="output folder (last.safetensors)")
+    parser.add_argument("--out", required=True, help="output folder (last.safetensors, resume state)")
     for name in ("folds", "fold", "seed", "patch_size", "batch_size", "max_steps", "max_iters", "save_every",
-                 "threads"):
+                 "threads", "num_workers", "oversample_class", "oversample_factor"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
-    for name in ("lr", "time_limit_s", "p_no_prompt", "p_box", "guidance_boost"):
+    for name in ("lr", "weight_decay", "time_limit_s", "p_no_prompt", "p_box", "guidance_boost",
+                 "foreground_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
+    parser.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast on CUDA")
+    parser.add_argument("--augmentation", choices=AUGMENTATIONS, default=d.augmentation,
+                        help="basic (flips, 90-degree turns, intensity jitter) or strong (nnU-Net's, MONAI transforms)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+                        help="adam, or sgd (nnU-Net's: Nesterov momentum 0.99; use --lr 0.01 --weight-decay 3e-5)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
+                        help="constant, cosine or poly over --max-steps")
+    parser.add_argument("--loss", choices=LOSSES, default=d.loss, help="dice_ce or dice_ce_batch (batch Dice)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue --out from its last checkpoint (start afresh where it holds none)")
+
+
+def config_from_args(args: argparse.Namespace) -> PromptTrainConfig:
+    """The config of parsed flags (``--out`` is ``out_dir``)."""
+    names = {f.name for f in dataclasses.fields(PromptTrainConfig)} - {"out_dir"}
+    return PromptTrainConfig(out_dir=args.out, **{n: getattr(args, n) for n in names})
 
 
 def run(args: argparse.Namespace) -> int:
     """``akmamba prompt-train``: JSON lines on stdout; exit 2 with a message on bad input."""
     from akmamba.errors import AkmambaError
 
-    cfg = PromptTrainConfig(init=args.init, dataset=args.dataset, data_root=args.data_root, out_dir=args.out,
-                            folds=args.folds, fold=args.fold, seed=args.seed, patch_size=args.patch_size,
-                            batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-                            time_limit_s=args.time_limit_s, p_no_prompt=args.p_no_prompt, max_iters=args.max_iters,
-                            p_box=args.p_box, threads=args.threads, save_every=args.save_every,
-                            guidance_boost=args.guidance_boost)
-    from akmamba.prompt.train import train_prompt  # torch and the data stack load only when the command runs
-
     try:
+        cfg = config_from_args(args)
+        from akmamba.prompt.train import train_prompt  # torch and the data stack load only when the command runs
+
         for event in train_prompt(cfg):
             sys.stdout.write(json.dumps(event) + "\n")
             sys.stdout.flush()

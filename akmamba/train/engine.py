@@ -46,7 +46,7 @@ from akmamba.ops.selective_scan import reset_scan_usage, scan_usage
 from akmamba.reports.report import sha256_file
 from akmamba.train.config import LOSSES, TrainConfig
 from akmamba.train.ema import WeightEMA
-from akmamba.train.state import load_optimizer, save_optimizer
+from akmamba.train.state import check_run_folder, load_optimizer, save_optimizer
 
 if TYPE_CHECKING:
     from torch.nn.modules.loss import _Loss
@@ -285,29 +285,25 @@ def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, plan: StepPlan) 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: plan.factor(kind, s))
 
 
+#: Settings a resumed run must keep (``_check_out_dir``).
+RESUME_FIXED = ("dataset", "model", "model_options", "batch_size", "patch_size", "folds", "fold", "seed", "optimizer",
+                "lr", "lr_schedule", "samples_per_epoch", "augmentation", "val_cases", "loss")
+
+
 def _check_out_dir(cfg: TrainConfig, out: Path) -> None:
-    """Refuse a run folder that already holds a run, unless resuming it (user data is never replaced)."""
-    held = [n for n in ("best.safetensors", "last.safetensors", "config.json", "events.jsonl") if (out / n).exists()]
-    if held and not cfg.resume:
-        raise ConfigError(f"The run folder {str(out)!r} already holds a run ({', '.join(held)}); training into it "
-                          "would replace that run's checkpoints. Continue it with `akmamba train --resume "
-                          f"{out}`, or give a new --out folder.", path=str(out), parameter="out_dir",
-                          expected="a new or empty folder (or --resume)", got=held)
-    if cfg.resume and (out / "config.json").is_file():
-        try:
-            before = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        fixed = ("dataset", "model", "model_options", "batch_size", "patch_size", "folds", "fold", "seed", "optimizer",
-                 "lr", "lr_schedule", "samples_per_epoch", "augmentation", "val_cases", "loss")
-        now = cfg.to_dict()
-        changed = [k for k in fixed if k in before and before[k] != now.get(k)]
-        if changed:
-            raise ConfigError(f"Cannot resume {str(out)!r} with other settings than it was started with: "
-                              + ", ".join(f"{k} {before[k]!r} -> {now.get(k)!r}" for k in changed)
-                              + ". Resume with the run's own config (`akmamba train --resume RUN_DIR` reads it), "
-                              "or start a new run.", path=str(out), parameter=changed[0], expected=before[changed[0]],
-                              got=now.get(changed[0]))
+    """Refuse a run folder that already holds a run, unless resuming it with the same settings (user data is never
+    replaced; :func:`akmamba.train.state.check_run_folder`)."""
+    check_run_folder(out, cfg.resume, cfg.to_dict(), RESUME_FIXED, f"`akmamba train --resume {out}`",
+                     "the run's own config (`akmamba train --resume RUN_DIR` reads it)")
+
+
+def fast_forward_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, steps: int) -> None:
+    """Advance a freshly made schedule by ``steps`` steps (a resumed run: the optimiser was restored, no optimiser
+    step belongs to these, so torch's order warning is silenced)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
+        for _ in range(steps):
+            scheduler.step()
 
 
 def training_loss(loss_fn: nn.Module, logits: torch.Tensor | tuple[torch.Tensor, ...], y: torch.Tensor
@@ -472,10 +468,7 @@ def _restore(run: _Run) -> _Progress:
     if run.plan.budgeted and rec.get("planned_steps"):  # the budget fitted before the interruption
         run.plan.planned = int(rec["planned_steps"])
         run.plan.measured = True
-    with warnings.catch_warnings():  # fast-forwarding the schedule: no optimiser step belongs to these
-        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
-        for _ in range(rec["step"]):
-            run.scheduler.step()
+    fast_forward_schedule(run.scheduler, rec["step"])
     if run.ema is not None:
         run.ema.load(out / "last_ema.safetensors")
     return _Progress(rec["epoch"] + 1, rec["step"], rec["best"], rec["since_best"], float(rec.get("train_s", 0.0)))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from akmamba.nn import build_model, save_checkpoint
 
@@ -37,3 +39,24 @@ def prompt_ckpt(tmp_path: Path, plain_ckpt: Path) -> Path:
     out = tmp_path / "prompt.safetensors"
     convert_checkpoint(plain_ckpt, out)
     return out
+
+
+def tiny_bladder_root(root: Path, cases: int = 3, size: int = 32) -> Path:
+    """A bladder-layout data folder (``Images``/``Labels`` PNGs, one slice per case) with a wall and a tumour
+    square on noise; returns ``root``."""
+    rng = np.random.default_rng(0)
+    for folder in ("Images", "Labels"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for case in range(1, cases + 1):
+        lab = np.zeros((size, size), np.uint8)
+        lab[size // 8:size // 2, size // 8:size // 2] = 128
+        lab[size * 9 // 16:size * 13 // 16, size * 9 // 16:size * 13 // 16] = 255
+        img = (rng.random((size, size)) * 50 + (lab > 0) * 100).astype(np.uint8)
+        Image.fromarray(img).save(root / "Images" / f"{case}-IM1.png")
+        Image.fromarray(lab).save(root / "Labels" / f"{case}-IM1.png")
+    return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    return tiny_bladder_root(tmp_path / "data")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from akmamba.nn import build_model, load_checkpoint
 from akmamba.prompt.layout import GuidanceLayout, layout_of
@@ -49,20 +48,10 @@ def test_simulated_guidance_respects_no_prompt_probability() -> None:
 
 
 @pytest.mark.slow
-def test_prompt_train_widens_a_plain_checkpoint_and_trains(tmp_path: Path, plain_ckpt: Path) -> None:
+def test_prompt_train_widens_a_plain_checkpoint_and_trains(tmp_path: Path, plain_ckpt: Path, tiny_data: Path) -> None:
     from akmamba.prompt.train import PromptTrainConfig, train_prompt
 
-    rng = np.random.default_rng(0)
-    for folder in ("Images", "Labels"):
-        (tmp_path / "data" / folder).mkdir(parents=True)
-    for case in range(1, 4):
-        lab = np.zeros((32, 32), np.uint8)
-        lab[4:16, 4:16] = 128
-        lab[18:26, 18:26] = 255
-        img = (rng.random((32, 32)) * 50 + (lab > 0) * 100).astype(np.uint8)
-        Image.fromarray(img).save(tmp_path / "data" / "Images" / f"{case}-IM1.png")
-        Image.fromarray(lab).save(tmp_path / "data" / "Labels" / f"{case}-IM1.png")
-    cfg = PromptTrainConfig(init=str(plain_ckpt), dataset="bladder", data_root=str(tmp_path / "data"),
+    cfg = PromptTrainConfig(init=str(plain_ckpt), dataset="bladder", data_root=str(tiny_data),
                             out_dir=str(tmp_path / "run"), patch_size=32, batch_size=2, max_steps=2, threads=1,
                             p_no_prompt=0.0)
     events = list(train_prompt(cfg))
