@@ -37,6 +37,12 @@ VARIANTS: list[tuple[str, str, dict]] = [
     ("akmamba (base 16, mambaout 2-3)", "akmamba", {"base_channels": 16, "mambaout_levels": [2, 3]}),
     ("akmamba (base 16, AKConv 1-4, mambaout 1-3)", "akmamba",
      {"base_channels": 16, "akconv_levels": [1, 2, 3, 4], "mambaout_levels": [1, 2, 3]}),
+    # the width sweep of issue 21 (accuracy against CPU latency): the shipped layout at base 24 and 32
+    ("unet (base 24)", "unet", {"base_channels": 24}),
+    ("akmamba (base 24, AKConv 1-4, mambaout 1-3)", "akmamba",
+     {"base_channels": 24, "akconv_levels": [1, 2, 3, 4], "mambaout_levels": [1, 2, 3]}),
+    ("akmamba (base 32, AKConv 1-4, mambaout 1-3)", "akmamba",
+     {"base_channels": 32, "akconv_levels": [1, 2, 3, 4], "mambaout_levels": [1, 2, 3]}),
 ]
 SCAN_MODELS = {"akmamba", "unet_mambaout"}
 

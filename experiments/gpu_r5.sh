@@ -15,6 +15,8 @@
 #                 `akmamba evaluate` on the fold's 5 cases
 #   ours          Akmamba-Net with the round-5 recipe (R5 below), fold 0, time budget BUDGET; scored the same way
 #                 with its final averaged weights (last_ema) and its selected checkpoint (best)
+#   prompt        prompt-train (PROMPT_BUDGET s) from ours' fold-0 final weights, prompt-eval of it and of the
+#                 region-growing baseline on fold 0's tumour slices (every 4th)
 #   ship-akmamba  the same recipe on all 14 cases (SHIP_BUDGET); ship-unet: U-Net, same recipe
 # Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
@@ -71,6 +73,21 @@ step_ours() {
   evaluate $R/r5-akmamba-f0 best.safetensors best
 }
 
+step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no leakage), then prompt-eval on fold 0
+  local init=$R/r5-akmamba-f0/last_ema.safetensors out=$R/prompt-akmamba-f0
+  [ -f $init ] || { echo "prompt: no $init (run ours first)"; return; }
+  python3 -m akmamba.cli prompt-train --init $init --dataset bladder --data-root $D --folds 3 --fold 0 \
+    --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
+    --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --resume --out $out > $out.log 2>&1
+  tail -c 400 $out.log
+  local sel=(--images $D/Images --gt $D/Labels --dataset bladder --cases 19,20,21,25,5 --with-label tumor --every 4
+             --max-clicks 20 --target 0.85 --device cuda)
+  python3 -m akmamba.cli prompt-eval --model $out/last.safetensors "${sel[@]}" --out $out/eval-prompt.json \
+    > $out/eval-prompt.log 2>&1; tail -3 $out/eval-prompt.log
+  python3 -m akmamba.cli prompt-eval --model $init --baseline region-grow "${sel[@]}" \
+    --out $out/eval-regiongrow.json > $out/eval-regiongrow.log 2>&1; tail -3 $out/eval-regiongrow.log
+}
+
 step_ship() {  # step_ship MODEL
   python3 -m akmamba.cli train "${R5[@]}" --model $1 --folds 0 --time-budget $SHIP_BUDGET \
     --out $R/r5-$1-all > $R/r5-$1-all.log 2>&1
@@ -95,7 +112,7 @@ start)
 cd /tmp/repo; source experiments/gpu_r5.sh queue-env
 for s in ${QUEUE:-ours nnunet ship-akmamba ship-unet}; do
   echo "== \$s \$(date +%T)"
-  case \$s in nnunet) step_nnunet;; ours) step_ours;; ship-akmamba) step_ship akmamba;; ship-unet) step_ship unet;; esac
+  case \$s in nnunet) step_nnunet;; ours) step_ours;; prompt) step_prompt;; ship-akmamba) step_ship akmamba;; ship-unet) step_ship unet;; esac
 done
 echo "== queue done \$(date +%T)"
 EOF
@@ -112,12 +129,13 @@ wait)
   tail -3 $R/nn-train.log 2>/dev/null ;;
 cudatests)
   cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
-    tests/infer/test_cuda_graph.py 2>&1 | tail -15 ;;
+    tests/infer/test_cuda_graph.py tests/prompt/test_prompt_train_cuda.py 2>&1 | tail -15 ;;
 graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped models present in this call's tree)
   cd /tmp/repo && python3 benchmarks/bench_forward_cuda.py --repeats 50 --models ${MODELS:-akmamba-drive} \
     --out $OUT/forward_cuda_graphs.md ;;
 collect)
   cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' . && ls -la $OUT
+  [ -f prompt-akmamba-f0/last.safetensors ] && cp prompt-akmamba-f0/last.safetensors $OUT/prompt-akmamba-f0.safetensors
   for n in r5-akmamba-all r5-unet-all r5-akmamba-f0; do
     [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
   done; ls -la $OUT ;;
