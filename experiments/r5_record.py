@@ -13,12 +13,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 
+def nnunet_record(run: Path) -> dict[str, Any]:
+    """The compact record of an nnU-Net run folder (``gpu_r5.sh``'s nnunet-f0: training_log_*.txt, eval-*.json).
+
+    Training seconds are the sum of nnU-Net's "Epoch time" lines; steps are epochs x 250 iterations (its default
+    ``num_iterations_per_epoch``); the budget line gives the fitted epoch count.
+    """
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(run.glob("training_log_*.txt")))
+    epoch_s = [float(m) for m in re.findall(r"Epoch time: ([0-9.]+) s", text)]
+    dice = [m for m in re.findall(r"Pseudo dice \[([^\]]*)\]", text)]
+    budget = re.findall(r"BUDGET: ([0-9.]+) s/epoch -> num_epochs (\d+)", text)
+    out: dict[str, Any] = {
+        "run": run.name,
+        "config": {"tool": "nnU-Net v2 2d, default plan, nnUNetTrainer_Budget", "budget_line": budget[-1:]},
+        "start": {},
+        "done": {"train_s": sum(epoch_s), "epochs": len(epoch_s), "steps": 250 * len(epoch_s)},
+        "validation": [{"epoch": i, "pseudo_dice": d} for i, d in enumerate(dice)],
+        "evaluations": {},
+    }
+    _add_evaluations(out, run)
+    return out
+
+
+def _add_evaluations(out: dict[str, Any], run: Path) -> None:
+    for report in sorted(run.glob("eval-*.json")):
+        data = json.loads(report.read_text(encoding="utf-8"))
+        out["evaluations"][report.stem[len("eval-"):]] = {"per_case": data["per_case"]["cases"],
+                                                          "model": data.get("model")}
+
+
 def record(run: Path) -> dict[str, Any]:
-    """The compact record of one run folder."""
+    """The compact record of one run folder (ours: config.json + events.jsonl; else nnU-Net's, see above)."""
+    if not (run / "events.jsonl").is_file():
+        return nnunet_record(run)
     events = [json.loads(line) for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines()]
     out: dict[str, Any] = {
         "run": run.name,
@@ -29,10 +61,7 @@ def record(run: Path) -> dict[str, Any]:
                        for e in events if e["event"] == "validation"],
         "evaluations": {},
     }
-    for report in sorted(run.glob("eval-*.json")):
-        data = json.loads(report.read_text(encoding="utf-8"))
-        out["evaluations"][report.stem[len("eval-"):]] = {"per_case": data["per_case"]["cases"],
-                                                          "model": data.get("model")}
+    _add_evaluations(out, run)
     return out
 
 
