@@ -4,7 +4,8 @@
 #   recv PART   (carry .xfer/PART; the first call also .gpu .nnunet)  stash a part of bladder.tar; with .gpu and
 #               .nnunet present, install their wheels into /tmp/site; copy the code to /tmp/repo
 #   start       join and verify bladder.tar, unpack, start the queue below in the background (setsid), return
-#   wait S      sleep up to S seconds or until the queue ends; print its log
+#   wait S      sleep up to S seconds or until the queue ends; print its log; collect (below) into $OUT, so a
+#               machine taken back after this call loses nothing finished
 #   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py, test_cuda_graph.py), beside
 #               nothing else (also after recv with CUDATESTS=1)
 #   graphs      benchmarks/bench_forward_cuda.py (eager vs CUDA graphs, fp32 vs bf16) into $OUT
@@ -126,7 +127,9 @@ wait)
   done
   cat $R/queue.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
   for f in $R/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 400 $f | tail -1 | cut -c1-240)"; done
-  tail -3 $R/nn-train.log 2>/dev/null ;;
+  tail -3 $R/nn-train.log 2>/dev/null
+  (bash /tmp/repo/experiments/gpu_r5.sh collect > /dev/null 2>&1)  # every call leaves what is done in $OUT
+  ;;
 cudatests)
   cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
     tests/infer/test_cuda_graph.py tests/prompt/test_prompt_train_cuda.py 2>&1 | tail -15 ;;
