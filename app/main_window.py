@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from akmamba.display import AUTO_PRESET, green_channel, initial_preset, preset_levels, presets_for
+from akmamba.errors import ConfigError
 from app import dialogs
 from app.case_controller import CaseController
 from app.errors import ErrorBanner, report
@@ -246,6 +247,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.segmenter.failed.connect(lambda exc: self.show_error(exc, "Segmentation"))
         self.segmenter.cancelled.connect(lambda: self._show_message("Segmentation cancelled."))
         lp = self.labels_panel
+        lp.table_chosen.connect(self.choose_label_table)
         lp.label_selected.connect(c.set_label)
         lp.visibility_changed.connect(s.set_label_visible)
         lp.opacity_changed.connect(s.set_opacity)
@@ -307,7 +309,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.set_levels(*self.levels)
         self._on_table_changed()
         self._on_slice_changed(s.z)
-        self.labels_panel.set_table(s.table, self.controller.label)
+        self.labels_panel.set_table(s.table, self.controller.label, s.label_source)
         if s.brush_radius != self._brush_default:  # another data set: its brush (a radius the user set stays)
             self._brush_default = s.brush_radius
             self.controller.set_radius(s.brush_radius)
@@ -343,6 +345,22 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
     def _on_table_changed(self) -> None:
         self.view.overlay.set_lut(self.session.lut())
         self.labels_panel.set_opacity(self.session.table.opacity)
+
+    def choose_label_table(self, key: str) -> None:
+        """Make the shipped label table ``key`` the open case's table (refused, with a message, when the labels
+        hold values it lacks)."""
+        if not self.session.has_case:
+            self._show_message("Open an image first: the label table belongs to the open case.")
+            return
+        try:
+            self.session.choose_label_table(key)
+        except ConfigError as exc:
+            self.show_error(exc, "Changing the label table")
+            return
+        self.labels_panel.set_table(self.session.table, self.controller.label, self.session.label_source)
+        self._on_tool_state_changed()
+        names = ", ".join(self.session.label_names().values())
+        self._show_message(f"Label table: {self.session.label_source} ({names}).")
 
     def _on_history_changed(self) -> None:
         lm = self.session.label_map

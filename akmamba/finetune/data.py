@@ -343,7 +343,7 @@ def workspace_case(image_path: str | Path, label_path: LabelFile | str | Path | 
         if not isinstance(label_path, LabelFile):
             sidecar = table_path(image_path)
             label_path = LabelFile(Path(label_path), "auto", read_label_table(sidecar) if sidecar.is_file() else None)
-        labels = read_label_file(image, label_path, default_label_rows(image.channels))
+        labels = read_label_file(image, label_path, default_label_rows())
     mask_file = workspace_edit_mask_path(image_path, image.is_volume)
     masks = [np.asarray(session_edits, dtype=bool)] if session_edits is not None else []
     if mask_file.is_file():
