@@ -27,6 +27,7 @@ from app.segmentation import SegmentController
 from app.session import Session
 from app.settings import Settings
 from app.shortcuts import SHORTCUTS
+from app.status_log import MessageStatusBar
 from app.views.edit_controller import EditController, Tool
 from app.views.slice_view import SliceView
 from app.window_commands import CommandsMixin
@@ -170,7 +171,8 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.model_panel.set_tta(self.settings.tta())
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = MessageStatusBar()  # messages elided visibly, whole in the tooltip and the message log
+        self.setStatusBar(bar)
         self.readout_label = QtWidgets.QLabel("")
         self.readout_label.setMinimumWidth(380)
         self.tool_label = QtWidgets.QLabel("")
@@ -269,6 +271,9 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
 
     def _show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
+
+    def _do_message_log(self) -> None:
+        self.statusBar().open_log()
 
     def _update_title(self, *_args: Any) -> None:
         name = self.session.path.name if self.session.path else ""
