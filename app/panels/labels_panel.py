@@ -99,6 +99,7 @@ class LabelsPanel(QtWidgets.QWidget):
         form.addRow("History", history)
         layout.addLayout(form)
         layout.addStretch(1)
+        self.set_source("no image open")
 
     def set_table(self, table: LabelTable, current: int, source: str | None = None) -> None:
         """Show the labels (colour, name, visibility) and select ``current``; ``source`` (where the table comes
