@@ -175,6 +175,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.setStatusBar(bar)
         self.readout_label = QtWidgets.QLabel("")
         self.readout_label.setMinimumWidth(380)
+        self.readout_label.hide()  # shown while the pointer is over the image
         self.tool_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("Device: checking...")
         self.backend_label = QtWidgets.QLabel("Compute: checking...")
@@ -437,4 +438,6 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
             self.view.set_image(self.session.image_plane(self.green), self.levels)
 
     def _on_hovered(self, x: float, y: float) -> None:
-        self.readout_label.setText(self.readout(x, y))
+        text = self.readout(x, y)
+        self.readout_label.setText(text)
+        self.readout_label.setVisible(bool(text))  # hidden off the image: the message gets its width

@@ -71,11 +71,14 @@ class LabelsPanel(QtWidgets.QWidget):
         self.radius_spin.setSuffix(" px radius")
         self.radius_spin.setToolTip("Brush and eraser radius ([ ] or - + or Shift+wheel)")
         self.radius_spin.valueChanged.connect(self.radius_changed.emit)
-        form.addRow("Brush", self.radius_spin)
-        self.protect_check = QtWidgets.QCheckBox("Protect other labels (L)")
-        self.protect_check.setToolTip("Paint only over background and the current label; erase only the current label")
+        self.protect_check = QtWidgets.QCheckBox("Protect others (L)")
+        self.protect_check.setToolTip("Protect other labels: paint only over background and the current label; erase "
+                                      "only the current label (L)")
         self.protect_check.toggled.connect(self.protect_toggled.emit)
-        form.addRow(self.protect_check)
+        brush = QtWidgets.QHBoxLayout()  # one row with the brush size: the panel fits a 1080-pixel screen
+        brush.addWidget(self.radius_spin, 1)
+        brush.addWidget(self.protect_check)
+        form.addRow("Brush", brush)
         islands = QtWidgets.QHBoxLayout()
         self.islands_spin = QtWidgets.QSpinBox()
         self.islands_spin.setRange(1, 1_000_000)
