@@ -267,11 +267,13 @@ def export_training_folder(
     name: str = "akmamba_export",
     modality: str = "",
     channel_names: dict[str, str] | None = None,
+    case_id_regex: str | None = None,
 ) -> Path:
     """Write images and labels as a training folder and verify every file by reading it back.
 
     Args:
-        cases: ``(image, labels, case_id)``; labels are class indices of ``image.spatial_shape``.
+        cases: ``(image, labels, case_id)``; labels are class indices of ``image.spatial_shape``. The third
+            item names the files (unique; unsafe characters become ``_``).
         out_dir: a new or empty folder (never overwritten); it is filled in a sibling temporary folder and
             renamed into place when complete.
         label_table: see the module docstring; indices must be 0..n-1.
@@ -281,6 +283,8 @@ def export_training_folder(
         name, modality: dataset name and modality recorded in ``dataset.json``.
         channel_names: nnU-Net ``channel_names`` (default ``{"0": "R", "1": "G", "2": "B"}`` for RGB, else
             ``{"0": modality or "image"}``).
+        case_id_regex: layout ``"akmamba"``: the ``case_id.regex`` recorded in ``dataset.json``, which groups the
+            files (by their names) into cases (patients) for by-case splits; None: each file is its own case.
 
     Returns:
         The ``dataset.json`` path.
@@ -299,7 +303,7 @@ def export_training_folder(
     tmp = _prepare_out_dir(out_dir)
     try:
         if layout == "akmamba":
-            data = _write_akmamba(cases, ids, tmp, rows, ext, name, modality)
+            data = _write_akmamba(cases, ids, tmp, rows, ext, name, modality, case_id_regex)
         else:
             data = _write_nnunet(cases, ids, tmp, rows, ext, name, modality, channel_names)
         (tmp / "dataset.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -314,7 +318,8 @@ def export_training_folder(
 
 
 def _write_akmamba(cases: Sequence[tuple[Image, np.ndarray, str]], ids: list[str], root: Path,
-                   rows: list[ColorRow], ext: str, name: str, modality: str) -> dict[str, Any]:
+                   rows: list[ColorRow], ext: str, name: str, modality: str,
+                   case_id_regex: str | None = None) -> dict[str, Any]:
     (root / "images").mkdir()
     (root / "labels").mkdir()
     for (image, labels, _), cid in zip(cases, ids, strict=True):
@@ -327,6 +332,7 @@ def _write_akmamba(cases: Sequence[tuple[Image, np.ndarray, str]], ids: list[str
         images=ImageRule("images", f"*{ext}"),
         label_table=tuple(LabelClass(r.name, r.index, r.index, r.color) for r in rows),
         labels=CompanionRule("labels", f"{{stem}}{ext}", True),
+        case_id_regex=case_id_regex,
         description="Exported by the Akmamba viewer; label files hold class indices.",
     )
     return desc.to_dict()

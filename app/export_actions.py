@@ -153,7 +153,7 @@ def _load_cases(items: list[tuple[Path, Image | None, np.ndarray | None]], out_d
                 skipped.append(path.name)
                 continue
             image = read_image(path)
-            labels = read_label_file(image, label_file, default_label_rows(image.channels))
+            labels = read_label_file(image, label_file, default_label_rows())
         cases.append((image, np.asarray(labels), split_name(path)[0]))
     written = export_training_folder(cases, out_dir, table, layout=layout)
     return written, len(cases), skipped

@@ -86,17 +86,21 @@ def gather_items(win: Any) -> list[tuple[Path, Path | None, Any, Any, Any]]:
 
 
 def prepare_folder(items: list[tuple[Path, Path | None, Any, Any, Any]], out_dir: Path, label_table: Any,
-                   model_path: str | None = None) -> tuple[Path, list[str], list[str]]:
-    """Write the fine-tuning folder (runs in a worker); returns (folder, case names, skipped names).
+                   model_path: str | None = None, description: Any = None) -> tuple[Path, list[str], list[str], Any]:
+    """Write the fine-tuning folder (runs in a worker); returns (folder, image names, skipped names, the
+    :class:`akmamba.finetune.data.CaseRule` that groups the images into cases).
 
     The model's own label table (from its checkpoint) wins over ``label_table``: a fine-tune keeps its classes.
+    Case ids come from the dataset's case-id pattern (``description``, the dataset the case list was opened as,
+    else each image's own dataset): a patient's slices stay on one side of the split; without one the split is
+    per image and the rule's note says so.
     """
     label_table = (model_label_table(model_path) if model_path else None) or label_table
-    from akmamba.finetune.data import workspace_case, write_finetune_folder
+    from akmamba.finetune.data import case_rule_for, workspace_case, write_finetune_folder
     from akmamba.io.labels import split_name
     from app.session import as_label_array
 
-    cases, names, skipped = [], [], []
+    cases, names, skipped, paths = [], [], [], []
     for path, label_file, image, labels, edits in items:
         case = workspace_case(path, label_file, image=image, labels=labels, session_edits=edits)
         if case is None:
@@ -105,12 +109,14 @@ def prepare_folder(items: list[tuple[Path, Path | None, Any, Any, Any]], out_dir
         img, lab, mask = case
         cases.append((img, as_label_array(lab), split_name(path)[0], mask))
         names.append(path.name)
+        paths.append(path)
     if len(cases) < 2:
         raise ValueError(f"Fine-tuning needs at least two corrected cases with saved labels; found {len(cases)}"
                          f"{' (no saved labels: ' + ', '.join(skipped) + ')' if skipped else ''}. Mark corrected "
                          "cases corrected in the case list (Mark corrected, Ctrl+Enter; saving alone does not).")
-    write_finetune_folder(cases, out_dir, label_table, name="corrected cases")
-    return out_dir, names, skipped
+    rule = case_rule_for(paths, description)
+    write_finetune_folder(cases, out_dir, label_table, name="corrected cases", case_id_regex=rule.regex)
+    return out_dir, names, skipped, rule
 
 
 def model_label_table(model_path: str) -> list[dict[str, Any]] | None:
@@ -152,8 +158,10 @@ def open_finetune(win: Any, extra_args: list[str] | None = None) -> Any:
     out_dir = win.model_registry.root / "_data" / f"{stamp}-{uuid.uuid4().hex[:6]}"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     table = win.session.label_rows or win.session.table
-    worker = FunctionWorker(prepare_folder, items, out_dir, table, model)
-    worker.signals.returned.connect(lambda result: dialog.set_data(result[0], result[1]))
+    dataset = win.cases.cases.dataset if win.cases.cases is not None else None
+    worker = FunctionWorker(prepare_folder, items, out_dir, table, model,
+                            dataset.description if dataset is not None else None)
+    worker.signals.returned.connect(lambda result: dialog.set_data(result[0], result[1], result[3].note))
     worker.signals.errored.connect(lambda exc: _prepare_failed(win, dialog, exc))
     win.workers.start(worker)
     dialog.resize(760, 720)

@@ -56,6 +56,7 @@ class FinetuneDialog(QtWidgets.QDialog):
         self.extra_args = list(extra_args or [])
         self.data_dir: Path | None = None
         self.case_names: list[str] = []
+        self.split_note = ""  # how the images group into cases for the split (app.finetune_actions.prepare_folder)
         self.plan_event: dict[str, Any] | None = None
         self.result: dict[str, Any] | None = None
         self.evaluation: dict[str, Any] | None = None  # the last run's held-out evaluation event
@@ -149,12 +150,13 @@ class FinetuneDialog(QtWidgets.QDialog):
                 "--time-budget", str(self.budget.value())]
         return args + self.extra_args
 
-    def set_data(self, folder: Path, case_names: list[str]) -> None:
-        """The prepared fine-tuning folder is ready: measure and plan in a child process."""
-        self.data_dir, self.case_names = Path(folder), list(case_names)
-        self.summary.setText(f"{len(case_names)} corrected case(s) gathered. Measuring the training speed on this "
-                             "machine (one or two training steps and three small forward passes, each shown below "
-                             "as it is timed)...")
+    def set_data(self, folder: Path, case_names: list[str], split_note: str = "") -> None:
+        """The prepared fine-tuning folder is ready: measure and plan in a child process. ``split_note`` says how
+        the images group into cases (the dataset's case-id pattern), or that the split is per image."""
+        self.data_dir, self.case_names, self.split_note = Path(folder), list(case_names), split_note
+        self.summary.setText(f"{len(case_names)} corrected image(s) gathered. {html.escape(split_note)} Measuring "
+                             "the training speed on this machine (one or two training steps and three small "
+                             "forward passes, each shown below as it is timed)...")
         self._set_state(PLANNING)
         self._set_stage("Starting the fine-tuning process (Python, torch)")
         self.process.start([*self._common_args(), "--plan-only"])
@@ -319,6 +321,14 @@ class FinetuneDialog(QtWidgets.QDialog):
                  final_evaluations=e["evaluations"])
         self._show_plan({**e, **p.to_dict()})
 
+    def _split_text(self, e: dict[str, Any]) -> str:
+        """How the split groups images: the note of the prepared folder, else what the plan's data says."""
+        note = self.split_note or (f"By case (case-id pattern '{e['split_rule']}')." if e.get("split_rule") else
+                                   "Per image: the data's description has no case-id pattern, so images of one "
+                                   "patient can be both trained on and held out.")
+        per_image = not e.get("split_rule")
+        return f"<span style='color:#a15c00'>{html.escape(note)}</span>" if per_image else html.escape(note)
+
     def _show_plan(self, e: dict[str, Any]) -> None:
         esc = html.escape
         train, held = e["train_cases"], e["heldout_cases"]
@@ -332,6 +342,7 @@ class FinetuneDialog(QtWidgets.QDialog):
             ("Held out", f"{len(held)} case(s), {e['heldout_images']} image(s): {esc(', '.join(held))} - a fixed "
                          f"set that judges every version ({len(e.get('heldout_carried', []))} kept from earlier "
                          "versions, never re-drawn; it grows with new corrected cases)"),
+            ("Split", self._split_text(e)),
             ("Labels", esc(", ".join(e["labels"]))),
             ("Device", esc(device)),
             ("Steps", f"{e['steps']} x batch {e['batch_size']} of {e['patch_size'][0]}x{e['patch_size'][1]} "

@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from akmamba.display import AUTO_PRESET, green_channel, initial_preset, preset_levels, presets_for
+from akmamba.errors import ConfigError
 from app import dialogs
 from app.case_controller import CaseController
 from app.errors import ErrorBanner, report
@@ -26,6 +27,7 @@ from app.segmentation import SegmentController
 from app.session import Session
 from app.settings import Settings
 from app.shortcuts import SHORTCUTS
+from app.status_log import MessageStatusBar
 from app.views.edit_controller import EditController, Tool
 from app.views.slice_view import SliceView
 from app.window_commands import CommandsMixin
@@ -169,9 +171,11 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.model_panel.set_tta(self.settings.tta())
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = MessageStatusBar()  # messages elided visibly, whole in the tooltip and the message log
+        self.setStatusBar(bar)
         self.readout_label = QtWidgets.QLabel("")
         self.readout_label.setMinimumWidth(380)
+        self.readout_label.hide()  # shown while the pointer is over the image
         self.tool_label = QtWidgets.QLabel("")
         self.device_label = QtWidgets.QLabel("Device: checking...")
         self.backend_label = QtWidgets.QLabel("Compute: checking...")
@@ -246,6 +250,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.segmenter.failed.connect(lambda exc: self.show_error(exc, "Segmentation"))
         self.segmenter.cancelled.connect(lambda: self._show_message("Segmentation cancelled."))
         lp = self.labels_panel
+        lp.table_chosen.connect(self.choose_label_table)
         lp.label_selected.connect(c.set_label)
         lp.visibility_changed.connect(s.set_label_visible)
         lp.opacity_changed.connect(s.set_opacity)
@@ -267,6 +272,9 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
 
     def _show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
+
+    def _do_message_log(self) -> None:
+        self.statusBar().open_log()
 
     def _update_title(self, *_args: Any) -> None:
         name = self.session.path.name if self.session.path else ""
@@ -307,7 +315,7 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
         self.set_levels(*self.levels)
         self._on_table_changed()
         self._on_slice_changed(s.z)
-        self.labels_panel.set_table(s.table, self.controller.label)
+        self.labels_panel.set_table(s.table, self.controller.label, s.label_source)
         if s.brush_radius != self._brush_default:  # another data set: its brush (a radius the user set stays)
             self._brush_default = s.brush_radius
             self.controller.set_radius(s.brush_radius)
@@ -343,6 +351,22 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
     def _on_table_changed(self) -> None:
         self.view.overlay.set_lut(self.session.lut())
         self.labels_panel.set_opacity(self.session.table.opacity)
+
+    def choose_label_table(self, key: str) -> None:
+        """Make the shipped label table ``key`` the open case's table (refused, with a message, when the labels
+        hold values it lacks)."""
+        if not self.session.has_case:
+            self._show_message("Open an image first: the label table belongs to the open case.")
+            return
+        try:
+            self.session.choose_label_table(key)
+        except ConfigError as exc:
+            self.show_error(exc, "Changing the label table")
+            return
+        self.labels_panel.set_table(self.session.table, self.controller.label, self.session.label_source)
+        self._on_tool_state_changed()
+        names = ", ".join(self.session.label_names().values())
+        self._show_message(f"Label table: {self.session.label_source} ({names}).")
 
     def _on_history_changed(self) -> None:
         lm = self.session.label_map
@@ -414,4 +438,6 @@ class MainWindow(CommandsMixin, SegmentMixin, PromptMixin):
             self.view.set_image(self.session.image_plane(self.green), self.levels)
 
     def _on_hovered(self, x: float, y: float) -> None:
-        self.readout_label.setText(self.readout(x, y))
+        text = self.readout(x, y)
+        self.readout_label.setText(text)
+        self.readout_label.setVisible(bool(text))  # hidden off the image: the message gets its width

@@ -20,6 +20,7 @@ from akmamba.annotations import BBox, LabelInfo, LabelMap, LabelTable, make_lut
 from akmamba.annotations.colors import colors_by_value
 from akmamba.decision import labels_from_probs, threshold_applies
 from akmamba.display import data_range, green_channel, initial_preset, preset_levels, presets_for
+from akmamba.errors import ConfigError
 from akmamba.io import (
     DatasetDescription,
     Image,
@@ -29,7 +30,15 @@ from akmamba.io import (
     read_image,
     write_labels,
 )
-from akmamba.io.labels import LabelFile, labels_for_image, read_label_file, rows_of, saved_label_path, split_name
+from akmamba.io.labels import (
+    LabelFile,
+    label_table_choices,
+    labels_for_image,
+    read_label_file,
+    rows_of,
+    saved_label_path,
+    split_name,
+)
 from akmamba.io.layouts import read_reference
 from akmamba.io.orientation import AS_STORED, SliceOrientation, slice_orientation
 from app.recovery import JournalStore, Leftover
@@ -72,6 +81,7 @@ class LoadedCase:
     warnings: list[str] = field(default_factory=list)
     fov: np.ndarray | None = None  # (H, W) bool, True inside the field of view (data sets with FOV masks)
     brush_radius: int = DEFAULT_BRUSH_RADIUS
+    label_source: str = ""  # where the label table comes from, in words (akmamba.io.labels.ImageLabels.source)
 
 
 def load_case(path: Path, journals: JournalStore | None = None,
@@ -81,23 +91,24 @@ def load_case(path: Path, journals: JournalStore | None = None,
     and, with ``journals``, build the label map and start its journal (runs in a worker thread).
 
     With ``dataset`` (an image of a recognised data set folder, :mod:`akmamba.io.layouts`) its FOV mask and the
-    data set's brush radius are used too, and its paired label file and table when none was found otherwise
-    (an nnU-Net folder)."""
+    data set's brush radius are used too, and its paired label file (when none was found otherwise: an nnU-Net
+    folder) and its label table (also for an image of it without a label file)."""
     image = read_image(path)
     found = labels_for_image(path, image)  # the saved labels, else the dataset's label file, as class indices
-    labels, rows, warnings = found.labels, found.rows, list(found.warnings)
+    labels, rows, warnings, source = found.labels, found.rows, list(found.warnings), found.source
     fov = None
     if dataset is not None:
         desc, sample = dataset
         reference, fov, notes = read_reference(sample, desc, image, with_labels=found.file is None)
         warnings.extend(notes)
-        if found.file is None and reference is not None:
-            labels, rows = reference, rows_of(desc.label_table)
+        if found.file is None:
+            labels, rows, source = reference, rows_of(desc.label_table), f"dataset {desc.name}"
     presets = presets_for(image.array, image.is_volume)
     lo, hi = data_range(image.array)
     loaded = LoadedCase(path, image, labels, saved_label_path(path, image), rows,
                         preset_levels(image.array, presets[initial_preset(presets)]), hi - lo, warnings=warnings,
-                        fov=fov, brush_radius=brush_radius_for(image, dataset[0] if dataset is not None else None))
+                        fov=fov, brush_radius=brush_radius_for(image, dataset[0] if dataset is not None else None),
+                        label_source=source)
     if journals is not None:
         loaded.leftover = journals.leftover_for(path)
         array = labels if labels is not None else np.zeros(image.spatial_shape, np.uint8)
@@ -134,6 +145,7 @@ class Session(QtCore.QObject):
         self.label_map: LabelMap | None = None
         self.label_path: Path | None = None
         self.label_rows: list[dict[str, Any]] = []
+        self.label_source = ""  # where the label table comes from, in words (shown beside the label list)
         self.table = LabelTable()
         self.z = 0
         self.orientation: SliceOrientation = AS_STORED  # how the view turns the planes (from the direction)
@@ -174,6 +186,7 @@ class Session(QtCore.QObject):
         self.display_levels, self.display_span = loaded.levels, loaded.span
         self.fov, self.brush_radius = loaded.fov, loaded.brush_radius
         self.label_rows = list(loaded.label_rows)
+        self.label_source = loaded.label_source
         self.table = table_from_rows(self.label_rows, self.table.opacity if self.table.labels else 0.5)
         restored = 0
         if restore is not None:
@@ -271,17 +284,55 @@ class Session(QtCore.QObject):
             self.label_map.label_table = self.table
         self.table_changed.emit()
 
+    def set_label_rows(self, rows: list[dict[str, Any]], source: str) -> None:
+        """Make ``rows`` the label table (display, export, the sidecar on save); ``source`` says where it comes
+        from. The label values already in the map must be in the new table.
+
+        Raises:
+            ConfigError: the label map holds values the table lacks (the message names them).
+        """
+        indices = {int(r["index"]) for r in rows}
+        if self.label_map is not None:
+            arr = self.label_map.array
+            used = {int(v) for v in np.unique(arr)} if arr.size and int(arr.max()) > 0 else set()
+            missing = sorted(used - indices - {0})
+            if missing:
+                raise ConfigError(
+                    f"The labels hold values {missing}, which the {source} lacks (its values: {sorted(indices)}). "
+                    "Choose a table with these labels, or erase them first.", parameter="label_table",
+                    expected=sorted(indices), got=missing)
+        self.label_rows, self.label_source = [dict(r) for r in rows], source
+        self.table = table_from_rows(self.label_rows, self.table.opacity)
+        if self.label_map is not None:
+            self.label_map.label_table = self.table
+        self.table_changed.emit()
+
+    def choose_label_table(self, key: str) -> None:
+        """Make the shipped table ``key`` of :func:`akmamba.io.labels.label_table_choices` the label table.
+
+        Raises:
+            ConfigError: an unknown key, or labels the table lacks (:meth:`set_label_rows`).
+        """
+        choices = label_table_choices()
+        if key not in choices:
+            raise ConfigError(f"No label table {key!r}; the choices are {', '.join(choices)}.",
+                              parameter="label_table", expected=list(choices), got=key)
+        self.set_label_rows(choices[key], f"{key} table (chosen)")
+
     def label_names(self) -> dict[int, str]:
         """``{value: name}`` of the foreground labels."""
         return {info.value: info.name or f"label {info.value}" for info in self.table}
 
     # ------------------------------------------------------------------ prediction
 
-    def set_prediction(self, prediction: Any, label_rows: list[dict[str, Any]] | None = None) -> None:
-        """Hold a model result for review (threshold slider) until :meth:`accept_prediction`."""
+    def set_prediction(self, prediction: Any, label_rows: list[dict[str, Any]] | None = None,
+                       source: str = "the model's table") -> None:
+        """Hold a model result for review (threshold slider) until :meth:`accept_prediction`; the model's
+        ``label_rows`` (from its checkpoint) become the label table, ``source`` naming the model."""
         self.pending = prediction
         if label_rows:
             self.label_rows = label_rows
+            self.label_source = source
             self.table = table_from_rows(label_rows, self.table.opacity)
             if self.label_map is not None:
                 self.label_map.label_table = self.table

@@ -57,6 +57,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("fit", ("Home",), "Fit the image to the window", "View"),
     Shortcut("auto_levels", ("Alt+I",), "Automatic window/level (2-98 %)", "View"),
     Shortcut("toggle_green", ("G",), "Green channel on/off (colour images)", "View"),
+    Shortcut("message_log", ("Ctrl+Shift+M",), "Message log (every status message in full)", "View"),
     Shortcut("segment", ("Ctrl+R",), "Segment with the chosen model", "Model"),
     Shortcut("help", ("F1",), "This help", "Help"),
 )

@@ -58,9 +58,9 @@ class SegmentMixin(QtWidgets.QMainWindow):
             self._show_message("A segmentation result for another image was ignored.")
             return
         self.session.threshold = self.model_panel.threshold()
-        self.session.set_prediction(result.prediction, result.label_rows)
-        self.labels_panel.set_table(self.session.table, self.controller.label)
         info = result.prediction.model_info
+        self.session.set_prediction(result.prediction, result.label_rows, f"model {info.get('name')}'s table")
+        self.labels_panel.set_table(self.session.table, self.controller.label, self.session.label_source)
         tta = result.prediction.tta
         passes = {"flips": ", test-time flips", "d4": ", test-time flips + rotations"}.get(tta, "")
         review = "review the threshold" if self.session.threshold_applies() else "review (argmax over classes)"

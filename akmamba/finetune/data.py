@@ -289,13 +289,17 @@ def write_finetune_folder(
     *,
     name: str = "corrected",
     modality: str = "",
+    case_id_regex: str | None = None,
 ) -> Path:
     """Write corrected cases as a fine-tuning folder (layout in the module docstring); verified by reading back.
 
     Args:
-        cases: ``(image, labels, case_id, correction mask or None)``.
+        cases: ``(image, labels, file id, correction mask or None)``; the file id (the image's stem) names its
+            files.
         out_dir: a new or empty folder.
         label_table: as for :func:`akmamba.export.export_training_folder`.
+        case_id_regex: the case-id pattern that groups the file ids into cases (:func:`case_rule_for`), recorded in
+            ``dataset.json`` so the split keeps a patient's images together; None: each image is its own case.
 
     Returns:
         The folder.
@@ -304,7 +308,7 @@ def write_finetune_folder(
 
     out = Path(out_dir)
     export_training_folder([(img, lab, cid) for img, lab, cid, _ in cases], out, label_table, layout="akmamba",
-                           name=name, modality=modality)
+                           name=name, modality=modality, case_id_regex=case_id_regex)
     data = load_finetune_folder(out)
     by_stem = {c.stem: c for c in data.cases}
     from akmamba.export import _safe_id
@@ -319,6 +323,66 @@ def write_finetune_folder(
             assert stem in by_stem
             write_mask(mask, out / EDITS_DIR / f"{stem}.png")
     return out
+
+
+@dataclass(frozen=True)
+class CaseRule:
+    """How the images of a fine-tune group into cases (patients), for the by-case train / held-out split.
+
+    Attributes:
+        regex: the dataset's case-id pattern (``case_id.regex`` of its description), applied to the image stems;
+            None: no rule applies and every image is its own case (a per-image split).
+        case_ids: each image's case id, in the order given.
+        note: in words, for the user: the rule and its source, or why the split is per image.
+    """
+
+    regex: str | None
+    case_ids: list[str]
+    note: str
+
+    @property
+    def per_image(self) -> bool:
+        """Whether the split is per image (no case-id rule applies)."""
+        return self.regex is None
+
+
+def case_rule_for(image_paths: Sequence[str | Path], description: DatasetDescription | None = None) -> CaseRule:
+    """The case-id rule of a fine-tune's images: ``description``'s (the dataset the viewer opened them as), else
+    the dataset each image belongs to (:func:`akmamba.io.labels.dataset_of`: ``dataset.json`` above its folder or
+    a shipped description, e.g. bladder ``Images/5-IM081.png`` -> case ``5``). The rule applies only when one
+    case-id pattern covers every image and matches every file id (its stem, as the fine-tuning folder names it);
+    otherwise the split is per image and ``note`` says why.
+    """
+    from akmamba.export import _safe_id
+    from akmamba.io.dataset import case_id_of
+    from akmamba.io.labels import dataset_of
+
+    stems = [_safe_id(split_name(Path(p))[0]) for p in image_paths]
+    per_image = "The train / held-out split is per image, so images of one patient can be both trained on and " \
+                "held out."
+    descs: list[DatasetDescription] = []
+    for path in image_paths:
+        found = description if description is not None else (dataset_of(path) or (None, None))[0]
+        if found is None:
+            return CaseRule(None, stems, f"No dataset description names {Path(path).name!r}, so no case-id rule "
+                                         f"applies. {per_image}")
+        descs.append(found)
+    if not descs:
+        return CaseRule(None, [], f"No images. {per_image}")
+    named = ", ".join(sorted({d.name for d in descs}))
+    patterns = {d.case_id_regex for d in descs}
+    desc, regex = descs[0], descs[0].case_id_regex
+    if len(patterns) != 1 or regex is None:
+        why = "have no case-id pattern" if patterns == {None} else "mix different case-id patterns"
+        return CaseRule(None, stems, f"The datasets of these images ({named}) {why}. {per_image}")
+    try:
+        ids = [case_id_of(desc, stem) for stem in stems]
+    except ConfigError as exc:
+        return CaseRule(None, stems, f"The case-id pattern '{regex}' of {desc.name} does not fit every image "
+                                     f"({exc.message}). {per_image}")
+    return CaseRule(regex, ids, f"By case: {desc.name}'s case-id pattern '{regex}' groups the {len(stems)} "
+                                f"image(s) into {len(set(ids))} case(s); a case's images stay on one side of the "
+                                "split.")
 
 
 def workspace_case(image_path: str | Path, label_path: LabelFile | str | Path | None, *, image: Image | None = None,
@@ -343,7 +407,7 @@ def workspace_case(image_path: str | Path, label_path: LabelFile | str | Path | 
         if not isinstance(label_path, LabelFile):
             sidecar = table_path(image_path)
             label_path = LabelFile(Path(label_path), "auto", read_label_table(sidecar) if sidecar.is_file() else None)
-        labels = read_label_file(image, label_path, default_label_rows(image.channels))
+        labels = read_label_file(image, label_path, default_label_rows())
     mask_file = workspace_edit_mask_path(image_path, image.is_volume)
     masks = [np.asarray(session_edits, dtype=bool)] if session_edits is not None else []
     if mask_file.is_file():

@@ -40,7 +40,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,66 @@ class Version:
         """Mean held-out Dice measured when it was registered (None for imports)."""
         value = (self.record.get("metrics") or {}).get("candidate", {}).get("mean_dice")
         return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class HeldoutScore:
+    """A version's held-out Dice and where it was measured.
+
+    Attributes:
+        version: the version scored.
+        mean_dice: mean Dice over the held-out images.
+        per_image: ``{image name: Dice}``.
+        measured_in: the version whose fine-tune measured it: the version itself (its own candidate score), or a
+            later one that judged it as the model it started from or replaced (an imported base model is scored
+            only that way: the held-out evaluation of the base model happens during a fine-tune).
+        cases: the held-out case ids of that run.
+    """
+
+    version: str
+    mean_dice: float
+    per_image: dict[str, float]
+    measured_in: str
+    cases: list[str]
+
+    def describe(self) -> str:
+        """In words, for a tooltip."""
+        where = "when it was registered" if self.measured_in == self.version else \
+            f"during the fine-tune that made {self.measured_in}"
+        return (f"Held-out Dice of {self.version}: {self.mean_dice:.4f}, measured {where}, on {len(self.per_image)} "
+                f"image(s) of {len(self.cases)} held-out case(s).")
+
+
+#: Keys of a version record's ``metrics`` that score a model other than the candidate, and the record field that
+#: names it when the entry itself does not (records written before entries carried ``version``).
+_OTHER_SCORES = (("active", "active_at_start"), ("parent", "parent"))
+
+
+def heldout_score(versions: Sequence[Version], version_id: str) -> HeldoutScore | None:
+    """The held-out Dice of ``version_id`` among a line's ``versions``: its own (measured when it was
+    registered), else the latest measurement of it by a later version's fine-tune (as the active or parent model
+    it started from), else None (never measured, e.g. an imported model no fine-tune has judged yet).
+
+    Args:
+        versions: every version of the line (:meth:`ModelRegistry.versions`), oldest first.
+        version_id: the version to score.
+    """
+    found: HeldoutScore | None = None
+    for v in versions:
+        metrics = v.record.get("metrics") or {}
+        cases = [str(c) for c in (v.record.get("data") or {}).get("heldout_cases") or []]
+        entries = [(v.id, metrics.get("candidate"))] if v.id == version_id else []
+        entries += [(str((metrics.get(key) or {}).get("version") or v.record.get(field_name)), metrics.get(key))
+                    for key, field_name in _OTHER_SCORES if v.id != version_id]
+        for scored, entry in entries:
+            if scored != version_id or not isinstance(entry, dict) or entry.get("mean_dice") is None:
+                continue
+            score = HeldoutScore(version_id, float(entry["mean_dice"]),
+                                 {str(k): float(x) for k, x in (entry.get("per_image") or {}).items()}, v.id, cases)
+            if v.id == version_id:
+                return score  # its own score wins
+            found = score  # versions are oldest first: the latest measurement is kept
+    return found
 
 
 class ModelRegistry:

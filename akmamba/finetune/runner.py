@@ -213,6 +213,7 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     yield _emit("plan", line=line, parent=parent.id, active=active.id if active else None, device=str(device),
                 amp=opts.amp and device.type == "cuda", cases=len(data.case_ids), images=len(data.cases),
                 train_cases=train_ids, heldout_cases=held_ids, heldout_carried=held_carried,
+                split_rule=data.description.case_id_regex,
                 labels=labels, edit_weight=opts.edit_weight,
                 edited_pixels=edit_counts, patch_size=list(patch), batch_size=batch, baseline=str(baseline or ""),
                 heldout_images=len(held_samples), evaluations=evaluations, max_steps=max_steps,
@@ -401,6 +402,10 @@ class _StopFlag:
         return self._event.is_set()
 
 
+def _split_words(rule: str | None) -> str:
+    return f"cases by the pattern '{rule}'" if rule else "split per image: no case-id pattern in the description"
+
+
 def _progress(event: Event, stream: Any) -> None:
     kind = event["event"]
     if kind == "stage":
@@ -411,7 +416,8 @@ def _progress(event: Event, stream: Any) -> None:
     elif kind == "plan":
         stream.write(f"fine-tuning {event['line']} from {event['parent']} on {event['device']}: "
                      f"{len(event['train_cases'])} training / {len(event['heldout_cases'])} held-out cases "
-                     f"({len(event['heldout_carried'])} fixed by earlier versions); "
+                     f"({len(event['heldout_carried'])} fixed by earlier versions; "
+                     f"{_split_words(event.get('split_rule'))}); "
                      f"{event['steps']} steps of {event['batch_size']}x{event['patch_size']} "
                      f"({event['step_s']:.2f} s/step measured); estimate {event['estimate_s'] / 60:.1f} min\n")
     elif kind == "step":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from akmamba.errors import AkmambaError
-from akmamba.finetune.registry import ModelRegistry, Version
+from akmamba.finetune.registry import ModelRegistry, Version, heldout_score
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,18 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("line")
 
 
-def version_row(v: Version, active_id: str | None) -> dict[str, Any]:
-    """A table row for one version."""
+def version_row(v: Version, active_id: str | None, versions: Sequence[Version] = ()) -> dict[str, Any]:
+    """A table row for one version; with the line's ``versions``, a version scored only by a later fine-tune (an
+    imported base model) gets that held-out Dice too (:func:`akmamba.finetune.registry.heldout_score`), and
+    ``heldout_measured_in`` names the version whose run measured it (None: never measured)."""
     r = v.record
     gate = r.get("gate") or {}
+    score = heldout_score(versions or [v], v.id)
     return {"version": v.id, "active": v.id == active_id, "parent": r.get("parent"), "origin": r.get("origin"),
-            "created": r.get("created"), "heldout_dice": v.heldout_dice, "active_dice_then": gate.get("active_dice"),
+            "created": r.get("created"), "heldout_dice": score.mean_dice if score else None,
+            "heldout_measured_in": score.measured_in if score else None, "active_dice_then": gate.get("active_dice"),
             "gain": gate.get("gain"), "gate": None if not gate else ("passed" if gate.get("promote") else "failed"),
             "heldout_cases": len((r.get("data") or {}).get("heldout_cases") or []), "path": str(v.model_path)}
 
 
 def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def _fmt_dice(row: dict[str, Any]) -> str:
+    """The held-out Dice cell: the score (``"0.8123 (v2)"`` when measured by v2's fine-tune), or "not measured"."""
+    if row["heldout_dice"] is None:
+        return "not measured"
+    by = row["heldout_measured_in"]
+    return _fmt(row["heldout_dice"]) + (f" ({by})" if by != row["version"] else "")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +87,8 @@ def _run(reg: ModelRegistry, args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         active = reg.active_record(args.line).get("version")
-        rows = [version_row(v, active) for v in reg.versions(args.line)]
+        versions = reg.versions(args.line)
+        rows = [version_row(v, active, versions) for v in versions]
         if args.json:
             print(json.dumps(rows, indent=1))
             return 0
@@ -82,7 +96,9 @@ def _run(reg: ModelRegistry, args: argparse.Namespace) -> int:
               f"{'gain':>8} gate")
         for r in rows:
             print(f"{'*' if r['active'] else ' ':2}{r['version']:<8} {_fmt(r['parent']):<7} {_fmt(r['origin']):<9} "
-                  f"{_fmt(r['created']):<26} {_fmt(r['heldout_dice']):>13} {_fmt(r['gain']):>8} {_fmt(r['gate'])}")
+                  f"{_fmt(r['created']):<26} {_fmt_dice(r):>13} {_fmt(r['gain']):>8} {_fmt(r['gate'])}")
+        if any(r["heldout_measured_in"] not in (None, r["version"]) for r in rows):
+            print("held-out Dice (vN): measured during the fine-tune that made vN (the model it started from)")
         return 0
     if args.action == "show":
         print(json.dumps(reg.version(args.line, args.version).record, indent=1, default=str))

@@ -89,10 +89,32 @@ def rows_of(table: Sequence[LabelClass]) -> list[dict[str, Any]]:
             for c in table]
 
 
-def default_label_rows(channels: int) -> list[dict[str, Any]]:
-    """The shipped label table that fits an image with ``channels`` values per pixel: the fundus (vessel) table
-    for colour images, the bladder one otherwise."""
-    return rows_of(builtin_description("drive" if channels in (3, 4) else "bladder").label_table)
+#: Labels of the generic table (ITK-SNAP's default "Label 1".."Label 6", in its default colours).
+GENERIC_COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255))
+#: Key of the generic table among :func:`label_table_choices`.
+GENERIC_TABLE = "generic"
+#: In words, where the table of an image with no dataset, label file or label table comes from.
+GENERIC_SOURCE = "generic (no dataset or label table found)"
+
+
+def default_label_rows() -> list[dict[str, Any]]:
+    """The neutral label table of an image that nothing describes (no saved label table, no dataset): background
+    and ``label 1`` .. ``label 6`` (class indices, stored as they are), as ITK-SNAP and Slicer start. Nothing about
+    the pixels (grey, colour, a volume) picks a dataset's table: a grey pelvic volume is not bladder data."""
+    rows: list[dict[str, Any]] = [{"name": "background", "index": 0, "color": [0, 0, 0], "value_in_file": 0}]
+    rows += [{"name": f"label {i}", "index": i, "color": list(c), "value_in_file": i}
+             for i, c in enumerate(GENERIC_COLORS, start=1)]
+    return rows
+
+
+def label_table_choices() -> dict[str, list[dict[str, Any]]]:
+    """The label tables a user can pick for an image: ``{key: rows}``, the generic table (:data:`GENERIC_TABLE`)
+    first, then each shipped dataset's (keyed by the dataset's name, e.g. ``BladderMRI``, ``DRIVE``)."""
+    out = {GENERIC_TABLE: default_label_rows()}
+    for name in builtin_names():
+        desc = builtin_description(name)
+        out[desc.name] = rows_of(desc.label_table)
+    return out
 
 
 @dataclass(frozen=True)
@@ -287,30 +309,35 @@ def read_label_file(image: Image, label: LabelFile, rows: Sequence[Mapping[str, 
 @dataclass
 class ImageLabels:
     """What :func:`labels_for_image` found: class indices (None without a label file), the label table, the file,
-    and warnings for the user (an unreadable label file or table: the image still opens)."""
+    warnings for the user (an unreadable label file or table: the image still opens), and where the table comes
+    from, in words (``"dataset BladderMRI"``, ``"saved next to the image"``, :data:`GENERIC_SOURCE`)."""
 
     labels: np.ndarray | None
     rows: list[dict[str, Any]]
     file: LabelFile | None = None
     warnings: list[str] = field(default_factory=list)
+    source: str = GENERIC_SOURCE
 
 
 def labels_for_image(image_path: Path | str, image: Image) -> ImageLabels:
     """An image's labels as class indices and its label table (module docstring), for opening a case.
 
     A label file that cannot be used (unreadable, another size, values outside the table) is reported in
-    ``warnings`` with the reason and left out, so the image still opens; the table falls back to the shipped
-    default for the image (:func:`default_label_rows`).
+    ``warnings`` with the reason and left out, so the image still opens. Without a label table (no sidecar, no
+    dataset) the table is the generic one (:func:`default_label_rows`), whatever the pixels look like;
+    ``source`` says which it is.
     """
-    default = default_label_rows(image.channels)
+    default = default_label_rows()
     try:
         label = find_label_file(image_path)
     except ConfigError as exc:  # an unreadable <stem>_labels.json
-        return ImageLabels(None, default, None, [f"{exc} The default label table is used."])
+        return ImageLabels(None, default, None, [f"{exc} The generic label table is used."], GENERIC_SOURCE)
     if label is None:
-        return ImageLabels(None, default)
+        return ImageLabels(None, default, source=GENERIC_SOURCE)
     rows = list(label.rows) if label.rows is not None else default
+    source = label.origin if label.rows is not None else f"{GENERIC_SOURCE} (labels {label.origin})"
     try:
-        return ImageLabels(read_label_file(image, label, rows), rows, label)
+        return ImageLabels(read_label_file(image, label, rows), rows, label, source=source)
     except (AkmambaError, OSError, ValueError) as exc:
-        return ImageLabels(None, rows, label, [f"Labels {label.path.name!r} ({label.origin}) were not loaded: {exc}"])
+        return ImageLabels(None, rows, label, [f"Labels {label.path.name!r} ({label.origin}) were not loaded: {exc}"],
+                           source)

@@ -1,11 +1,13 @@
-"""Labels and tools panel: label list (colour, visibility, current label), opacity, outline, overlay on/off,
-brush size, protect other labels, remove small islands, undo/redo."""
+"""Labels and tools panel: which label table is active (and a choice of the shipped ones), label list (colour,
+visibility, current label), opacity, outline, overlay on/off, brush size, protect other labels, remove small
+islands, undo/redo."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from akmamba.annotations import LabelTable
+from akmamba.io.labels import label_table_choices
 
 
 def _swatch(rgb: tuple[int, int, int]) -> QtGui.QIcon:
@@ -15,10 +17,12 @@ def _swatch(rgb: tuple[int, int, int]) -> QtGui.QIcon:
 
 
 class LabelsPanel(QtWidgets.QWidget):
-    """Signals: ``label_selected(int)``, ``visibility_changed(int, bool)``, ``opacity_changed(float)``,
+    """Signals: ``table_chosen(str key)`` (a key of :func:`akmamba.io.labels.label_table_choices`),
+    ``label_selected(int)``, ``visibility_changed(int, bool)``, ``opacity_changed(float)``,
     ``outline_toggled(bool)``, ``overlay_toggled(bool)``, ``radius_changed(int)``, ``protect_toggled(bool)``,
     ``islands_requested(int)``, ``undo_requested()``, ``redo_requested()``."""
 
+    table_chosen = QtCore.Signal(str)
     label_selected = QtCore.Signal(int)
     visibility_changed = QtCore.Signal(int, bool)
     opacity_changed = QtCore.Signal(float)
@@ -33,6 +37,14 @@ class LabelsPanel(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
+        table_row = QtWidgets.QHBoxLayout()
+        table_row.addWidget(QtWidgets.QLabel("Table"))
+        self.table_combo = QtWidgets.QComboBox()
+        self.table_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.table_combo.setMinimumContentsLength(12)
+        self.table_combo.activated.connect(self._on_table_activated)
+        table_row.addWidget(self.table_combo, 1)
+        layout.addLayout(table_row)
         self.list = QtWidgets.QListWidget()
         self.list.setToolTip("Tick to show a label; select the label to paint (q/w or ,/.)")
         self.list.setMaximumHeight(110)
@@ -59,11 +71,14 @@ class LabelsPanel(QtWidgets.QWidget):
         self.radius_spin.setSuffix(" px radius")
         self.radius_spin.setToolTip("Brush and eraser radius ([ ] or - + or Shift+wheel)")
         self.radius_spin.valueChanged.connect(self.radius_changed.emit)
-        form.addRow("Brush", self.radius_spin)
-        self.protect_check = QtWidgets.QCheckBox("Protect other labels (L)")
-        self.protect_check.setToolTip("Paint only over background and the current label; erase only the current label")
+        self.protect_check = QtWidgets.QCheckBox("Protect others (L)")
+        self.protect_check.setToolTip("Protect other labels: paint only over background and the current label; erase "
+                                      "only the current label (L)")
         self.protect_check.toggled.connect(self.protect_toggled.emit)
-        form.addRow(self.protect_check)
+        brush = QtWidgets.QHBoxLayout()  # one row with the brush size: the panel fits a 1080-pixel screen
+        brush.addWidget(self.radius_spin, 1)
+        brush.addWidget(self.protect_check)
+        form.addRow("Brush", brush)
         islands = QtWidgets.QHBoxLayout()
         self.islands_spin = QtWidgets.QSpinBox()
         self.islands_spin.setRange(1, 1_000_000)
@@ -87,9 +102,13 @@ class LabelsPanel(QtWidgets.QWidget):
         form.addRow("History", history)
         layout.addLayout(form)
         layout.addStretch(1)
+        self.set_source("no image open")
 
-    def set_table(self, table: LabelTable, current: int) -> None:
-        """Show the labels (colour, name, visibility) and select ``current``."""
+    def set_table(self, table: LabelTable, current: int, source: str | None = None) -> None:
+        """Show the labels (colour, name, visibility) and select ``current``; ``source`` (where the table comes
+        from, in words) is shown as the active table, with the shipped tables to choose from."""
+        if source is not None:
+            self.set_source(source)
         self.list.blockSignals(True)
         self.list.clear()
         for info in table:
@@ -102,6 +121,31 @@ class LabelsPanel(QtWidgets.QWidget):
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
         self.set_opacity(table.opacity)
+
+    def set_source(self, source: str) -> None:
+        """Show ``source`` as the active table; the other items choose a shipped table."""
+        self.table_combo.blockSignals(True)
+        self.table_combo.clear()
+        self.table_combo.addItem(source, "")
+        self.table_combo.setItemData(0, f"The label table in use: {source}", QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.table_combo.insertSeparator(1)
+        for key, rows in label_table_choices().items():
+            names = ", ".join(str(r.get("name", "")) for r in rows if int(r["index"]) > 0)
+            self.table_combo.addItem(f"Use {key}: {names}", key)
+        self.table_combo.setCurrentIndex(0)
+        self.table_combo.setToolTip(f"Label table in use: {source}. Pick another to change it (saved with the "
+                                    "labels).")
+        self.table_combo.blockSignals(False)
+
+    def source(self) -> str:
+        """The active table's source as shown."""
+        return str(self.table_combo.itemText(0))
+
+    def _on_table_activated(self, index: int) -> None:
+        key = self.table_combo.itemData(index)
+        self.table_combo.setCurrentIndex(0)  # the shown item stays the active table until the session changes
+        if key:
+            self.table_chosen.emit(str(key))
 
     def set_current(self, value: int) -> None:
         """Select label ``value`` without emitting."""

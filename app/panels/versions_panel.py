@@ -14,7 +14,7 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from akmamba.errors import AkmambaError
-from akmamba.finetune.registry import ModelRegistry, Version
+from akmamba.finetune.registry import ModelRegistry, Version, heldout_score
 from akmamba.finetune.versions_cli import version_row
 
 COLUMNS = ("", "Version", "Parent", "Origin", "Created", "Held-out Dice", "Gain", "Gate")
@@ -22,6 +22,14 @@ COLUMNS = ("", "Version", "Parent", "Origin", "Created", "Held-out Dice", "Gain"
 
 def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def _gate_tip(row: dict[str, Any], what: str) -> str:
+    """Why a version has no gain / gate: only fine-tuned versions pass the promotion gate."""
+    if row[what] is not None:
+        return ""
+    return (f"No {what}: {row['version']} was not made by a fine-tune ({row['origin']}), so it passed no promotion "
+            "gate.")
 
 
 class VersionsPanel(QtWidgets.QWidget):
@@ -102,14 +110,21 @@ class VersionsPanel(QtWidgets.QWidget):
             active = None
         self.table.setRowCount(len(self._versions))
         for i, v in enumerate(reversed(self._versions)):  # newest first
-            r = version_row(v, active)
+            r = version_row(v, active, self._versions)
             values = ["●" if r["active"] else "", r["version"], r["parent"], r["origin"],
                       (r["created"] or "")[:19].replace("T", " "), r["heldout_dice"], r["gain"], r["gate"]]
+            tips = {0: "active" if r["active"] else "", 5: self._dice_tip(v), 6: _gate_tip(r, "gain"),
+                    7: _gate_tip(r, "gate")}
             for j, value in enumerate(values):
-                item = QtWidgets.QTableWidgetItem(_fmt(value) if value != "" else "")
+                text = _fmt(value) if value != "" else ""
+                if j == 5 and value is None:
+                    text = "not measured"
+                elif j == 5 and r["heldout_measured_in"] != v.id:
+                    text += f" ({r['heldout_measured_in']})"
+                item = QtWidgets.QTableWidgetItem(text)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, v.id)
-                if j == 0:
-                    item.setToolTip("active")
+                if tips.get(j):
+                    item.setToolTip(tips[j])
                 self.table.setItem(i, j, item)
         self.table.resizeColumnsToContents()
         has = bool(self._versions)
@@ -117,6 +132,14 @@ class VersionsPanel(QtWidgets.QWidget):
         self._on_selection()
         if not line:
             self.details.setText("No fine-tuned versions yet: Model > Fine-tune on corrected cases.")
+
+    def _dice_tip(self, v: Version) -> str:
+        score = heldout_score(self._versions, v.id)
+        if score is not None:
+            return score.describe()
+        return (f"Held-out Dice of {v.id}: not measured. It is measured when a fine-tune registers a version, and "
+                "a base (imported) model when a fine-tune starts from it; no fine-tune of this line has judged "
+                f"{v.id} yet.")
 
     def selected_ids(self) -> list[str]:
         """Version ids of the selected rows (table order)."""
@@ -180,7 +203,7 @@ class VersionsPanel(QtWidgets.QWidget):
         if len(ids) == 1:
             self.details.setText(self._describe(self._version(ids[0])))
         elif len(ids) == 2:
-            self.details.setText(self._compare(self._version(ids[0]), self._version(ids[1])))
+            self.details.setText(self._compare(self._version(ids[0]), self._version(ids[1]), self._versions))
         else:
             self.details.setText("Select a version for its details, two to compare them.")
 
@@ -204,18 +227,17 @@ class VersionsPanel(QtWidgets.QWidget):
         return "<br>".join(lines)
 
     @staticmethod
-    def _compare(a: Version, b: Version) -> str:
-        """Per-image held-out Dice of two versions, on the cases each was judged on (from their records)."""
-        def per_image(v: Version) -> dict[str, float]:
-            m = (v.record.get("metrics") or {}).get("candidate") or {}
-            return dict(m.get("per_image") or {})
-
-        pa, pb = per_image(a), per_image(b)
+    def _compare(a: Version, b: Version, versions: list[Version]) -> str:
+        """Per-image held-out Dice of two versions, on the cases each was judged on (from the line's records: a
+        base model's come from the fine-tune that judged it; :func:`akmamba.finetune.registry.heldout_score`)."""
+        sa, sb = heldout_score(versions, a.id), heldout_score(versions, b.id)
+        pa, pb = (sa.per_image if sa else {}), (sb.per_image if sb else {})
         names = sorted(set(pa) | set(pb))
         if not names:
-            return f"{a.id} and {b.id}: no held-out metrics recorded for one of them (imported models have none)."
+            return f"{a.id} and {b.id}: held-out Dice not measured for either of them."
         rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{_fmt(pa.get(n))}</td><td>{_fmt(pb.get(n))}</td></tr>"
                        for n in names)
+        notes = " ".join(s.describe() for s in (sa, sb) if s is not None)
         return (f"<table><tr><th>held-out image&nbsp;</th><th>{a.id}&nbsp;</th><th>{b.id}</th></tr>{rows}"
-                f"<tr><td><b>mean</b></td><td>{_fmt(a.heldout_dice)}</td><td>{_fmt(b.heldout_dice)}</td></tr>"
-                "</table>")
+                f"<tr><td><b>mean</b></td><td>{_fmt(sa.mean_dice if sa else None)}</td>"
+                f"<td>{_fmt(sb.mean_dice if sb else None)}</td></tr></table>{html.escape(notes)}")

@@ -144,3 +144,51 @@ def test_viewer_edit_mask_accumulates(tmp_path: Path) -> None:
     assert m is not None
     assert m.sum() == 2
     assert lab.shape == (10, 12)
+
+
+def _bladder_layout(root: Path, stems: list[str]) -> list[Path]:
+    """A bladder-layout folder (``Images/<case>-IM<n>.png`` + ``Labels/``), tiny grey slices."""
+    paths = []
+    for folder in ("Images", "Labels"):
+        (root / folder).mkdir(parents=True)
+    for i, stem in enumerate(stems):
+        write_image(Image(np.full((16, 16), 10 * i, np.uint8), "2d"), root / "Images" / f"{stem}.png")
+        write_image(Image(np.zeros((16, 16), np.uint8), "2d"), root / "Labels" / f"{stem}.png")
+        paths.append(root / "Images" / f"{stem}.png")
+    return paths
+
+
+def test_case_ids_come_from_the_datasets_pattern_and_the_split_keeps_a_patient_together(tmp_path: Path) -> None:
+    from akmamba.finetune.data import case_rule_for, write_finetune_folder
+
+    stems = ["5-IM081", "5-IM082", "7-IM1", "7-IM2", "9-IM3", "9-IM4", "11-IM5", "11-IM6"]
+    paths = _bladder_layout(tmp_path / "bladder", stems)
+    rule = case_rule_for(paths)  # each image's own dataset: the shipped bladder description
+    assert rule.case_ids == ["5", "5", "7", "7", "9", "9", "11", "11"]  # "5-IM081.png" -> case "5"
+    assert not rule.per_image
+    assert "4 case(s)" in rule.note
+    table = [{"name": "background", "index": 0, "color": [0, 0, 0]}, {"name": "x", "index": 1, "color": [9, 9, 9]}]
+    items = [(Image(np.full((16, 16), i, np.uint8), "2d"), np.zeros((16, 16), np.uint8), s, None)
+             for i, s in enumerate(stems)]
+    out = write_finetune_folder(items, tmp_path / "ft", table, case_id_regex=rule.regex)
+    data = load_finetune_folder(out)
+    assert data.case_ids == ["11", "5", "7", "9"]  # was one case per image
+    train, held = fixed_split(data.case_ids)
+    by_case = {c.stem: c.case_id for c in data.cases}
+    assert not {by_case[s] for s in stems if by_case[s] in train} & set(held)  # no patient on both sides
+
+
+def test_without_a_dataset_the_split_is_per_image_and_says_so(tmp_path: Path) -> None:
+    from akmamba.finetune.data import case_rule_for
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    paths = []
+    for stem in ("5-IM081", "5-IM082"):
+        write_image(Image(np.zeros((8, 8), np.uint8), "2d"), folder / f"{stem}.png")
+        paths.append(folder / f"{stem}.png")
+    rule = case_rule_for(paths)
+    assert rule.per_image
+    assert rule.case_ids == ["5-IM081", "5-IM082"]
+    assert "per image" in rule.note
+    assert "5-IM081.png" in rule.note

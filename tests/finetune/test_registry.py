@@ -92,3 +92,58 @@ def test_promotion_rule(cand, active, rule, promote) -> None:
 def test_contradictory_rule() -> None:
     with pytest.raises(ConfigError, match="contradict"):
         PromotionRule(force=True, never=True)
+
+
+def _runner_record(parent: str, active: str, candidate: float, active_dice: float, heldout: list[str]) -> dict:
+    """A version record as ``akmamba finetune`` writes it: the candidate's and the active model's held-out Dice."""
+    images = {f"{c}-IM1": candidate for c in heldout}
+    return {"parent": parent, "origin": "finetune", "active_at_start": active,
+            "data": {"heldout_cases": heldout, "train_cases": ["9"]},
+            "metrics": {"candidate": {"mean_dice": candidate, "per_image": images},
+                        "active": {"mean_dice": active_dice, "per_image": dict.fromkeys(images, active_dice),
+                                   "version": active}},
+            "gate": {"promote": False, "candidate_dice": candidate, "active_dice": active_dice,
+                     "gain": candidate - active_dice}}
+
+
+def test_the_base_model_gets_the_held_out_dice_its_fine_tunes_measured(tmp_path: Path) -> None:
+    from akmamba.finetune.registry import heldout_score
+    from akmamba.finetune.versions_cli import version_row
+
+    reg = ModelRegistry(tmp_path / "reg", verify=None)
+    reg.add_version("m", _file(tmp_path, "a", b"one"), {"parent": None, "origin": "imported"})
+    reg.activate("m", "v1")
+    assert heldout_score(reg.versions("m"), "v1") is None  # imported, no fine-tune yet: truly not measured
+    assert version_row(reg.versions("m")[0], "v1", reg.versions("m"))["heldout_dice"] is None
+    reg.add_version("m", _file(tmp_path, "b", b"two"), _runner_record("v1", "v1", 0.70, 0.61, ["5", "12"]))
+    reg.add_version("m", _file(tmp_path, "c", b"three"), _runner_record("v1", "v1", 0.72, 0.64, ["5", "12", "18"]))
+    versions = reg.versions("m")
+    score = heldout_score(versions, "v1")
+    assert score is not None
+    assert score.mean_dice == pytest.approx(0.64)  # the latest run that judged it (the larger held-out set)
+    assert score.measured_in == "v3"
+    assert score.cases == ["5", "12", "18"]
+    assert set(score.per_image) == {"5-IM1", "12-IM1", "18-IM1"}
+    assert heldout_score(versions, "v2").mean_dice == pytest.approx(0.70)  # its own score wins
+    assert heldout_score(versions, "v2").measured_in == "v2"
+    row = version_row(versions[0], "v1", versions)
+    assert row["heldout_dice"] == pytest.approx(0.64)  # was None: shown as "-"
+    assert row["heldout_measured_in"] == "v3"
+
+
+def test_versions_list_shows_the_base_score_and_says_not_measured(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from akmamba.finetune.versions_cli import add_arguments, run
+
+    reg = ModelRegistry(tmp_path / "reg", verify=None)
+    reg.add_version("m", _file(tmp_path, "a", b"one"), {"parent": None, "origin": "imported"})
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run(parser.parse_args(["--registry", str(reg.root), "list", "m"]))
+    assert "not measured" in capsys.readouterr().out
+    reg.add_version("m", _file(tmp_path, "b", b"two"), _runner_record("v1", "v1", 0.70, 0.61, ["5", "12"]))
+    run(parser.parse_args(["--registry", str(reg.root), "list", "m"]))
+    out = capsys.readouterr().out
+    assert "0.6100 (v2)" in out
+    assert "measured during the fine-tune" in out

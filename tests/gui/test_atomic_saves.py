@@ -54,7 +54,7 @@ CHILD = textwrap.dedent(
 def test_a_full_disk_leaves_the_previous_sidecar_and_status_whole(tmp_path: Path) -> None:
     folder = tmp_path / "cases"
     folder.mkdir()
-    image = folder / f"case01_{'long_name_' * 12}.png"  # a status file longer than the label PNG
+    image = folder / f"case01_{'long_name_' * 16}.png"  # a status file longer than the label PNG
     write_image(Image(np.tile(np.arange(40, dtype=np.uint8), (30, 1)), "2d"), image)
     # The limit lets the small label PNG through but not the longer label table or status file.
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
@@ -63,7 +63,7 @@ def test_a_full_disk_leaves_the_previous_sidecar_and_status_whole(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == ["labels", "status"]  # both saves reported the failure
     sidecar = json.loads((folder / f"{image.stem}_labels.json").read_text(encoding="utf-8"))  # still whole: the old one
-    assert [row["name"] for row in sidecar["label_table"]][:2] == ["background", "bladder_wall"]
+    assert [row["name"] for row in sidecar["label_table"]][:2] == ["background", "label 1"]
     status = json.loads((folder / "akmamba_cases.json").read_text(encoding="utf-8"))
     assert status == {"status": {image.name: "in progress"}}
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no stray temporary file

@@ -24,6 +24,7 @@ def _set_labels(window, labels: np.ndarray) -> None:
 
 def test_compare_views_linked_difference_and_metrics(window, open_case, grey_png: Path, qtbot) -> None:
     open_case(window, grey_png)
+    window.choose_label_table("BladderMRI")  # two labels, so two metric rows
     corrected = np.zeros((64, 80), np.uint8)
     corrected[20:40, 30:50] = 1
     _set_labels(window, corrected)
@@ -139,7 +140,8 @@ def test_after_a_case_change_a_is_not_b_and_no_dice_is_made_up(window, open_case
 
 def test_a_label_absent_from_both_maps_is_not_applicable(window, open_case, grey_png: Path) -> None:
     open_case(window, grey_png)
-    assert window.session.label_names() == {1: "bladder_wall", 2: "tumor"}  # the grey default table
+    window.choose_label_table("BladderMRI")  # a two-label table: one label is absent from both maps
+    assert window.session.label_names() == {1: "bladder_wall", 2: "tumor"}
     corrected = np.zeros((64, 80), np.uint8)
     corrected[20:40, 30:50] = 1
     _set_labels(window, corrected)

@@ -50,6 +50,7 @@ def test_bladder_labels_open_as_indices_and_compare_scores_wall_and_tumour(windo
 
 def test_import_maps_file_values_and_refuses_unknown_ones(window, open_case, grey_png: Path, tmp_path: Path) -> None:
     open_case(window, grey_png)
+    window.choose_label_table("BladderMRI")  # its file values: wall 128, tumour 255
     raw = np.zeros((64, 80), np.uint8)
     raw[0:5, 0:5] = 128
     raw[5:9, 0:5] = 255

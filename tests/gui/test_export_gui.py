@@ -45,7 +45,8 @@ def test_export_labels_writes_the_painted_map(window, open_case, grey_png: Path,
 
 def test_export_labels_with_the_training_data_values(window, open_case, grey_png: Path, tmp_path: Path,
                                                      monkeypatch) -> None:
-    open_case(window, grey_png)  # a grey image: the bladder table (wall 128, tumour 255 in its label files)
+    open_case(window, grey_png)
+    window.choose_label_table("BladderMRI")  # wall 128, tumour 255 in its label files
     labels = _paint_two_labels(window)
     target = tmp_path / "out" / "values"
     target.parent.mkdir()

@@ -104,7 +104,7 @@ def test_edit_tools_and_overlay_keys(window, open_case, grey_png: Path) -> None:
     assert lm.array[12:28, 12:28].all()
     assert lm.array.sum() < 30 * 30
     a["label_next"].trigger()
-    assert c.label == 2  # bladder table for a grey image: wall (1), tumour (2)
+    assert c.label == 2  # the generic table of an undescribed image: label 1, label 2, ...
     a["protect"].trigger()
     assert c.protect
     assert "protect" in window.tool_label.text()

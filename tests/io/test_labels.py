@@ -118,12 +118,17 @@ def test_a_folder_dataset_json_pairs_its_own_layout(tmp_path: Path) -> None:
     assert result.rows[1]["name"] == "thing"
 
 
-def test_no_label_file_gives_the_default_table(tmp_path: Path) -> None:
-    write_image(Image(np.zeros((8, 8), np.uint8), "2d"), tmp_path / "x.png")
+@pytest.mark.parametrize("channels", [1, 3])
+def test_no_label_file_gives_the_generic_table_whatever_the_pixels(tmp_path: Path, channels: int) -> None:
+    """A grey (or colour) image that nothing describes is not bladder (or fundus) data: generic labels."""
+    shape = (8, 8) if channels == 1 else (8, 8, 3)
+    write_image(Image(np.zeros(shape, np.uint8), "2d"), tmp_path / "x.png")
     result = labels_for_image(tmp_path / "x.png", read_image(tmp_path / "x.png"))
     assert result.labels is None
     assert result.file is None
-    assert [r["index"] for r in result.rows] == [0, 1, 2]
+    assert [r["index"] for r in result.rows] == list(range(7))
+    assert [r["name"] for r in result.rows][1:3] == ["label 1", "label 2"]  # was bladder_wall, tumor
+    assert result.source.startswith("generic")
 
 
 def test_to_class_indices_modes() -> None:
