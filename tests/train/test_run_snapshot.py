@@ -53,3 +53,41 @@ def test_a_snapshot_resumes_like_the_uninterrupted_run(disc_dataset, tmp_path) -
         a, b = _weights(tmp_path / "whole" / name), _weights(moved / name)
         for key in a:
             torch.testing.assert_close(b[key], a[key], msg=f"{name}: {key}")
+
+
+@pytest.mark.slow
+def test_gpu_queue_collect_and_restore_carry_a_run_to_the_next_machine(disc_dataset, tmp_path) -> None:
+    """`gpu_r5.sh collect` on one machine, `restore` on the next (the files carried between): the run resumes
+    where the last completed epoch ended and ends like an uninterrupted one; finished steps' results come too."""
+    import os
+    import shutil
+    import subprocess
+
+    root, desc = disc_dataset
+    whole = _run(_cfg(root, desc, tmp_path / "whole", epochs=3))
+    runs, out = tmp_path / "runs1", tmp_path / "out"
+    _run(_cfg(root, desc, runs / "drive-r5-akmamba-f0", epochs=3), stop_after_epoch=0)
+    (runs / "drive-nnunet-f0").mkdir()
+    (runs / "drive-nnunet-f0" / "eval-final.json").write_text("{}")
+    out.mkdir()
+    env = {**os.environ, "DATASET": "drive", "RUNS": str(runs), "XFER": str(tmp_path / "x1"), "REPO": str(ROOT),
+           "OUT": str(out)}
+    script = str(ROOT / "experiments" / "gpu_r5.sh")
+    res = subprocess.run(["bash", script, "collect"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["results.tgz", "resume-drive-r5-akmamba-f0.tgz.part00"]
+    xfer = tmp_path / "x2"  # the next machine: .xfer/back copied in by `recv back`
+    shutil.copytree(out, xfer)
+    runs2 = tmp_path / "runs2"
+    env.update(RUNS=str(runs2), XFER=str(xfer))
+    res = subprocess.run(["bash", script, "restore"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (runs2 / "drive-nnunet-f0" / "eval-final.json").is_file()
+    moved = runs2 / "drive-r5-akmamba-f0"
+    resumed = _run(_cfg(root, desc, moved, epochs=3, resume=True))
+    assert [e["epoch"] for e in resumed if e["event"] == "epoch"] == [1, 2]
+    a, b = _weights(tmp_path / "whole" / "last_ema.safetensors"), _weights(moved / "last_ema.safetensors")
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], msg=key)
+    assert resumed[-1]["steps"] == whole[-1]["steps"]
