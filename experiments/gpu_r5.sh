@@ -21,57 +21,111 @@
 #   ship-akmamba  the same recipe on all 14 cases (SHIP_BUDGET); ship-unet: U-Net, same recipe
 # Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
+#
+# DATASET=drive (docs/RESULTS.md, "Round 5, DRIVE: the calls"): the same verbs for DRIVE's 5 folds by image. The data
+# (.xfer/drive: drive.tar + drive.sha256 of DRIVE/training, 15 MB) travels in ONE call with .gpu and .nnunet, so
+# `recv drive` and `start` go in one command. The queue is "nnunet:K ours:K" for each K in FOLDS (default
+# "0 1 2 3 4"): nnU-Net (Dataset502_DRIVE, RGB, experiments/nnunet_anchor.py --dataset drive) and Akmamba-Net with
+# the round-5 recipe on whole 584 x 565 images (R5 below), each BUDGET seconds, scored inside the FOV. A machine
+# taken back loses only the step in flight: each `wait` leaves results.tgz (every finished step) and
+# resume-<run>.tgz.partNN (a consistent copy of a run still training, experiments/run_snapshot.py) in $OUT;
+# carried back as .xfer/back and named in `recv`, they are unpacked before the queue, finished steps are skipped,
+# our run continues with `akmamba train --resume`, and an interrupted nnU-Net fold starts again (its budget trainer
+# keeps no fitted epoch count to resume from).
 set -u
-export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/repo:/tmp/site
-X=/tmp/x; R=/tmp/runs; D=/tmp/data/BladderMRI; mkdir -p $X $R
+REPO=${REPO:-/tmp/repo}  # REPO, RUNS, XFER: other folders for the CPU tests (tests/unit/test_experiments.py)
+export PYTHONUNBUFFERED=1 PYTHONPATH=$REPO:/tmp/site
+DATASET=${DATASET:-bladder}
+X=${XFER:-/tmp/x}; R=${RUNS:-/tmp/runs}; mkdir -p $X $R
 BUDGET=${BUDGET:-180}; SHIP_BUDGET=${SHIP_BUDGET:-180}
-R5=(--dataset bladder --data-root $D --model-options '{"base_channels": 16, "akconv_levels": [1, 2, 3, 4],
- "mambaout_levels": [1, 2, 3], "deep_supervision": 2}' --batch-size 16 --patch-size 320 320 --seed 0
-    --optimizer sgd --lr 0.01 --weight-decay 3e-5 --lr-schedule poly --augmentation strong
-    --foreground-fraction 0.5 --oversample-class 2 --oversample-factor 2 --loss dice_ce_batch --val-metric pooled
-    --ema-decay 0.995 --samples-per-epoch 1600 --num-workers 14 --device cuda)
+MODEL_OPTIONS='{"base_channels": 16, "akconv_levels": [1, 2, 3, 4], "mambaout_levels": [1, 2, 3], "deep_supervision": 2}'
+case $DATASET in
+bladder)
+  D=/tmp/data/BladderMRI; P=""; NN=Dataset501_BladderCrop; NN_ID=501; NFOLDS=3; FOLDS=${FOLDS:-0}; PREDICT=()
+  QUEUE=${QUEUE:-ours nnunet ship-akmamba ship-unet}
+  R5=(--dataset bladder --data-root $D --model-options "$MODEL_OPTIONS" --batch-size 16 --patch-size 320 320 --seed 0
+      --optimizer sgd --lr 0.01 --weight-decay 3e-5 --lr-schedule poly --augmentation strong
+      --foreground-fraction 0.5 --oversample-class 2 --oversample-factor 2 --loss dice_ce_batch --val-metric pooled
+      --ema-decay 0.995 --samples-per-epoch 1600 --num-workers 14 --device cuda) ;;
+drive)
+  # whole images (584 x 565: every patch is the whole image, shifted, turned and scaled by the strong augmentation
+  # inside a padded context); batch 8; 160 images an epoch (20 steps, a checkpoint to resume from every few
+  # seconds); per-image validation Dice (DRIVE's figure) every 5 epochs; no class to oversample (one foreground
+  # class); predictions on whole images (--roi-size 1024, as the round-3/4 DRIVE evaluations).
+  D=/tmp/data/DRIVE/training; P=drive-; NN=Dataset502_DRIVE; NN_ID=502; NFOLDS=5; FOLDS=${FOLDS:-0 1 2 3 4}
+  PREDICT=(--roi-size 1024)
+  if [ -z "${QUEUE:-}" ]; then QUEUE=""; for k in $FOLDS; do QUEUE="$QUEUE nnunet:$k ours:$k"; done; fi
+  R5=(--dataset drive --data-root $D --model-options "$MODEL_OPTIONS" --batch-size 8 --patch-size 584 565 --seed 0
+      --optimizer sgd --lr 0.01 --weight-decay 3e-5 --lr-schedule poly --augmentation strong
+      --foreground-fraction 0.5 --loss dice_ce_batch --val-metric per_image
+      --ema-decay 0.995 --samples-per-epoch 160 --num-workers 14 --device cuda) ;;
+*) echo "DATASET must be bladder or drive; got '$DATASET'" >&2; exit 2 ;;
+esac
 
-evaluate() {  # evaluate RUN CHECKPOINT NAME: predict the fold-0 validation slices, score them
+evaluate() {  # evaluate RUN CHECKPOINT NAME: predict the run's validation images (its fold), score them
   local run=$1 ck=$2 name=$3
-  python3 - "$run/$ck" > $run/val_images.txt <<'PY'
+  python3 - "$run/$ck" "$DATASET" "$D" > $run/val_images.txt <<'PY'
 import sys
 from pathlib import Path
 from akmamba.io.dataset import pair_files
 from akmamba.nn.checkpoint import read_metadata
 from akmamba.train.engine import resolve_dataset
 cases = set(read_metadata(sys.argv[1])["val_cases"])
-print("\n".join(str(s.image) for s in pair_files(resolve_dataset("bladder"), Path("/tmp/data/BladderMRI"))
+print("\n".join(str(s.image) for s in pair_files(resolve_dataset(sys.argv[2]), Path(sys.argv[3]))
                 if s.case_id in cases))
 PY
-  python3 -m akmamba.cli predict --model $run/$ck --out $run/pred-$name --device cuda $(cat $run/val_images.txt) \
-    > $run/predict-$name.log 2>&1
-  python3 -m akmamba.cli evaluate --pred $run/pred-$name --gt $D --dataset bladder --out $run/eval-$name.json \
-    > $run/eval-$name.log 2>&1; tail -4 $run/eval-$name.log
+  rm -rf $run/pred-$name
+  python3 -m akmamba.cli predict --model $run/$ck --out $run/pred-$name --device cuda ${PREDICT[@]+"${PREDICT[@]}"} \
+    $(cat $run/val_images.txt) > $run/predict-$name.log 2>&1
+  python3 -m akmamba.cli evaluate --pred $run/pred-$name --gt $D --dataset $DATASET --out $run/eval-$name.json \
+    --overwrite > $run/eval-$name.log 2>&1; tail -4 $run/eval-$name.log
 }
 
-step_nnunet() {
+done_event() { grep -Eq '"event": ?"done"' "$1/events.jsonl" 2>/dev/null; }  # done_event RUN: training finished
+
+step_nnunet() {  # step_nnunet FOLD: nnU-Net 2d on our fold FOLD at BUDGET s, its validation pasted and scored
+  local k=${1:-0} out=$R/${P}nnunet-f$k
+  [ -f $out/eval-final.json ] && { echo "$(basename $out): done in an earlier call"; return; }
   source .nnunet/setup.sh
-  python3 experiments/nnunet_anchor.py raw --data $D --out $nnUNet_raw/Dataset501_BladderCrop
-  python3 -m nnunetv2.experiment_planning.plan_and_preprocess_entrypoints -d 501 -c 2d -np 16 > $R/nn-plan.log 2>&1
-  python3 experiments/nnunet_anchor.py splits --raw $nnUNet_raw/Dataset501_BladderCrop \
-    --pre $nnUNet_preprocessed/Dataset501_BladderCrop --folds 3 --seed 0
-  local t0=$SECONDS
-  BUDGET_S=$BUDGET SKIP_FINAL_VAL=0 python3 -m nnunetv2.run.run_training 501 2d 0 -tr nnUNetTrainer_Budget \
-    > $R/nn-train.log 2>&1
-  echo "nnunet fold 0: training + validation $((SECONDS - t0)) s"
-  local fold=$nnUNet_results/Dataset501_BladderCrop/nnUNetTrainer_Budget__nnUNetPlans__2d/fold_0
-  mkdir -p $R/nnunet-f0 && cp $fold/training_log_*.txt $fold/progress.png $R/nnunet-f0/ 2>/dev/null
-  python3 experiments/nnunet_anchor.py paste --pred $fold/validation --data $D --out $R/nnunet-f0/pred
-  python3 -m akmamba.cli evaluate --pred $R/nnunet-f0/pred --gt $D --dataset bladder \
-    --out $R/nnunet-f0/eval-final.json > $R/nnunet-f0/eval-final.log 2>&1; tail -4 $R/nnunet-f0/eval-final.log
+  local raw=$nnUNet_raw/$NN pre=$nnUNet_preprocessed/$NN data=()
+  [ $DATASET = drive ] && data=(--data $D)
+  if [ ! -f $pre/nnUNetPlans.json ]; then  # once per machine
+    python3 experiments/nnunet_anchor.py raw --dataset $DATASET --data $D --out $raw
+    python3 -m nnunetv2.experiment_planning.plan_and_preprocess_entrypoints -d $NN_ID -c 2d -np 16 \
+      --verify_dataset_integrity \
+      > $R/${P}nn-plan.log 2>&1
+  fi
+  python3 experiments/nnunet_anchor.py splits --dataset $DATASET ${data[@]+"${data[@]}"} --raw $raw --pre $pre \
+    --folds $NFOLDS --seed 0
+  local fold=$nnUNet_results/$NN/nnUNetTrainer_Budget__nnUNetPlans__2d/fold_$k t0=$SECONDS
+  rm -rf $fold  # a fold interrupted on this machine starts again
+  BUDGET_S=$BUDGET SKIP_FINAL_VAL=0 python3 -m nnunetv2.run.run_training $NN_ID 2d $k -tr nnUNetTrainer_Budget \
+    > $R/${P}nn-train-f$k.log 2>&1
+  echo "nnunet fold $k: training + validation $((SECONDS - t0)) s"
+  mkdir -p $out && cp $fold/training_log_*.txt $fold/progress.png $fold/debug.json $out/ 2>/dev/null
+  cp $pre/nnUNetPlans.json $pre/splits_final.json $out/ 2>/dev/null
+  python3 experiments/nnunet_anchor.py paste --dataset $DATASET --pred $fold/validation --data $D --out $out/pred
+  python3 -m akmamba.cli evaluate --pred $out/pred --gt $D --dataset $DATASET \
+    --out $out/eval-final.json --overwrite > $out/eval-final.log 2>&1; tail -4 $out/eval-final.log
 }
 
-step_ours() {
-  python3 -m akmamba.cli train "${R5[@]}" --model akmamba --folds 3 --fold 0 --val-every 5 --time-budget $BUDGET \
-    --out $R/r5-akmamba-f0 > $R/r5-akmamba-f0.log 2>&1
-  tail -c 600 $R/r5-akmamba-f0.log
-  evaluate $R/r5-akmamba-f0 last_ema.safetensors final
-  evaluate $R/r5-akmamba-f0 best.safetensors best
+step_ours() {  # step_ours FOLD: Akmamba-Net, round-5 recipe, BUDGET s; resumed if an earlier call left it unfinished
+  local k=${1:-0} run=$R/${P}r5-akmamba-f$k
+  if [ -f $run/eval-final.json ] && [ -f $run/eval-best.json ]; then
+    echo "$(basename $run): done in an earlier call"; return
+  fi
+  if [ -f $run/config.json ] && ! done_event $run && [ ! -f $run/last.safetensors ]; then
+    mv $run $run.lost-$(date +%s)  # no completed epoch came back: start afresh, keep what there was aside
+  fi
+  if [ -f $run/config.json ] && ! done_event $run; then
+    python3 -m akmamba.cli train --resume $run --device cuda --num-workers 14 >> $run.log 2>&1
+  elif [ ! -f $run/config.json ]; then
+    python3 -m akmamba.cli train "${R5[@]}" --model akmamba --folds $NFOLDS --fold $k --val-every 5 \
+      --time-budget $BUDGET --out $run > $run.log 2>&1
+  fi
+  tail -c 600 $run.log
+  evaluate $run last_ema.safetensors final
+  evaluate $run best.safetensors best
 }
 
 step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no leakage), then prompt-eval on fold 0
@@ -91,35 +145,54 @@ step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no le
 
 step_ship() {  # step_ship MODEL
   python3 -m akmamba.cli train "${R5[@]}" --model $1 --folds 0 --time-budget $SHIP_BUDGET \
-    --out $R/r5-$1-all > $R/r5-$1-all.log 2>&1
-  tail -c 400 $R/r5-$1-all.log
+    --out $R/${P}r5-$1-all > $R/${P}r5-$1-all.log 2>&1
+  tail -c 400 $R/${P}r5-$1-all.log
+}
+
+restore() {  # unpack what an earlier machine's `wait` calls brought back (carried as .xfer/back, then `recv back`)
+  [ -f $X/results.tgz ] && tar xzf $X/results.tgz -C $R && echo "restored results.tgz: $(ls $R | tr '\n' ' ')"
+  for first in $X/resume-*.tgz.part00; do
+    [ -f "$first" ] || continue
+    local base=${first%.part00}
+    cat $base.part* | tar xzf - -C $R && echo "restored $(basename $base) for --resume"
+  done
 }
 
 case "$1" in
 recv)
-  cp .xfer/$2/* $X/
+  for part in "${@:2}"; do cp .xfer/$part/* $X/; done
   if [ -d .gpu ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl; fi
   if [ -d .nnunet ]; then mkdir -p /tmp/nnunet && cp -r .nnunet/. /tmp/nnunet/; fi
-  rm -rf /tmp/repo && mkdir -p /tmp/repo && cp -r akmamba app experiments tests benchmarks pyproject.toml /tmp/repo/
+  rm -rf $REPO && mkdir -p $REPO && cp -r akmamba app experiments tests benchmarks pyproject.toml $REPO/
   ls -la $X; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc
   if [ -n "${CUDATESTS:-}" ]; then bash experiments/gpu_r5.sh cudatests; fi ;;
 start)
-  cat $(ls $X/bl.part* | sort) > $X/bladder.tar
-  echo "$(cat $X/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
-  mkdir -p /tmp/data && tar xf $X/bladder.tar -C /tmp/data && (cd $D && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
-  cd /tmp/repo || exit 4
+  if [ $DATASET = drive ]; then
+    echo "$(cat $X/drive.sha256)  $X/drive.tar" | sha256sum -c || exit 3
+    mkdir -p /tmp/data/DRIVE && tar xf $X/drive.tar -C /tmp/data/DRIVE && ls $D
+  else
+    cat $(ls $X/bl.part* | sort) > $X/bladder.tar
+    echo "$(cat $X/bladder.sha256)  $X/bladder.tar" | sha256sum -c || exit 3
+    mkdir -p /tmp/data && tar xf $X/bladder.tar -C /tmp/data && (cd $D && sha256sum -c --quiet MANIFEST.sha256 && echo manifest ok)
+  fi
+  restore
+  cd $REPO || exit 4
   mkdir -p .nnunet && cp -r /tmp/nnunet/. .nnunet/
   cat > /tmp/queue.sh <<EOF
-cd /tmp/repo; source experiments/gpu_r5.sh queue-env
-for s in ${QUEUE:-ours nnunet ship-akmamba ship-unet}; do
+cd $REPO; export DATASET=$DATASET FOLDS="$FOLDS" QUEUE="$QUEUE" BUDGET=$BUDGET SHIP_BUDGET=$SHIP_BUDGET
+export PROMPT_BUDGET=${PROMPT_BUDGET:-180}; source experiments/gpu_r5.sh queue-env
+for s in \$QUEUE; do
   echo "== \$s \$(date +%T)"
-  case \$s in nnunet) step_nnunet;; ours) step_ours;; prompt) step_prompt;; ship-akmamba) step_ship akmamba;; ship-unet) step_ship unet;; esac
+  k=\${s#*:}; [ "\$k" = "\$s" ] && k=0
+  case \${s%%:*} in nnunet) step_nnunet \$k;; ours) step_ours \$k;; prompt) step_prompt;;
+    ship-akmamba) step_ship akmamba;; ship-unet) step_ship unet;; *) echo "unknown step \$s";; esac
 done
 echo "== queue done \$(date +%T)"
 EOF
   setsid nohup bash /tmp/queue.sh > $R/queue.log 2>&1 < /dev/null &
   sleep 20; cat $R/queue.log ;;
 queue-env) ;;  # sourced by the queue for the step functions
+restore) restore ;;  # (start does this; a verb of its own for the CPU tests)
 wait)
   end=$((SECONDS + ${2:-540}))
   while [ $SECONDS -lt $end ]; do
@@ -127,8 +200,8 @@ wait)
   done
   cat $R/queue.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
   for f in $R/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 400 $f | tail -1 | cut -c1-240)"; done
-  tail -3 $R/nn-train.log 2>/dev/null
-  (bash /tmp/repo/experiments/gpu_r5.sh collect > /dev/null 2>&1)  # every call leaves what is done in $OUT
+  tail -3 $(ls -t $R/*nn-train*.log 2>/dev/null | head -1) 2>/dev/null
+  (bash $REPO/experiments/gpu_r5.sh collect > /dev/null 2>&1)  # every call leaves what is done in $OUT
   ;;
 cudatests)
   cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
@@ -136,10 +209,17 @@ cudatests)
 graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped models present in this call's tree)
   cd /tmp/repo && python3 benchmarks/bench_forward_cuda.py --repeats 50 --models ${MODELS:-akmamba-drive} \
     --out $OUT/forward_cuda_graphs.md ;;
-collect)
-  cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' . && ls -la $OUT
+collect)  # at most 8 files of 16 MiB come back: results.tgz, the weights below, resume parts of 15 MiB
+  cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' \
+    --exclude='*.lost-*' . && ls -la $OUT
   [ -f prompt-akmamba-f0/last.safetensors ] && cp prompt-akmamba-f0/last.safetensors $OUT/prompt-akmamba-f0.safetensors
-  for n in r5-akmamba-all r5-unet-all r5-akmamba-f0; do
+  for n in ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0; do
     [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
+  done
+  for run in ${P}r5-*/; do  # a run still training: a consistent copy to resume from on the next machine
+    run=${run%/}
+    [ -f $run/config.json ] && [ -f $run/last_optim.json ] && ! done_event $run || continue
+    rm -rf $R.snap && python3 $REPO/experiments/run_snapshot.py $run $R.snap \
+      && (cd $R.snap && tar czf - $run | split -b 15m -d - $OUT/resume-$run.tgz.part)
   done; ls -la $OUT ;;
 esac

@@ -5,6 +5,7 @@
 
 RESULTS_DIR is what `experiments/gpu_r5.sh collect` brings back (results.tgz, unpacked): the run's config.json,
 events.jsonl and the `akmamba evaluate` reports eval-final.json (final averaged weights) and eval-best.json.
+For DRIVE (each image its own case) the per-case columns are the validation images.
 The record keeps the config, the start and done events, the validation curve and each report's per-case rows
 (no thumbnails).
 """
@@ -43,8 +44,9 @@ def nnunet_record(run: Path) -> dict[str, Any]:
 def _add_evaluations(out: dict[str, Any], run: Path) -> None:
     for report in sorted(run.glob("eval-*.json")):
         data = json.loads(report.read_text(encoding="utf-8"))
-        out["evaluations"][report.stem[len("eval-"):]] = {"per_case": data["per_case"]["cases"],
-                                                          "model": data.get("model")}
+        # bladder: slices pooled per case ("per_case"); DRIVE: each image is its own case (only "cases")
+        rows = (data.get("per_case") or {}).get("cases") or data["cases"]
+        out["evaluations"][report.stem[len("eval-"):]] = {"per_case": rows, "model": data.get("model")}
 
 
 def record(run: Path) -> dict[str, Any]:
