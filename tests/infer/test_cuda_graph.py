@@ -31,7 +31,7 @@ def test_on_cpu_the_wrapper_is_the_network() -> None:
     assert graphed.captured_shapes == []
 
 
-@pytest.mark.parametrize("name,options", [("unet", {"base_channels": 16}), ("akmamba", SHIPPED_AKMAMBA)])
+@pytest.mark.parametrize(("name", "options"), [("unet", {"base_channels": 16}), ("akmamba", SHIPPED_AKMAMBA)])
 @pytest.mark.cuda
 @requires_cuda
 def test_graphed_forward_matches_eager_on_cuda(name: str, options: dict) -> None:
@@ -57,7 +57,8 @@ def test_graphs_are_eager_with_autograd_on() -> None:
     net = build_model("unet", 1, 2, base_channels=8).cuda().eval()
     graphed = GraphedForward(net)
     out = graphed(torch.randn(1, 1, 64, 64, device="cuda"))
-    assert out.requires_grad and graphed.captured_shapes == []
+    assert out.requires_grad
+    assert graphed.captured_shapes == []
 
 
 @pytest.mark.cuda
@@ -68,9 +69,11 @@ def test_predictor_with_graphs_matches_eager_predictor(roi_size: int) -> None:
     image = (rng.random((584, 565, 3)) * 255).astype(np.uint8)
     graphed = Predictor.from_checkpoint("akmamba-drive", device="cuda", roi_size=roi_size)
     eager = Predictor.from_checkpoint("akmamba-drive", device="cuda", roi_size=roi_size, cuda_graphs=False)
-    assert graphed.cuda_graphs and not eager.cuda_graphs
+    assert graphed.cuda_graphs
+    assert not eager.cuda_graphs
     for _ in range(2):  # the second call replays the graphs captured by the first
         a, b = graphed.predict(image), eager.predict(image)
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
         assert (a.labels == b.labels).mean() > 0.9999
-    assert graphed._graphed is not None and graphed._graphed.captured_shapes
+    assert graphed._graphed is not None
+    assert graphed._graphed.captured_shapes
