@@ -1,7 +1,7 @@
 """CUDA-graph inference (akmamba/infer/cuda_graph.py) against its eager reference, on the GPU.
 
 The graphed forward replays the same kernels as the eager one, so outputs must match; the Predictor with graphs
-(its default on CUDA) must give the eager Predictor's probabilities and labels, whole and tiled. A CPU test
+(``cuda_graphs=True``) must give the eager Predictor's probabilities and labels, whole and tiled. A CPU test
 checks that the wrapper is a plain pass-through where graphs do not apply.
 """
 
@@ -67,7 +67,7 @@ def test_graphs_are_eager_with_autograd_on() -> None:
 def test_predictor_with_graphs_matches_eager_predictor(roi_size: int) -> None:
     rng = np.random.default_rng(0)
     image = (rng.random((584, 565, 3)) * 255).astype(np.uint8)
-    graphed = Predictor.from_checkpoint("akmamba-drive", device="cuda", roi_size=roi_size)
+    graphed = Predictor.from_checkpoint("akmamba-drive", device="cuda", roi_size=roi_size, cuda_graphs=True)
     eager = Predictor.from_checkpoint("akmamba-drive", device="cuda", roi_size=roi_size, cuda_graphs=False)
     assert graphed.cuda_graphs
     assert not eager.cuda_graphs
