@@ -95,8 +95,8 @@ class Predictor:
         checkpoint: the file the model came from, if any (recorded in ``model_info``).
         checkpoint_sha256: SHA-256 of that file; it becomes ``model_info["sha256"]`` (else the weights' SHA-256).
         cuda_graphs: on a CUDA device, replay each tile shape's forward from a captured CUDA graph
-            (:mod:`akmamba.infer.cuda_graph`; same result, less launch time). Off by default until it has run
-            on a GPU: tests/infer/test_cuda_graph.py and benchmarks/bench_forward_cuda.py are written for that.
+            (:mod:`akmamba.infer.cuda_graph`; same result, less launch time: docs/benchmarks/forward_cuda_graphs.md);
+            False runs every forward eagerly. Ignored on the CPU.
 
     Raises:
         ConfigError: unknown device, invalid tiling options, unknown ``tta`` or a ``normalisation`` in the
@@ -115,7 +115,7 @@ class Predictor:
         tta: str = "none",
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_sha256: str | None = None,
-        cuda_graphs: bool = False,
+        cuda_graphs: bool = True,
     ) -> None:
         from akmamba.train.engine import resolve_device
 
