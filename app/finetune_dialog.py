@@ -322,12 +322,16 @@ class FinetuneDialog(QtWidgets.QDialog):
         self._show_plan({**e, **p.to_dict()})
 
     def _split_text(self, e: dict[str, Any]) -> str:
-        """How the split groups images: the note of the prepared folder, else what the plan's data says."""
+        """How the split groups images: the note of the prepared folder, else what the plan's data says; then the
+        plan's notes on an earlier per-image split regrouped into cases."""
         note = self.split_note or (f"By case (case-id pattern '{e['split_rule']}')." if e.get("split_rule") else
                                    "Per image: the data's description has no case-id pattern, so images of one "
                                    "patient can be both trained on and held out.")
         per_image = not e.get("split_rule")
-        return f"<span style='color:#a15c00'>{html.escape(note)}</span>" if per_image else html.escape(note)
+        text = f"<span style='color:#a15c00'>{html.escape(note)}</span>" if per_image else html.escape(note)
+        # an earlier per-image split regrouped into cases (runner plan event): what kept its side, what trains now
+        notes = "".join(f"<br><span style='color:#a15c00'>{html.escape(n)}</span>" for n in e.get("split_notes") or [])
+        return text + notes
 
     def _show_plan(self, e: dict[str, Any]) -> None:
         esc = html.escape
