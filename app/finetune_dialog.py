@@ -58,7 +58,7 @@ class FinetuneDialog(QtWidgets.QDialog):
         self.case_names: list[str] = []
         self.split_note = ""  # how the images group into cases for the split (app.finetune_actions.prepare_folder)
         self.plan_event: dict[str, Any] | None = None
-        self.result: dict[str, Any] | None = None
+        self.run_result: dict[str, Any] | None = None
         self.evaluation: dict[str, Any] | None = None  # the last run's held-out evaluation event
         self.state = PREPARING
         self.events: list[dict[str, Any]] = []
@@ -175,7 +175,7 @@ class FinetuneDialog(QtWidgets.QDialog):
         self.loss_curve.setData([], [])
         self.dice_curve.setData([], [])
         self.outcome.setText("")
-        self.result = self.evaluation = None
+        self.run_result = self.evaluation = None
         args = self._common_args() + (["--force-promote"] if self.force.isChecked() else [])
         if self.plan_event is not None:  # the rates measured by the plan: the run does not measure again
             measured = self.plan_event["measured"]
@@ -287,7 +287,7 @@ class FinetuneDialog(QtWidgets.QDialog):
 
     def _ev_finished(self, e: dict[str, Any]) -> None:
         if not e.get("plan_only"):
-            self.result = e
+            self.run_result = e
             self.progress.setFormat(f"Done in {_minutes(e['elapsed_s'])}")
 
     def _on_process_finished(self, code: int, why: str) -> None:
@@ -298,10 +298,10 @@ class FinetuneDialog(QtWidgets.QDialog):
             else:
                 self.set_failed(why or "the plan could not be made")
             return
-        if self.result is not None:
+        if self.run_result is not None:
             self._set_state(FINISHED)
             self.start_button.setEnabled(False)
-            self.finished_run.emit(self.result)
+            self.finished_run.emit(self.run_result)
         elif why:
             self.set_failed(why)
         else:
@@ -322,12 +322,16 @@ class FinetuneDialog(QtWidgets.QDialog):
         self._show_plan({**e, **p.to_dict()})
 
     def _split_text(self, e: dict[str, Any]) -> str:
-        """How the split groups images: the note of the prepared folder, else what the plan's data says."""
+        """How the split groups images: the note of the prepared folder, else what the plan's data says; then the
+        plan's notes on an earlier per-image split regrouped into cases."""
         note = self.split_note or (f"By case (case-id pattern '{e['split_rule']}')." if e.get("split_rule") else
                                    "Per image: the data's description has no case-id pattern, so images of one "
                                    "patient can be both trained on and held out.")
         per_image = not e.get("split_rule")
-        return f"<span style='color:#a15c00'>{html.escape(note)}</span>" if per_image else html.escape(note)
+        text = f"<span style='color:#a15c00'>{html.escape(note)}</span>" if per_image else html.escape(note)
+        # an earlier per-image split regrouped into cases (runner plan event): what kept its side, what trains now
+        notes = "".join(f"<br><span style='color:#a15c00'>{html.escape(n)}</span>" for n in e.get("split_notes") or [])
+        return text + notes
 
     def _show_plan(self, e: dict[str, Any]) -> None:
         esc = html.escape

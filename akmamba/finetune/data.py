@@ -19,6 +19,8 @@ model line, every case an earlier version was judged on (held out) or trained on
 cases never seen before are assigned, in the order of the SHA-1 of their id, to the held-out set until it holds
 its share (at least two cases once there are four). The held-out set therefore grows with the corrected cases and
 is never re-drawn between versions, and a later fine-tune never trains on a case an earlier one was judged on.
+A record of per-image ids (lines fine-tuned before images were grouped into cases) is first regrouped into the
+current cases (:func:`regroup_split`); a case held out in part and trained on in part then trains.
 
 numpy only (no torch).
 """
@@ -29,7 +31,8 @@ import contextlib
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from akmamba.errors import ConfigError, JournalError, ShapeError
-from akmamba.io.dataset import DatasetDescription, Sample, load_dataset_description, pair_files
+from akmamba.io.dataset import DatasetDescription, Sample, case_id_of, load_dataset_description, pair_files
 from akmamba.io.image import Image
 from akmamba.io.labels import (
     LabelFile,
@@ -354,7 +357,6 @@ def case_rule_for(image_paths: Sequence[str | Path], description: DatasetDescrip
     otherwise the split is per image and ``note`` says why.
     """
     from akmamba.export import _safe_id
-    from akmamba.io.dataset import case_id_of
     from akmamba.io.labels import dataset_of
 
     stems = [_safe_id(split_name(Path(p))[0]) for p in image_paths]
@@ -430,13 +432,111 @@ def case_rank(case_id: str) -> float:
 MIN_HELDOUT = 2
 
 
+@dataclass(frozen=True)
+class SplitRegrouping:
+    """A line's split record with the per-image ids of earlier versions regrouped into cases by the current rule.
+
+    Lines fine-tuned before the viewer grouped images into cases recorded one id per image (``5-IM081``); a by-case
+    run calls that image's case ``5``. Regrouped, a case whose earlier ids were all held out stays held out, one
+    whose ids were all trained on stays trained on, and a *mixed* one (some images held out, others trained on)
+    trains: it has been trained on, so it can no longer judge a version.
+
+    Attributes:
+        record: the split record in case ids (``{"heldout": [...], "train": [...]}``; ids the rule does not map
+            are kept as they were); what :func:`fixed_split` takes as ``previous``.
+        heldout_ids: ``{earlier held-out id: its case}`` of the ids regrouped.
+        train_ids: ``{earlier trained id: its case}`` of the ids regrouped.
+        mixed: the cases some of whose earlier ids were held out and others trained on (sorted).
+        rule: the case-id pattern that regrouped them (None: none applies, nothing regrouped).
+    """
+
+    record: dict[str, list[str]]
+    heldout_ids: dict[str, str]
+    train_ids: dict[str, str]
+    mixed: list[str]
+    rule: str | None
+
+    @property
+    def changed(self) -> bool:
+        """Whether any earlier id was regrouped (or a case found mixed)."""
+        return bool(self.heldout_ids or self.train_ids or self.mixed)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready, for ``split.json`` (:meth:`akmamba.finetune.registry.ModelRegistry.add_to_split`) and the
+        version record: the rule, ``{old id: case}`` per side and the mixed cases."""
+        return {"rule": self.rule, "heldout": dict(sorted(self.heldout_ids.items())),
+                "train": dict(sorted(self.train_ids.items())), "mixed": list(self.mixed)}
+
+    def notes(self, present: Collection[str] = ()) -> list[str]:
+        """In words, for the plan line and the dialog: what was regrouped, then one sentence per mixed case
+        (``present``: this run's case ids; a mixed case among them "trains now")."""
+        if not self.changed:
+            return []
+        regrouped = {**self.heldout_ids, **self.train_ids}
+        held = sorted({c for c in self.record["heldout"] if c in regrouped.values()}, key=_natural)
+        train = sorted({c for c in self.record["train"] if c in regrouped.values()} - set(self.mixed), key=_natural)
+        parts = [f"stay held out (every image held out): {', '.join(held)}" if held else "",
+                 f"stay trained on: {', '.join(train)}" if train else "",
+                 f"train now (held out in part, trained on in part): {', '.join(self.mixed)}" if self.mixed else ""]
+        out = [f"Earlier versions split this line per image; the case-id pattern '{self.rule}' regroups their "
+               f"{len(regrouped)} image id(s) into {len(set(regrouped.values()))} case(s): "
+               f"{'; '.join(p for p in parts if p)}."]
+        for case in self.mixed:
+            held_ids = sorted((i for i, c in self.heldout_ids.items() if c == case), key=_natural) or [case]
+            now = "so it trains now" if case in present else "so it counts as trained on"
+            out.append(f"case {case}: earlier versions held out some of its images ({', '.join(held_ids)}) and "
+                       f"trained on others, {now} and cannot judge a version.")
+        return out
+
+
+def _natural(text: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def regroup_split(previous: dict[str, list[str]] | None, description: DatasetDescription,
+                  case_ids: Collection[str] = ()) -> SplitRegrouping:
+    """Regroup a line's split record into the cases of ``description``'s case-id pattern (:class:`SplitRegrouping`).
+
+    Each recorded id is read as an image stem and given the case the pattern names
+    (:func:`akmamba.io.dataset.case_id_of`); ids it does not match, ids it maps to themselves and ids that are
+    already one of this run's ``case_ids`` keep their id. Without a pattern nothing changes.
+
+    Args:
+        previous: the split record (``{"heldout": [...], "train": [...]}``, from the registry).
+        description: the fine-tuning data's description (its ``case_id_regex``).
+        case_ids: this run's case ids (known cases, never regrouped themselves).
+    """
+    prev_held = list((previous or {}).get("heldout", []))
+    prev_train = [c for c in (previous or {}).get("train", []) if c not in set(prev_held)]
+    if description.case_id_regex is None:
+        return SplitRegrouping({"heldout": prev_held, "train": prev_train}, {}, {}, [], None)
+    known = set(case_ids)
+
+    def case_of(rec_id: str) -> str:
+        if rec_id in known:
+            return rec_id
+        try:
+            return case_id_of(description, rec_id)
+        except ConfigError:  # not an image stem of this pattern: a case id of its own
+            return rec_id
+
+    held_of = {i: case_of(i) for i in prev_held}
+    train_of = {i: case_of(i) for i in prev_train}
+    mixed = sorted(set(held_of.values()) & set(train_of.values()), key=_natural)
+    held = sorted(set(held_of.values()) - set(mixed))
+    train = sorted(set(train_of.values()) | set(mixed))
+    return SplitRegrouping({"heldout": held, "train": train}, {i: c for i, c in held_of.items() if i != c},
+                           {i: c for i, c in train_of.items() if i != c}, mixed, description.case_id_regex)
+
+
 def fixed_split(case_ids: Sequence[str], previous: dict[str, list[str]] | None = None,
                 holdout_fraction: float = 0.2) -> tuple[list[str], list[str]]:
     """(training, held-out) case ids, keeping every case of ``previous`` on its side (module docstring).
 
     Args:
         case_ids: this run's corrected cases.
-        previous: the line's split record (``{"heldout": [...], "train": [...]}``, from the registry).
+        previous: the line's split record (``{"heldout": [...], "train": [...]}``, from the registry), in this
+            run's case ids (:func:`regroup_split` regroups one recorded per image).
         holdout_fraction: the held-out share the new cases fill up to (ceil), at least :data:`MIN_HELDOUT` cases
             once there are ``2 * MIN_HELDOUT``.
 

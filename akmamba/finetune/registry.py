@@ -5,6 +5,7 @@ Layout (one *line* per model family, e.g. ``akmamba-drive``)::
     ROOT/<line>/active.json                   {"version": "v3", "history": ["v1", "v2"], "changed": ..., "reason": ...}
     ROOT/<line>/versions/v<N>/model.safetensors
     ROOT/<line>/versions/v<N>/version.json    id, parent, created, origin, model_sha256, config, data, metrics, gate
+    ROOT/<line>/split.json                    {"heldout": [case ids], "train": [case ids], "regrouped": [...]}
     ROOT/<line>/staging/<random>/             a version being written (ignored; cleaned by ``gc``)
     ROOT/<line>/runs/<run>/                   training scratch of a fine-tune (checkpoints, events, data snapshot)
 
@@ -307,7 +308,8 @@ class ModelRegistry:
 
     def split_record(self, line: str) -> dict[str, list[str]]:
         """The line's fixed split: ``{"heldout": [case ids], "train": [case ids]}`` of every case an earlier
-        version was judged on or trained on (empty lists before the first fine-tune).
+        version was judged on or trained on (empty lists before the first fine-tune). The file may also hold
+        ``regrouped``, the per-image ids of earlier versions that a case-id pattern regrouped (:meth:`add_to_split`).
 
         Raises:
             CheckpointError: the split file is unreadable (it is never silently re-drawn).
@@ -325,15 +327,44 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ writing
 
-    def add_to_split(self, line: str, heldout: list[str], train: list[str]) -> dict[str, list[str]]:
-        """Add case ids to the line's fixed split (atomic; a case already on one side stays there)."""
+    def add_to_split(self, line: str, heldout: list[str], train: list[str],
+                     regrouped: dict[str, Any] | None = None) -> dict[str, list[str]]:
+        """Add case ids to the line's fixed split (atomic; a case already on one side stays there).
+
+        Args:
+            line: the model line.
+            heldout: case ids held out (judged on).
+            train: case ids trained on.
+            regrouped: earlier per-image ids regrouped into cases
+                (:meth:`akmamba.finetune.data.SplitRegrouping.to_record`: ``{"rule", "heldout": {old id: case},
+                "train": {old id: case}, "mixed": [cases]}``); the caller's ``heldout`` / ``train`` then hold
+                every regrouped case. The old ids leave the two lists (mixed cases leave the held-out one), and
+                the regrouping is appended, dated, to the file's ``regrouped`` list, so no earlier id is lost.
+        """
+        path = self.line_dir(line) / SPLIT_FILE
         with self._lock(line):
             record = self.split_record(line)
-            held = sorted(set(record["heldout"]) | set(heldout))
-            record = {"heldout": held, "train": sorted((set(record["train"]) | set(train)) - set(held))}
-            atomic_write_text(self.line_dir(line) / SPLIT_FILE,
-                              json.dumps({**record, "changed": now_iso()}, indent=1) + "\n")
+            history = self._split_history(path)
+            retired: set[str] = set()
+            mixed: set[str] = set()
+            if regrouped:
+                retired = set(regrouped.get("heldout") or {}) | set(regrouped.get("train") or {})
+                mixed = set(regrouped.get("mixed") or [])
+                history.append({**regrouped, "at": now_iso()})
+            held = sorted(((set(record["heldout"]) - retired) | set(heldout)) - mixed)
+            record = {"heldout": held,
+                      "train": sorted(((set(record["train"]) - retired) | set(train) | mixed) - set(held))}
+            extra = {"regrouped": history} if history else {}
+            atomic_write_text(path, json.dumps({**record, **extra, "changed": now_iso()}, indent=1) + "\n")
         return record
+
+    @staticmethod
+    def _split_history(path: Path) -> list[dict[str, Any]]:
+        """The ``regrouped`` list of a split file (read after :meth:`split_record` has checked the file)."""
+        if not path.is_file():
+            return []
+        history = json.loads(path.read_text(encoding="utf-8")).get("regrouped") or []
+        return [dict(h) for h in history if isinstance(h, dict)]
 
     @contextlib.contextmanager
     def _lock(self, line: str) -> Iterator[None]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from akmamba.errors import AkmambaError, CheckpointError, ConfigError, user_error
-from akmamba.finetune.data import fixed_split, load_finetune_folder, materialise_corrections
+from akmamba.finetune.data import fixed_split, load_finetune_folder, materialise_corrections, regroup_split
 from akmamba.finetune.promote import PromotionRule, decide
 from akmamba.finetune.registry import ModelRegistry, Version, sha256_of
 from akmamba.io.atomic import atomic_write_text
@@ -173,9 +173,12 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     parent_meta = read_metadata(parent.model_path)
     yield _emit("line", line=line, registry=str(reg.root), parent=parent.id,
                 active=active.id if active else None, parent_path=str(parent.model_path))
-    previous_split = reg.split_record(line)
+    # a line recorded per image (before case-id patterns) is regrouped into this data's cases first
+    regrouped = regroup_split(reg.split_record(line), data.description, data.case_ids)
+    previous_split = regrouped.record
     train_ids, held_ids = fixed_split(data.case_ids, previous_split, opts.holdout)
     held_carried = [c for c in held_ids if c in previous_split["heldout"]]
+    split_notes = regrouped.notes(data.case_ids)
     device = resolve_device(opts.device)
     defaults = budget.defaults_for(device)
     patch = opts.patch_size or defaults.patch_size
@@ -213,7 +216,8 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     yield _emit("plan", line=line, parent=parent.id, active=active.id if active else None, device=str(device),
                 amp=opts.amp and device.type == "cuda", cases=len(data.case_ids), images=len(data.cases),
                 train_cases=train_ids, heldout_cases=held_ids, heldout_carried=held_carried,
-                split_rule=data.description.case_id_regex,
+                split_rule=data.description.case_id_regex, split_notes=split_notes,
+                split_regrouped=regrouped.to_record() if regrouped.changed else None,
                 labels=labels, edit_weight=opts.edit_weight,
                 edited_pixels=edit_counts, patch_size=list(patch), batch_size=batch, baseline=str(baseline or ""),
                 heldout_images=len(held_samples), evaluations=evaluations, max_steps=max_steps,
@@ -280,7 +284,8 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
         "parent": parent.id, "origin": "finetune", "active_at_start": active.id if active else None,
         "config": {"finetune": {k: v for k, v in asdict(opts).items() if k != "extra"}, "train": cfg.to_dict()},
         "data": {"folder": str(data.root), "sha256": cand_meta.get("data_sha256", {}), "train_cases": train_ids,
-                 "heldout_cases": held_ids, "edited_pixels": edit_counts},
+                 "heldout_cases": held_ids, "edited_pixels": edit_counts,
+                 "split_regrouped": regrouped.to_record() if regrouped.changed else None, "split_notes": split_notes},
         "metrics": results, "gate": decision.to_dict(),
         "heldout": {"cases": held_ids, "images": len(held_samples), "carried_from_earlier_versions": held_carried,
                     "dice_before": decision.active_dice, "dice_after": decision.candidate_dice,
@@ -292,7 +297,10 @@ def finetune(opts: FinetuneOptions, should_stop: Callable[[], bool] = lambda: Fa
     }
     version = reg.add_version(line, candidate_path, record, extra_files={
         "events.jsonl": run_dir / "events.jsonl", "evaluation.json": run_dir / "evaluation.json"})
-    reg.add_to_split(line, held_ids, train_ids)  # these cases keep their side for every later version
+    # these cases keep their side for every later version (with the regrouped cases of a per-image record)
+    reg.add_to_split(line, sorted({*held_ids, *previous_split["heldout"]}),
+                     sorted({*train_ids, *previous_split["train"]}),
+                     regrouped.to_record() if regrouped.changed else None)
     yield _emit("registered", line=line, version=version.id, path=str(version.model_path), gate=decision.to_dict())
     if decision.promote:
         reg.activate(line, version.id, reason=decision.reason)
@@ -420,6 +428,8 @@ def _progress(event: Event, stream: Any) -> None:
                      f"{_split_words(event.get('split_rule'))}); "
                      f"{event['steps']} steps of {event['batch_size']}x{event['patch_size']} "
                      f"({event['step_s']:.2f} s/step measured); estimate {event['estimate_s'] / 60:.1f} min\n")
+        for note in event.get("split_notes") or []:
+            stream.write(f"  split: {note}\n")
     elif kind == "step":
         eta = event["eta_total_s"]
         stream.write(f"\rstep {event['step']} loss {event['loss']:.4f} ETA {int(eta // 60)}m{int(eta % 60):02d}s   ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,21 +14,24 @@ TABLE = [{"name": "background", "index": 0, "color": [0, 0, 0]},
          {"name": "disc", "index": 1, "color": [255, 0, 0]}]
 
 
-def make_corrected_folder(root: Path, cases: int = 5, size: int = 32, seed: int = 0) -> Path:
+def make_corrected_folder(root: Path, cases: int = 5, size: int = 32, seed: int = 0, *,
+                          ids: Sequence[str] | None = None, case_id_regex: str | None = None) -> Path:
     """A fine-tuning folder of ``cases`` grey images with a bright disc; the "model's mask" missed a strip of each
-    disc, and the correction mask marks the pixels the user changed."""
+    disc, and the correction mask marks the pixels the user changed. ``ids`` names the images (default
+    ``case01``...), ``case_id_regex`` groups them into cases (default: each image its own case)."""
     from akmamba.finetune.data import write_finetune_folder
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
+    names = list(ids) if ids is not None else [f"case{c + 1:02d}" for c in range(cases)]
     items = []
-    for c in range(cases):
+    for name in names:
         cy, cx, r = (*rng.integers(9, size - 9, 2).tolist(), int(rng.integers(5, 8)))
         disc = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
         img = (60 + 120 * disc + rng.normal(0, 10, disc.shape)).clip(0, 255).astype(np.uint8)
         before = disc & (yy < cy + r // 2)  # the model missed the bottom of the disc
-        items.append((Image(img, "2d"), disc.astype(np.uint8), f"case{c + 1:02d}", before != disc))
-    return write_finetune_folder(items, root, TABLE, name="discs")
+        items.append((Image(img, "2d"), disc.astype(np.uint8), name, before != disc))
+    return write_finetune_folder(items, root, TABLE, name="discs", case_id_regex=case_id_regex)
 
 
 def make_parent(path: Path, seed: int = 0) -> Path:
@@ -59,7 +63,8 @@ def parent_ckpt(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def folder_factory():
-    """``folder_factory(root, cases=5, size=32, seed=0)`` writes a fine-tuning folder."""
+    """``folder_factory(root, cases=5, size=32, seed=0, ids=None, case_id_regex=None)`` writes a fine-tuning
+    folder."""
     return make_corrected_folder
 
 

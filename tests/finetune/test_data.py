@@ -104,6 +104,51 @@ def test_fixed_split_says_when_it_cannot_judge_or_train() -> None:
         fixed_split(["a", "b"], {"heldout": ["z"], "train": ["a", "b"]})
 
 
+#: A line split per image by an earlier version (what the viewer's fine-tune recorded before case-id patterns):
+#: bladder case 5 wholly held out, case 9 wholly trained on, case 7 held out in part and trained on in part.
+PER_IMAGE = {"heldout": ["5-IM081", "5-IM082", "7-IM1"], "train": ["7-IM2", "9-IM3", "9-IM4"]}
+
+
+def test_a_per_image_split_is_regrouped_into_the_patterns_cases() -> None:
+    from akmamba.finetune.data import regroup_split
+    from akmamba.io.dataset import builtin_description
+
+    cases = ["11", "5", "7", "9"]  # this run, by case; 11 is new
+    regrouped = regroup_split(PER_IMAGE, builtin_description("bladder"), cases)
+    assert regrouped.record == {"heldout": ["5"], "train": ["7", "9"]}
+    assert regrouped.mixed == ["7"]
+    assert regrouped.heldout_ids == {"5-IM081": "5", "5-IM082": "5", "7-IM1": "7"}
+    assert regrouped.train_ids == {"7-IM2": "7", "9-IM3": "9", "9-IM4": "9"}
+    train, held = fixed_split(cases, regrouped.record)
+    assert "5" in held  # held out stays held out (the old code saw a new case "5" and drew it by hash: train)
+    assert {"7", "9"} <= set(train)  # trained stays trained; mixed trains (the old code held out 9)
+    assert fixed_split(cases, PER_IMAGE) != (train, held)  # without regrouping the record says nothing
+    notes = regrouped.notes(cases)
+    assert "stay held out (every image held out): 5;" in notes[0]
+    assert "stay trained on: 9;" in notes[0]
+    assert notes[1] == ("case 7: earlier versions held out some of its images (7-IM1) and trained on others, so it "
+                        "trains now and cannot judge a version.")
+    assert "counts as trained on" in regrouped.notes(["5", "9", "11"])[1]  # case 7 not in this run
+
+
+def test_regrouping_leaves_case_ids_and_unpatterned_records_alone() -> None:
+    from akmamba.finetune.data import regroup_split
+    from akmamba.io.dataset import builtin_description, parse_dataset_description
+
+    bladder = builtin_description("bladder")
+    by_case = {"heldout": ["5", "own-id"], "train": ["7"]}  # case ids already, and an id the pattern cannot read
+    regrouped = regroup_split(by_case, bladder, ["5", "7"])
+    assert not regrouped.changed
+    assert regrouped.record == by_case
+    assert regrouped.notes(["5", "7"]) == []
+    no_rule = parse_dataset_description({k: v for k, v in bladder.to_dict().items() if k != "case_id"})
+    assert not regroup_split(PER_IMAGE, no_rule, ["5-IM081"]).changed  # per-image run: ids stay per image
+    # a recorded id equal to one of this run's case ids is a case, even where the pattern would read it
+    loose = parse_dataset_description({**bladder.to_dict(), "case_id": {"regex": r"(\d)"}})
+    assert regroup_split({"heldout": ["11"], "train": ["12"]}, loose, ["11", "12"]).record == \
+        {"heldout": ["11"], "train": ["12"]}
+
+
 @pytest.mark.parametrize(("setup", "words"), [
     ("empty", "dataset.json"),
     ("one_case", "at least two corrected cases"),

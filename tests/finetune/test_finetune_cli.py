@@ -168,3 +168,37 @@ def test_a_corrupt_model_is_never_registered_and_check_verifies_weights(correcte
     good.add_version("tiny-discs", parent_ckpt, {"origin": "imported"})
     assert main(["versions", "--registry", str(tmp_path / "good"), "check"]) == 0
     assert "consistent" in capsys.readouterr().out
+
+
+def test_a_line_split_per_image_keeps_each_patients_side_in_a_by_case_run(folder_factory, parent_ckpt, tmp_path,
+                                                                           capsys) -> None:
+    """An earlier version split the line per image (bladder slices); this run groups them by patient: case 5
+    (all held out) stays held out, case 9 (all trained on) stays trained on, case 7 (both) trains and the plan line
+    says why; split.json then holds case ids and keeps the old ids."""
+    stems = ["5-IM081", "5-IM082", "7-IM1", "7-IM2", "9-IM3", "9-IM4", "11-IM5", "11-IM6"]
+    folder = folder_factory(tmp_path / "bladder", ids=stems, case_id_regex=r"^(\d+)-")
+    reg_dir = tmp_path / "reg"
+    reg = ModelRegistry(reg_dir)
+    reg.activate("tiny-discs", reg.add_version("tiny-discs", parent_ckpt, {"parent": None, "origin": "imported"}).id)
+    reg.add_to_split("tiny-discs", ["5-IM081", "5-IM082", "7-IM1"], ["7-IM2", "9-IM3", "9-IM4"])  # per image
+    code = main(["finetune", "--model", "tiny-discs", "--data", str(folder), "--registry", str(reg_dir),
+                 *TINY, "--max-steps", "2"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    v2 = reg.version("tiny-discs", "v2")
+    assert v2.record["data"]["heldout_cases"] == ["11", "5"]  # the old code drew 9 and 11 (by hash), trained 5
+    assert v2.record["data"]["train_cases"] == ["7", "9"]
+    assert ("split: case 7: earlier versions held out some of its images (7-IM1) and trained on others, so it "
+            "trains now and cannot judge a version.") in err  # on the plan line's heels
+    assert "stay held out (every image held out): 5; stay trained on: 9; train now (held out in part, " \
+        "trained on in part): 7." in err
+    assert reg.split_record("tiny-discs") == {"heldout": ["11", "5"], "train": ["7", "9"]}  # case ids from now on
+    saved = json.loads((reg_dir / "tiny-discs" / "split.json").read_text(encoding="utf-8"))
+    assert saved["regrouped"][0]["heldout"] == {"5-IM081": "5", "5-IM082": "5", "7-IM1": "7"}  # nothing lost
+    assert saved["regrouped"][0]["mixed"] == ["7"]
+    # the next run sees case ids: nothing to regroup, the same fixed held-out set
+    assert main(["finetune", "--model", "tiny-discs", "--data", str(folder), "--registry", str(reg_dir),
+                 "--jsonl", "--plan-only", *TINY]) == 0
+    plan = next(e for e in _events(capsys.readouterr().out) if e["event"] == "plan")
+    assert plan["heldout_carried"] == ["11", "5"]
+    assert plan["split_notes"] == []

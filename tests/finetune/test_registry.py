@@ -68,6 +68,25 @@ def test_gc_removes_only_dead_staging(tmp_path: Path) -> None:
     assert [v.id for v in reg.versions("m")] == ["v1"]
 
 
+def test_a_regrouped_split_records_case_ids_and_keeps_the_old_ids(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path / "reg", verify=None)
+    reg.add_to_split("m", ["5-IM081", "5-IM082", "7-IM1"], ["7-IM2", "9-IM3", "9-IM4"])  # an earlier, per image
+    regrouped = {"rule": "^(\\d+)-", "heldout": {"5-IM081": "5", "5-IM082": "5", "7-IM1": "7"},
+                 "train": {"7-IM2": "7", "9-IM3": "9", "9-IM4": "9"}, "mixed": ["7"]}
+    record = reg.add_to_split("m", ["11", "5"], ["7", "9"], regrouped)
+    assert record == {"heldout": ["11", "5"], "train": ["7", "9"]}  # case ids only; mixed 7 trains
+    assert reg.split_record("m") == record
+    reg.add_to_split("m", ["12"], ["13"])  # a later run keeps the record of the regrouping
+    saved = json.loads((tmp_path / "reg" / "m" / "split.json").read_text(encoding="utf-8"))
+    assert saved["heldout"] == ["11", "12", "5"]
+    assert [{k: v for k, v in h.items() if k != "at"} for h in saved["regrouped"]] == [regrouped]  # old ids kept
+    assert saved["regrouped"][0]["at"]
+    # a mixed case recorded by case id on the held-out side leaves it too
+    reg.add_to_split("n", ["5", "7"], ["9"])
+    assert reg.add_to_split("n", ["5"], ["7", "9"], {"rule": "r", "heldout": {}, "train": {"7-IM2": "7"},
+                                                     "mixed": ["7"]}) == {"heldout": ["5"], "train": ["7", "9"]}
+
+
 def test_default_root_follows_akmamba_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AKMAMBA_HOME", str(tmp_path))
     assert default_registry_root() == tmp_path / "registry"

@@ -80,9 +80,9 @@ def test_finetune_from_the_viewer_then_roll_back(window, qtbot, tmp_path) -> Non
     assert "Estimate" in dialog.summary.text()
     dialog.start()
     qtbot.waitUntil(lambda: dialog.state != "running", timeout=180000)
-    assert dialog.result is not None, (dialog.outcome.text(), [e["event"] for e in dialog.events][-8:],
+    assert dialog.run_result is not None, (dialog.outcome.text(), [e["event"] for e in dialog.events][-8:],
                                        dialog.process.stderr_tail[-1500:])
-    result = dialog.result
+    result = dialog.run_result
     assert result["promoted"]
     assert result["version"] == "v2"
     assert len(dialog._loss[0]) >= 1

@@ -73,3 +73,32 @@ def test_a_plain_folder_says_the_split_is_per_image(window, qtbot, tmp_path: Pat
     assert "per image" in dialog.summary.text()
     assert "per image" in dialog._split_text({"split_rule": None})  # the plan's Split row too
     dialog.close()
+
+
+def test_the_dialog_says_which_cases_an_earlier_per_image_split_regrouped(qtbot, tmp_path: Path,
+                                                                         tiny_checkpoint: Path) -> None:
+    """A line split per image by an earlier version, planned by case: the dialog's Split row carries the plan's
+    words on case 7 (held out in part, trained on in part: it trains now)."""
+    from akmamba.finetune.data import write_finetune_folder
+    from akmamba.finetune.runner import FinetuneOptions, finetune
+    from app.finetune_dialog import FinetuneDialog
+
+    table = [{"name": "background", "index": 0, "color": [0, 0, 0]}, {"name": "x", "index": 1, "color": [9, 9, 9]}]
+    items = [(Image(np.full((16, 16), 20 * i, np.uint8), "2d"), np.eye(16, dtype=np.uint8), s, None)
+             for i, s in enumerate(STEMS)]
+    folder = write_finetune_folder(items, tmp_path / "ft", table, case_id_regex=r"^(\d+)-")
+    reg = ModelRegistry(tmp_path / "reg")
+    reg.add_to_split("tiny-vessels", ["5-IM081", "5-IM082", "7-IM1"], ["7-IM2", "9-IM3", "9-IM4"])  # per image
+    opts = FinetuneOptions(model=str(tiny_checkpoint), data=str(folder), registry=str(tmp_path / "reg"),
+                           device="cpu", baseline=None, plan_only=True, measured=(0.1, 0.1))
+    plan = next(e for e in finetune(opts) if e["event"] == "plan")
+    assert plan["heldout_cases"] == ["5"]
+    assert plan["train_cases"] == ["7", "9"]
+    dialog = FinetuneDialog(str(tiny_checkpoint), "cpu", tmp_path / "reg", cuda_available=False)
+    qtbot.addWidget(dialog)
+    dialog._ev_plan(plan)  # as the child process would send it
+    text = dialog.summary.text()
+    assert "case 7: earlier versions held out some of its images (7-IM1) and trained on others, so it trains now" \
+        in text
+    assert "stay held out (every image held out): 5" in text
+    dialog.close()
