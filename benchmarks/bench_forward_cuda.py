@@ -5,7 +5,8 @@ Akmamba-Net is bound by kernel launches, so this measures, side by side in one p
 run (so every mode sees the same load):
 
 * ``eager fp32``: ``net(x)``, what the Predictor did before CUDA graphs;
-* ``graph fp32``: :class:`akmamba.infer.cuda_graph.GraphedForward` (the Predictor's default on CUDA, ``cuda_graphs=True``);
+* ``graph fp32``: :class:`akmamba.infer.cuda_graph.GraphedForward` (the Predictor's default on CUDA,
+  ``cuda_graphs=True``);
 * ``eager bf16`` / ``graph bf16``: the same under ``torch.autocast("cuda", torch.bfloat16)``.
 
 Each row also gives the largest absolute difference of its logits from ``eager fp32`` (the reference) and the

@@ -1,8 +1,8 @@
 """CUDA-graph inference (akmamba/infer/cuda_graph.py) against its eager reference, on the GPU.
 
 The graphed forward replays the same kernels as the eager one, so outputs must match; the Predictor with graphs
-(``cuda_graphs=True``, the default on CUDA) must give the eager Predictor's probabilities and labels, whole and tiled. A CPU test
-checks that the wrapper is a plain pass-through where graphs do not apply.
+(``cuda_graphs=True``, the default on CUDA) must give the eager Predictor's probabilities and labels, whole and
+tiled. A CPU test checks that the wrapper is a plain pass-through where graphs do not apply.
 """
 
 from __future__ import annotations
