@@ -199,7 +199,7 @@ wait)
     grep -q "queue done" $R/queue.log && break; sleep 10
   done
   cat $R/queue.log; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
-  for f in $R/*/events.jsonl; do echo "$(basename $(dirname $f)) $(tail -c 400 $f | tail -1 | cut -c1-240)"; done
+  for f in $R/*/events.jsonl; do [ -f "$f" ] || continue; echo "$(basename "$(dirname "$f")") $(tail -c 400 $f | tail -1 | cut -c1-240)"; done
   tail -3 $(ls -t $R/*nn-train*.log 2>/dev/null | head -1) 2>/dev/null
   (bash $REPO/experiments/gpu_r5.sh collect > /dev/null 2>&1)  # every call leaves what is done in $OUT
   ;;
