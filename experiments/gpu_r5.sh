@@ -9,6 +9,7 @@
 #   cudatests   the CUDA tests of the predictor (tests/infer/test_predict_cuda.py, test_cuda_graph.py), beside
 #               nothing else (also after recv with CUDATESTS=1)
 #   graphs      benchmarks/bench_forward_cuda.py (eager vs CUDA graphs, fp32 vs bf16) into $OUT
+#   promptbench benchmarks/bench_prompt.py --device cuda (click to preview on the GPU) into $OUT
 #   collect     logs, configs, evaluation reports and the all-data checkpoints into $OUT
 # The queue (QUEUE, default "ours nnunet ship-akmamba ship-unet"), each step with BUDGET seconds of training:
 #   nnunet        nnU-Net v2 2d, default plan, fold 0 of our 3 patient-level folds (experiments/nnunet_anchor.py),
@@ -206,6 +207,9 @@ wait)
 cudatests)
   cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
     tests/infer/test_cuda_graph.py tests/prompt/test_prompt_train_cuda.py 2>&1 | tail -15 ;;
+promptbench)  # issue 24's GPU latency per prompt (the shipped models present in this call's tree)
+  cd /tmp/repo && python3 benchmarks/bench_prompt.py --device cuda --repeats 20 --models ${MODELS:-akmamba-drive} \
+    --out $OUT/prompt_cuda.md ;;
 graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped models present in this call's tree)
   cd /tmp/repo && python3 benchmarks/bench_forward_cuda.py --repeats 50 --models ${MODELS:-akmamba-drive} \
     --out $OUT/forward_cuda_graphs.md ;;
