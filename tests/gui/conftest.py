@@ -113,3 +113,25 @@ def window_factory(qtbot, tmp_path: Path):
         return win
 
     return create
+
+
+@pytest.fixture
+def prompt_checkpoint(tmp_path: Path) -> Path:
+    """A random prompt-aware 3-class U-Net whose output favours label 1 (so a preview always changes the map)."""
+    import torch
+
+    from akmamba.nn import build_model, save_checkpoint
+    from akmamba.prompt.layout import GuidanceLayout
+
+    table = [{"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
+             {"name": "wall", "index": 1, "value_in_file": 128, "color": [255, 215, 0]},
+             {"name": "tumor", "index": 2, "value_in_file": 255, "color": [220, 20, 60]}]
+    torch.manual_seed(0)
+    layout = GuidanceLayout.for_labels({1: "wall", 2: "tumor"})
+    model = build_model("unet", 1, 3, base_channels=4, depth=2, guidance=layout.to_dict()).eval()
+    last_bias = [p for n, p in model.named_parameters() if n.endswith("bias") and p.shape == (3,)][-1]
+    with torch.no_grad():
+        last_bias[1] += 3.0
+    path = tmp_path / "models" / "tiny-prompt.safetensors"
+    save_checkpoint(model, path, metadata={"label_table": table, "normalisation": "zscore", "version": "1"})
+    return path
