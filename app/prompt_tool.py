@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from akmamba.errors import ConfigError
 from akmamba.prompt.interactive import accept_edit, preview_plane, propagation_clicks
+from app.views.edit_controller import Tool
 from app.workers import FunctionWorker, WorkerSet
 
 
@@ -91,6 +92,24 @@ class PromptController(QtCore.QObject):
             self._start(req)
         return req
 
+    def warm_up(self, model_path: str, device: str, plane: np.ndarray) -> bool:
+        """Load the model and run one forward on ``plane`` ``(H, W[, C])`` without prompts, in the worker.
+
+        The first forward of a model in a process costs about twice a later one (torch's and Numba's first-call
+        work, docs/benchmarks/prompt_gui_cpu.md), so doing it when the Prompt tool is chosen keeps the user's first
+        click within the latency of the later ones. Nothing is shown and an error is dropped (the first real prompt
+        reports it); a prompt made meanwhile waits for it like any queued request. False when the model is already
+        loaded, none is chosen, or a run is in flight.
+        """
+        if not model_path or self.worker is not None or (model_path, device) in self._cache:
+            return False
+        req = PromptRequest(model_path, device, plane, (), 0, -1, seq=-1)
+        worker = FunctionWorker(prompt_job, req, self._cache)
+        worker.signals.finished.connect(self._on_finished)
+        self.worker = worker
+        self._workers.start(worker)
+        return True
+
     def cancel(self) -> None:
         """Forget the queued request and ignore the answer of the one in flight."""
         self.queued = None
@@ -130,6 +149,16 @@ class PromptMixin(QtWidgets.QMainWindow):
         self.prompter.failed.connect(lambda exc: self.show_error(exc, "Prompt preview"))
         self.session.slice_changed.connect(lambda _z: self.controller.drop_prompts())
         self.session.case_changed.connect(self._forget_prompts)
+        self.controller.state_changed.connect(self._warm_prompt_model)
+
+    def _warm_prompt_model(self) -> None:
+        """With the Prompt tool chosen and an image open, load the chosen model in the background (see
+        :meth:`PromptController.warm_up`)."""
+        image = self.session.image
+        if self.controller.tool is not Tool.PROMPT or image is None:
+            return
+        plane = image.array[self.session.z] if image.is_volume else image.array
+        self.prompter.warm_up(self.model_panel.model_path(), self.model_panel.device(), plane)
 
     def _forget_prompts(self) -> None:
         self.controller.drop_prompts()

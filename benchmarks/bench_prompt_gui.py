@@ -401,8 +401,8 @@ def report(results: list[dict[str, Any]], image: str, repeats: int, argv: list[s
         "same process right after (what benchmarks/bench_prompt.py times), as a control for the machine's load; "
         "*CPU s* = the process's CPU time (all threads) over the total: divided by the worker's thread count it "
         "estimates the wall time on an idle machine; *all runs* = each timed run's total, in order; *warm-up* = the "
-        "untimed first run's total (for a model's first gesture it includes loading the checkpoint: a user's "
-        "first click)",
+        "untimed first run's total (for a model's first gesture: the first click after choosing the Prompt tool, "
+        "which loads the model and runs one forward in the background, a warm-up that `measure` lets finish first)",
     ]
     for res in results:
         lb, la = (", ".join(f"{v:.2f}" for v in res[k]) for k in ("load_before", "load_after"))

@@ -109,3 +109,48 @@ def test_help_lists_the_prompt_tool(window) -> None:
     for words in ("Prompt tool", "I / 7", "Ctrl+Shift+Right", "Right click (prompt tool)", "Shift+left-drag"):
         assert words in texts
     window.help_dialog.close()
+
+
+def test_choosing_the_prompt_tool_loads_the_model_in_the_background(window, open_case, grey_png: Path,
+                                                                    prompt_checkpoint: Path, qtbot) -> None:
+    """The first forward of a model costs about twice a later one, so it runs when the tool is chosen, silently."""
+    open_case(window, grey_png)
+    window.model_panel.add_checkpoint(prompt_checkpoint)
+    answers: list = []
+    window.prompter.answered.connect(answers.append)
+    window.commands["tool_prompt"].trigger()
+    assert window.prompter.worker is not None  # warming up
+    qtbot.waitUntil(lambda: window.prompter.worker is None, timeout=60000)
+    key = (window.model_panel.model_path(), window.model_panel.device())
+    assert key in window.prompter._cache
+    assert answers == []  # nothing shown
+    assert window.session.preview is None
+    # choosing the tool again does not load it again; a click previews at once from the loaded model
+    window.commands["tool_navigate"].trigger()
+    window.commands["tool_prompt"].trigger()
+    assert window.prompter.worker is None
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    assert window.session.preview is not None
+
+
+def test_a_click_during_the_warm_up_waits_for_it_and_is_answered(window, open_case, grey_png: Path,
+                                                                prompt_checkpoint: Path, qtbot) -> None:
+    open_case(window, grey_png)
+    window.model_panel.add_checkpoint(prompt_checkpoint)
+    window.commands["tool_prompt"].trigger()
+    assert window.prompter.worker is not None
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    assert window.controller.prompt.prompts == [Click(25, 35, 1, True)]
+    assert window.session.preview is not None
+
+
+def test_a_warm_up_that_fails_shows_nothing(window, open_case, grey_png: Path, tmp_path: Path, qtbot,
+                                            monkeypatch) -> None:
+    errors: list = []
+    monkeypatch.setattr(window, "show_error", lambda exc, *a, **k: errors.append(exc))
+    open_case(window, grey_png)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    window.prompter.warm_up(str(broken), "cpu", np.zeros((8, 8), np.uint8))
+    qtbot.waitUntil(lambda: window.prompter.worker is None, timeout=60000)
+    assert errors == []
