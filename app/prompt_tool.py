@@ -35,26 +35,44 @@ class PromptRequest:
 
 @dataclass(frozen=True)
 class PromptAnswer:
-    """The model's class indices ``labels`` ``(H, W)`` for ``request``, and how long the run took."""
+    """The model's class indices ``labels`` ``(H, W)`` for ``request``, and how long the run took.
+
+    ``grown`` is True when the model is not prompt-aware and the prompts were answered by region growing from its
+    segmentation (:mod:`akmamba.prompt.grow_answer`); ``ignored`` counts the prompts that way of answering leaves
+    out (boxes)."""
 
     request: PromptRequest
     labels: np.ndarray
     seconds: float
     model_info: dict[str, str]
+    grown: bool = False
+    ignored: int = 0
 
 
 def prompt_job(request: PromptRequest, cache: dict[tuple[str, str], Any]) -> PromptAnswer:
-    """Load (or reuse) the prompt-aware predictor and answer ``request`` (torch is imported here only)."""
-    from akmamba.prompt.predictor import PromptPredictor
+    """Load (or reuse) the model and answer ``request`` (torch is imported here only): a prompt-aware model answers
+    the prompts itself; a plain one segments the plane and the prompts grow regions on it."""
+    from akmamba.infer import Predictor
+    from akmamba.infer.models import resolve_model
+    from akmamba.nn.checkpoint import read_metadata
+    from akmamba.prompt.grow_answer import GrowAnswerer
+    from akmamba.prompt.predictor import PromptPredictor, is_prompt_aware
 
     t0 = time.perf_counter()
     key = (request.model_path, request.device)
-    predictor = cache.get(key)
-    if predictor is None:
-        predictor = PromptPredictor.from_checkpoint(request.model_path, request.device)
+    answerer = cache.get(key)
+    if answerer is None:
+        if is_prompt_aware(read_metadata(resolve_model(request.model_path))):
+            answerer = PromptPredictor.from_checkpoint(request.model_path, request.device)
+        else:
+            answerer = GrowAnswerer(Predictor.from_checkpoint(request.model_path, request.device))
         cache.clear()
-        cache[key] = predictor
-    prediction = predictor.predict_prompts(request.plane, list(request.prompts))
+        cache[key] = answerer
+    if isinstance(answerer, GrowAnswerer):
+        grown = answerer.answer(request.plane, list(request.prompts))
+        return PromptAnswer(request, grown.labels, time.perf_counter() - t0, dict(answerer.predictor.model_info),
+                            grown=True, ignored=grown.ignored)
+    prediction = answerer.predict_prompts(request.plane, list(request.prompts))
     return PromptAnswer(request, prediction.labels, time.perf_counter() - t0, prediction.model_info)
 
 
@@ -192,7 +210,11 @@ class PromptMixin(QtWidgets.QMainWindow):
         self.prompt_answer = answer
         self.session.set_preview(preview_plane(current, answer.labels, req.label))
         name = self.session.label_names().get(req.label, req.label)
-        self._show_message(f"Prompt preview for {name} ({len(req.prompts)} prompts) in {answer.seconds:.2f} s: "
+        how = ""
+        if answer.grown:
+            how = (" by region growing (the model is not prompt-aware" + (f"; {answer.ignored} box(es) left out"
+                                                                         if answer.ignored else "") + ")")
+        self._show_message(f"Prompt preview for {name} ({len(req.prompts)} prompts){how} in {answer.seconds:.2f} s: "
                            "Enter accepts, Esc drops, Backspace removes the last prompt.")
 
     def accept_prompt(self) -> bool:

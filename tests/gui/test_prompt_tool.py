@@ -92,15 +92,26 @@ def test_prompt_on_a_volume_slice_and_propagate(window, open_case, tiny_nifti: P
     assert window.session.preview is None
 
 
-def test_plain_model_is_refused_with_a_message(window, open_case, grey_png: Path, tiny_checkpoint: Path,
-                                               qtbot) -> None:
+def test_a_plain_model_answers_by_region_growing(window, open_case, grey_png: Path, tiny_checkpoint: Path,
+                                                qtbot) -> None:
+    """Without a prompt-aware model the tool still works: the plain model's labels, grown from each prompt."""
     open_case(window, grey_png)
     window.model_panel.add_checkpoint(tiny_checkpoint)
     window.commands["tool_prompt"].trigger()
-    with qtbot.waitSignal(window.prompter.failed, timeout=60000):
-        window.view.click_at(35.5, 25.5)
-    qtbot.waitUntil(lambda: "not prompt-aware" in window.last_error, timeout=5000)
-    assert window.session.preview is None
+    label = window.controller.label
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    assert window.prompt_answer is not None
+    assert window.prompt_answer.grown
+    assert window.prompt_answer.labels[25, 35] == label  # a positive click sets its grown region to the label
+    assert "region growing" in window.statusBar().currentMessage()
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5, button=_RIGHT))
+    assert window.prompt_answer.labels[25, 35] == 0  # the negative click at the same place clears it again
+    _preview(qtbot, window, lambda: window.view.drag_through([(28.5, 18.5), (40.5, 30.5), (52.5, 42.5)]))
+    assert window.prompt_answer.ignored == 1  # a box has no region-growing meaning
+    assert "1 box(es) left out" in window.statusBar().currentMessage()
+    preview = window.session.preview[1].copy()
+    window.commands["polygon_apply"].trigger()  # Enter writes the grown answer like a learned one
+    np.testing.assert_array_equal(window.session.label_map.array, preview)
 
 
 def test_help_lists_the_prompt_tool(window) -> None:
