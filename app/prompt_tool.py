@@ -31,6 +31,7 @@ class PromptRequest:
     label: int
     z: int
     seq: int
+    current: np.ndarray | None = None  # the label map's plane (H, W), when it holds ``label``
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def prompt_job(request: PromptRequest, cache: dict[tuple[str, str], Any]) -> Pro
         cache.clear()
         cache[key] = answerer
     if isinstance(answerer, GrowAnswerer):
-        grown = answerer.answer(request.plane, list(request.prompts))
+        grown = answerer.answer(request.plane, list(request.prompts), start=request.current)
         return PromptAnswer(request, grown.labels, time.perf_counter() - t0, dict(answerer.predictor.model_info),
                             grown=True, ignored=grown.ignored)
     prediction = answerer.predict_prompts(request.plane, list(request.prompts))
@@ -96,14 +97,15 @@ class PromptController(QtCore.QObject):
         self.seq = 0
 
     def request(self, model_path: str, device: str, plane: np.ndarray, prompts: list[Any], label: int,
-                z: int) -> PromptRequest | None:
-        """Ask for a preview (queued behind a run in flight); None when no model is chosen."""
+                z: int, current: np.ndarray | None = None) -> PromptRequest | None:
+        """Ask for a preview (queued behind a run in flight); None when no model is chosen. ``current``: the label
+        map's plane when it already holds ``label`` (a plain model's region growing then edits it)."""
         if not model_path:
             self.failed.emit(ConfigError("No model is chosen. Pick a prompt-aware model (or a .safetensors file) "
                                          "in the Segment panel.", parameter="model"))
             return None
         self.seq += 1
-        req = PromptRequest(model_path, device, plane, tuple(prompts), label, z, self.seq)
+        req = PromptRequest(model_path, device, plane, tuple(prompts), label, z, self.seq, current)
         if self.worker is not None:
             self.queued = req
         else:
@@ -198,8 +200,10 @@ class PromptMixin(QtWidgets.QMainWindow):
             return
         image = self.session.image
         plane = image.array[self.session.z] if image.is_volume else image.array
+        labels = self._current_plane()
+        current = labels.copy() if labels is not None and (labels == state.label).any() else None
         self.prompter.request(self.model_panel.model_path(), self.model_panel.device(), plane, state.prompts,
-                              state.label, self.session.z)
+                              state.label, self.session.z, current)
 
     def _on_prompt_answered(self, answer: PromptAnswer) -> None:
         state, current = self.controller.prompt, self._current_plane()

@@ -2,7 +2,8 @@
 
 The viewer's Prompt tool needs a prompt-aware model for learned answers (docs/prompt.md); until the user has one,
 a plain model (every shipped model) still answers, the classical way that ``akmamba prompt-eval --baseline
-region-grow`` measures: the model segments the plane once (cached per plane), and each click or scribble grows a
+region-grow`` measures: the model segments the plane once (cached per plane; the viewer starts from the user's
+labels instead where the plane already holds the label being corrected), and each click or scribble grows a
 region on the image from its pixels (:class:`akmamba.prompt.protocol.RegionGrow`, like 3D Slicer's "Grow from
 seeds"; a scribble seeds every ``radius / 10`` pixels along its stroke). A positive prompt sets the grown pixels to
 its label; a negative one clears the grown pixels of that label to background. Boxes have no region-growing
@@ -45,8 +46,16 @@ class GrowAnswerer:
     _start: np.ndarray | None = None
     _feature: np.ndarray | None = None
 
-    def answer(self, plane: np.ndarray, prompts: Sequence[Prompt]) -> GrowAnswer:
-        """The labels of ``plane`` ``(H, W)`` or ``(H, W, C)`` with ``prompts`` applied in order."""
+    def answer(self, plane: np.ndarray, prompts: Sequence[Prompt], start: np.ndarray | None = None) -> GrowAnswer:
+        """The labels of ``plane`` ``(H, W)`` or ``(H, W, C)`` with ``prompts`` applied in order.
+
+        Args:
+            plane: the image plane.
+            prompts: clicks, scribbles (and boxes, left out).
+            start: ``(H, W)`` class indices to grow from instead of the model's labels (the viewer passes the
+                label map's plane when it already holds the label being corrected, so prompts edit the user's
+                labels rather than replace them with the model's).
+        """
         key = hashlib.sha1(np.ascontiguousarray(plane).tobytes() + str(plane.shape).encode()).hexdigest()
         if key != self._plane_key:  # a new plane: segment it once, keep it for the next prompts
             self._start = self.predictor.predict(plane).labels.astype(np.uint8)
@@ -54,7 +63,7 @@ class GrowAnswerer:
             self._plane_key = key
         assert self._start is not None  # set above (internal invariant)
         assert self._feature is not None
-        labels = self._start.copy()
+        labels = (self._start if start is None else np.asarray(start, np.uint8)).copy()
         ignored = 0
         for prompt in prompts:
             if isinstance(prompt, Box):

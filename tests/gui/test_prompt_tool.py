@@ -165,3 +165,24 @@ def test_a_warm_up_that_fails_shows_nothing(window, open_case, grey_png: Path, t
     window.prompter.warm_up(str(broken), "cpu", np.zeros((8, 8), np.uint8))
     qtbot.waitUntil(lambda: window.prompter.worker is None, timeout=60000)
     assert errors == []
+
+
+def test_region_growing_edits_the_labels_already_on_the_slice(window, open_case, grey_png: Path,
+                                                              tiny_checkpoint: Path, qtbot) -> None:
+    """With the label already painted on the slice, a plain model's prompts grow from the user's labels, not from
+    the model's (the user's work is not replaced by the model's answer)."""
+    from akmamba.prompt.protocol import RegionGrow
+
+    open_case(window, grey_png)
+    window.model_panel.add_checkpoint(tiny_checkpoint)
+    window.commands["tool_prompt"].trigger()
+    label = window.controller.label
+    lm = window.session.label_map
+    painted = np.zeros(lm.array.shape[-2:], bool)
+    painted[2:6, 2:6] = True
+    lm.set_region(painted, label, source="user")
+    before = lm.array.copy()
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    grow = RegionGrow()
+    grown = grow.region(grow.feature(window.session.image.array), 25, 35)
+    np.testing.assert_array_equal(window.prompt_answer.labels == label, (before == label) | grown)

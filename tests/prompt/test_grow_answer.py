@@ -58,3 +58,14 @@ def test_scribbles_grow_from_their_pixels_and_boxes_are_left_out() -> None:
     assert out.labels[0, 0] == 2  # the box changed nothing
     negative = answerer.answer(plane, [Scribble(2, ((10, 2), (50, 2)), positive=False)])
     assert (negative.labels[:, :20] == 0).all()  # the whole dark region that held label 2 is cleared
+
+
+def test_a_start_plane_replaces_the_models_labels() -> None:
+    plain = _Plain()
+    answerer = GrowAnswerer(plain, RegionGrow(tolerance=0.3, radius=40, smooth=0))  # type: ignore[arg-type]
+    start = np.zeros((60, 60), np.uint8)
+    start[50:55, 50:55] = 1  # the user's own label 1, far from the click
+    out = answerer.answer(_plane(), [Click(30, 30, 1, True)], start=start)
+    assert (out.labels[50:55, 50:55] == 1).all()  # kept
+    assert (out.labels[20:40, 20:40] == 1).all()  # grown
+    assert (out.labels[:, :20] == 0).all()  # the model's label 2 is not brought in
