@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from akmamba.infer.predictor import Predictor
-from akmamba.prompt.encode import Box, Click, Prompt, Scribble, stroke_pixels
+from akmamba.prompt.encode import Box, Click, Prompt, stroke_pixels
 from akmamba.prompt.protocol import RegionGrow
 
 
@@ -42,9 +42,9 @@ class GrowAnswerer:
 
     predictor: Predictor
     grow: RegionGrow = field(default_factory=RegionGrow)
-    _plane_key: str | None = None
-    _start: np.ndarray | None = None
-    _feature: np.ndarray | None = None
+    _plane_key: str | None = field(default=None, init=False, repr=False)  # the cached plane's digest
+    _start: np.ndarray | None = field(default=None, init=False, repr=False)  # the model's labels of it
+    _feature: np.ndarray | None = field(default=None, init=False, repr=False)  # RegionGrow.feature of it
 
     def answer(self, plane: np.ndarray, prompts: Sequence[Prompt], start: np.ndarray | None = None) -> GrowAnswer:
         """The labels of ``plane`` ``(H, W)`` or ``(H, W, C)`` with ``prompts`` applied in order.
@@ -78,8 +78,7 @@ class GrowAnswerer:
             for y, x in points:  # every pixel seeds (its disc may reach beyond what earlier seeds grew)
                 if 0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]:
                     grown |= self.grow.region(self._feature, int(y), int(x))
-            positive = prompt.positive if isinstance(prompt, (Click, Scribble)) else True
-            if positive:
+            if prompt.positive:
                 labels[grown] = prompt.label
             else:
                 labels[grown & (labels == prompt.label)] = 0

@@ -15,6 +15,13 @@ _RIGHT = QtCore.Qt.MouseButton.RightButton
 _SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 
 
+def _prompt_tool_on(window, open_case, image: Path, checkpoint: Path) -> None:
+    """Open ``image``, choose ``checkpoint`` in the Segment panel and pick the Prompt tool."""
+    open_case(window, image)
+    window.model_panel.add_checkpoint(checkpoint)
+    window.commands["tool_prompt"].trigger()
+
+
 def _preview(qtbot, window, act) -> None:
     with qtbot.waitSignal(window.prompter.answered, timeout=60000):
         act()
@@ -23,9 +30,7 @@ def _preview(qtbot, window, act) -> None:
 
 def test_prompts_preview_accept_undo_escape(window, open_case, grey_png: Path, prompt_checkpoint: Path,
                                             qtbot) -> None:
-    open_case(window, grey_png)
-    window.model_panel.add_checkpoint(prompt_checkpoint)
-    window.commands["tool_prompt"].trigger()
+    _prompt_tool_on(window, open_case, grey_png, prompt_checkpoint)
     assert window.controller.tool is Tool.PROMPT
     assert QtWidgets.QGraphicsView.cursor(window.view).shape() == QtCore.Qt.CursorShape.CrossCursor
     before = window.session.label_map.array.copy()
@@ -70,9 +75,7 @@ def test_prompts_preview_accept_undo_escape(window, open_case, grey_png: Path, p
 
 def test_prompt_on_a_volume_slice_and_propagate(window, open_case, tiny_nifti: Path, prompt_checkpoint: Path,
                                                 qtbot) -> None:
-    open_case(window, tiny_nifti)
-    window.model_panel.add_checkpoint(prompt_checkpoint)
-    window.commands["tool_prompt"].trigger()
+    _prompt_tool_on(window, open_case, tiny_nifti, prompt_checkpoint)
     z = window.session.z
     _preview(qtbot, window, lambda: window.view.click_at(10.5, 10.5))
     preview = window.session.preview[1].copy()
@@ -95,9 +98,7 @@ def test_prompt_on_a_volume_slice_and_propagate(window, open_case, tiny_nifti: P
 def test_a_plain_model_answers_by_region_growing(window, open_case, grey_png: Path, tiny_checkpoint: Path,
                                                 qtbot) -> None:
     """Without a prompt-aware model the tool still works: the plain model's labels, grown from each prompt."""
-    open_case(window, grey_png)
-    window.model_panel.add_checkpoint(tiny_checkpoint)
-    window.commands["tool_prompt"].trigger()
+    _prompt_tool_on(window, open_case, grey_png, tiny_checkpoint)
     label = window.controller.label
     _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
     assert window.prompt_answer is not None
@@ -146,9 +147,7 @@ def test_choosing_the_prompt_tool_loads_the_model_in_the_background(window, open
 
 def test_a_click_during_the_warm_up_waits_for_it_and_is_answered(window, open_case, grey_png: Path,
                                                                 prompt_checkpoint: Path, qtbot) -> None:
-    open_case(window, grey_png)
-    window.model_panel.add_checkpoint(prompt_checkpoint)
-    window.commands["tool_prompt"].trigger()
+    _prompt_tool_on(window, open_case, grey_png, prompt_checkpoint)
     assert window.prompter.worker is not None
     _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
     assert window.controller.prompt.prompts == [Click(25, 35, 1, True)]
@@ -173,9 +172,7 @@ def test_region_growing_edits_the_labels_already_on_the_slice(window, open_case,
     the model's (the user's work is not replaced by the model's answer)."""
     from akmamba.prompt.protocol import RegionGrow
 
-    open_case(window, grey_png)
-    window.model_panel.add_checkpoint(tiny_checkpoint)
-    window.commands["tool_prompt"].trigger()
+    _prompt_tool_on(window, open_case, grey_png, tiny_checkpoint)
     label = window.controller.label
     lm = window.session.label_map
     painted = np.zeros(lm.array.shape[-2:], bool)
