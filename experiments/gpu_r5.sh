@@ -17,8 +17,8 @@
 #                 `akmamba evaluate` on the fold's 5 cases
 #   ours          Akmamba-Net with the round-5 recipe (R5 below), fold 0, time budget BUDGET; scored the same way
 #                 with its final averaged weights (last_ema) and its selected checkpoint (best)
-#   prompt        prompt-train (PROMPT_BUDGET s) from ours' fold-0 final weights, prompt-eval of it and of the
-#                 region-growing baseline on fold 0's tumour slices (every 4th)
+#   prompt        prompt-train (PROMPT_BUDGET s, weight average) from ours' fold-0 final weights, prompt-eval of its
+#                 average and of the region-growing baseline on fold 0's tumour slices (every 4th)
 #   ship-akmamba  the same recipe on all 14 cases (SHIP_BUDGET); ship-unet: U-Net, same recipe
 # Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
@@ -134,11 +134,12 @@ step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no le
   [ -f $init ] || { echo "prompt: no $init (run ours first)"; return; }
   python3 -m akmamba.cli prompt-train --init $init --dataset bladder --data-root $D --folds 3 --fold 0 \
     --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
-    --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --resume --out $out > $out.log 2>&1
+    --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --resume \
+    --out $out > $out.log 2>&1
   tail -c 400 $out.log
   local sel=(--images $D/Images --gt $D/Labels --dataset bladder --cases 19,20,21,25,5 --with-label tumor --every 4
              --max-clicks 20 --target 0.85 --device cuda)
-  python3 -m akmamba.cli prompt-eval --model $out/last.safetensors "${sel[@]}" --out $out/eval-prompt.json \
+  python3 -m akmamba.cli prompt-eval --model $out/last_ema.safetensors "${sel[@]}" --out $out/eval-prompt.json \
     > $out/eval-prompt.log 2>&1; tail -3 $out/eval-prompt.log
   python3 -m akmamba.cli prompt-eval --model $init --baseline region-grow "${sel[@]}" \
     --out $out/eval-regiongrow.json > $out/eval-regiongrow.log 2>&1; tail -3 $out/eval-regiongrow.log
@@ -216,7 +217,8 @@ graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped mode
 collect)  # at most 8 files of 16 MiB come back: results.tgz, the weights below, resume parts of 15 MiB
   cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' \
     --exclude='*.lost-*' . && ls -la $OUT
-  [ -f prompt-akmamba-f0/last.safetensors ] && cp prompt-akmamba-f0/last.safetensors $OUT/prompt-akmamba-f0.safetensors
+  [ -f prompt-akmamba-f0/last_ema.safetensors ] && cp prompt-akmamba-f0/last_ema.safetensors \
+    $OUT/prompt-akmamba-f0.safetensors
   for n in ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0; do
     [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
   done

@@ -12,7 +12,11 @@ Resumable: every ``save_every`` steps, at ``max_steps`` and when ``time_limit_s`
 ``out_dir/last.safetensors`` (weights), ``last_optim.safetensors`` + ``.json`` (optimiser state and the step; the
 schedule is replayed to it) and ``last_rng.safetensors`` + ``.json`` (the click sampler's and torch's random
 states); the batches are a seekable stream (:mod:`akmamba.prompt.batches`). ``resume`` continues from there, so
-N steps in one run and N/2 + N/2 across two runs give the same weights (on the CPU, bit for bit).
+N steps in one run and N/2 + N/2 across two runs give the same weights (on the CPU, bit for bit). With
+``ema_decay`` an exponential moving average of the weights (:class:`akmamba.train.ema.WeightEMA`, as
+``akmamba train`` keeps it) is updated after every step and saved as ``last_ema.safetensors`` (resumed with the
+rest): the weights to evaluate and ship, as for the plain models (``last.safetensors`` holds the raw weights the
+click simulation uses).
 
 The guidance weights start at zero and Adam moves a weight by about ``lr`` per step, so after a short run they
 stay far smaller than the image weights and the model ignores the prompts (measured: a 46-step CPU run left them
@@ -42,6 +46,7 @@ from akmamba.data.dataset import PatchDataset
 from akmamba.prompt.simulate import PosNegGuidance
 from akmamba.prompt.train_cli import PromptTrainConfig
 from akmamba.train.config import TrainConfig
+from akmamba.train.ema import WeightEMA
 
 Event = dict[str, Any]
 
@@ -89,6 +94,7 @@ class _PromptRun:
     boosted: list[torch.nn.Parameter]
     record: dict[str, Any]
     start: dict[str, Any]
+    ema: WeightEMA | None
 
 
 def _setup(cfg: PromptTrainConfig) -> _PromptRun:
@@ -155,7 +161,8 @@ def _setup(cfg: PromptTrainConfig) -> _PromptRun:
              "epoch_len": len(dataset)}
     return _PromptRun(cfg, recipe, device, recipe.amp and device.type == "cuda", out, model, in_ch, dataset,
                       PosNegGuidance(layout, cfg.seed), optimizer, scheduler, make_loss(cfg.loss),
-                      guidance_inputs(model), record, start)
+                      guidance_inputs(model), record, start,
+                      WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None)
 
 
 def _save(run: _PromptRun, step: int, train_s: float) -> Path:
@@ -171,6 +178,8 @@ def _save(run: _PromptRun, step: int, train_s: float) -> Path:
     record = {"step": step, "train_s": train_s, "epoch_len": len(run.dataset)}
     save_optimizer(run.optimizer, out / "last_optim.safetensors", record)
     save_rng(out / "last_rng.safetensors", {"guidance": run.sampler.R}, record)
+    if run.ema is not None:
+        run.ema.save(out / "last_ema.safetensors", {**run.record, "step": step, "train_s": train_s})
     save_checkpoint(run.model, out / "last.safetensors", metadata={**run.record, "step": step, "train_s": train_s})
     return out / "last.safetensors"
 
@@ -184,6 +193,7 @@ def _restore(run: _PromptRun) -> tuple[int, float]:
     """
     from akmamba.errors import CheckpointError
     from akmamba.nn import load_checkpoint
+    from akmamba.nn.checkpoint import read_metadata
     from akmamba.train.engine import fast_forward_schedule
     from akmamba.train.state import load_optimizer, load_rng
 
@@ -195,6 +205,14 @@ def _restore(run: _PromptRun) -> tuple[int, float]:
     rec = load_optimizer(run.optimizer, out / "last_optim.safetensors")
     rng = load_rng(out / "last_rng.safetensors", {"guidance": run.sampler.R})
     steps = {"last.safetensors": meta.get("step"), "last_optim": rec.get("step"), "last_rng": rng.get("step")}
+    if run.ema is not None:
+        ema_path = out / "last_ema.safetensors"
+        if not ema_path.is_file():
+            raise CheckpointError(f"Cannot resume {str(out)!r} with ema_decay={run.cfg.ema_decay}: it holds no "
+                                  "last_ema.safetensors. Start a new run into a new --out folder (--init its "
+                                  "last.safetensors to keep the weights).", path=str(out))
+        run.ema.load(ema_path)
+        steps["last_ema"] = read_metadata(ema_path).get("step")
     if len(set(steps.values())) != 1 or rec.get("epoch_len") != len(run.dataset):
         raise CheckpointError(f"Cannot resume {str(out)!r}: its state files are of different steps {steps} (a save "
                               f"was cut off), or its data draw ({rec.get('epoch_len')} items per epoch) differs "
@@ -226,6 +244,8 @@ def _train_step(run: _PromptRun, x: torch.Tensor, y: torch.Tensor) -> tuple[torc
     run.optimizer.step()
     boost_guidance_update(run.boosted, before, run.in_channels, cfg.guidance_boost)
     run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
     return loss, g
 
 
@@ -272,4 +292,5 @@ def train_prompt(cfg: PromptTrainConfig) -> Iterator[Event]:
     yield {"event": "done", "steps": step, "session_steps": step - first, "stopped_by": stopped_by,
            "elapsed_s": elapsed, "train_s": train_s + (elapsed if step > first else 0.0),
            "images_per_s": (step - first) * cfg.batch_size / max(elapsed, 1e-9),
-           "checkpoint": str(run.out / "last.safetensors")}
+           "checkpoint": str(run.out / "last.safetensors"),
+           "checkpoint_ema": None if run.ema is None else str(run.out / "last_ema.safetensors")}

@@ -18,7 +18,7 @@ from akmamba.train.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 #: Settings a resumed run must keep (the schedule's length, ``max_steps``, too unless the schedule is constant).
 RESUME_FIXED = ("init_sha256", "dataset", "folds", "fold", "seed", "patch_size", "batch_size", "lr", "weight_decay",
                 "optimizer", "lr_schedule", "loss", "augmentation", "foreground_fraction", "oversample_class",
-                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "guidance_boost")
+                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "guidance_boost", "ema_decay")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,10 @@ class PromptTrainConfig:
     The recipe options mean what they mean for ``akmamba train`` (:class:`akmamba.train.config.TrainConfig`, which
     :meth:`recipe` builds and so validates): ``device``, ``amp`` (bf16 autocast on CUDA), ``augmentation``,
     ``foreground_fraction``, ``num_workers``, ``optimizer``, ``lr_schedule`` (over ``max_steps``), ``loss``,
-    ``weight_decay``. ``resume`` continues ``out_dir`` from its last checkpoint (and starts afresh where it holds
-    none); ``time_limit_s`` stops this session after the step in which that many seconds passed, and saves.
+    ``weight_decay``, ``ema_decay`` (an exponential moving average of the weights, saved as
+    ``last_ema.safetensors`` beside ``last.safetensors``; None: none). ``resume`` continues ``out_dir`` from its
+    last checkpoint (and starts afresh where it holds none); ``time_limit_s`` stops this session after the step in
+    which that many seconds passed, and saves.
     """
 
     init: str
@@ -61,6 +63,7 @@ class PromptTrainConfig:
     optimizer: str = "adam"
     lr_schedule: str = "constant"
     loss: str = "dice_ce_batch"
+    ema_decay: float | None = None
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -88,7 +91,8 @@ class PromptTrainConfig:
                            oversample_class=self.oversample_class, oversample_factor=self.oversample_factor,
                            device=self.device, amp=self.amp, augmentation=self.augmentation,
                            foreground_fraction=self.foreground_fraction, num_workers=self.num_workers,
-                           optimizer=self.optimizer, lr_schedule=self.lr_schedule, loss=self.loss)
+                           optimizer=self.optimizer, lr_schedule=self.lr_schedule, loss=self.loss,
+                           ema_decay=self.ema_decay)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -110,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  "threads", "num_workers", "oversample_class", "oversample_factor"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     for name in ("lr", "weight_decay", "time_limit_s", "p_no_prompt", "p_box", "guidance_boost",
-                 "foreground_fraction"):
+                 "foreground_fraction", "ema_decay"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
     parser.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast on CUDA")

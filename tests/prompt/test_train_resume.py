@@ -31,7 +31,7 @@ def _losses(events: list[dict[str, Any]]) -> dict[int, float]:
 
 @pytest.mark.parametrize("recipe", [dict(optimizer="adam", lr_schedule="constant", augmentation="basic"),
                                     dict(optimizer="sgd", lr_schedule="poly", augmentation="strong", lr=0.01,
-                                         weight_decay=3e-5, oversample_factor=2)],
+                                         weight_decay=3e-5, oversample_factor=2, ema_decay=0.9)],
                          ids=["adam-constant-basic", "sgd-poly-strong"])
 def test_two_halves_with_resume_equal_one_run(tmp_path: Path, plain_ckpt: Path, tiny_data: Path,
                                               recipe: dict[str, Any]) -> None:
@@ -51,11 +51,46 @@ def test_two_halves_with_resume_equal_one_run(tmp_path: Path, plain_ckpt: Path, 
     a, meta_a = load_checkpoint(tmp_path / "whole" / "last.safetensors")
     b, meta_b = load_checkpoint(tmp_path / "cut" / "last.safetensors")
     assert meta_a["step"] == meta_b["step"] == 4
+    _assert_same_weights(a, b)
+    if "ema_decay" in recipe:  # the weight average resumes with the rest, and is not the raw weights
+        ea, ema_meta = load_checkpoint(tmp_path / "whole" / "last_ema.safetensors")
+        eb, _ = load_checkpoint(tmp_path / "cut" / "last_ema.safetensors")
+        _assert_same_weights(ea, eb)
+        assert ema_meta["weights"] == "ema"
+        assert ema_meta["ema"] == {"decay": 0.9, "updates": 4}
+        assert ema_meta["step"] == 4
+        assert not all(torch.equal(x, y) for x, y in zip(ea.parameters(), a.parameters(), strict=True))
+        assert whole[-1]["checkpoint_ema"] == str(tmp_path / "whole" / "last_ema.safetensors")
+    else:
+        assert not (tmp_path / "whole" / "last_ema.safetensors").exists()
+    assert [e["lr"] for e in whole if e["event"] == "step"] == [e["lr"] for e in first + second
+                                                                if e["event"] == "step"]
+
+
+def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert [e["lr"] for e in whole if e["event"] == "step"] == [e["lr"] for e in first + second
-                                                                if e["event"] == "step"]
+
+
+def test_resume_with_ema_refuses_a_missing_or_older_average(tmp_path: Path, plain_ckpt: Path,
+                                                            tiny_data: Path) -> None:
+    cfg = _cfg(plain_ckpt, tiny_data, tmp_path / "run", max_steps=3, save_every=1, ema_decay=0.9)
+    events = []
+    for event in train_prompt(cfg):
+        events.append(event)
+        if event["event"] == "checkpoint" and event["step"] == 2:
+            break
+    ema = tmp_path / "run" / "last_ema.safetensors"
+    older = tmp_path / "older.safetensors"
+    ema.rename(older)
+    with pytest.raises(CheckpointError, match=r"holds no last_ema\.safetensors"):
+        list(train_prompt(replace(cfg, resume=True)))
+    from akmamba.nn import save_checkpoint
+    model, meta = load_checkpoint(older)
+    save_checkpoint(model, ema, metadata={**meta, "step": 1})  # an average from an earlier save
+    with pytest.raises(CheckpointError, match="different steps"):
+        list(train_prompt(replace(cfg, resume=True)))
 
 
 def test_used_out_is_refused_without_resume(tmp_path: Path, plain_ckpt: Path, tiny_data: Path,
