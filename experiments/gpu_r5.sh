@@ -158,6 +158,12 @@ restore() {  # unpack what an earlier machine's `wait` calls brought back (carri
     local base=${first%.part00}
     cat $base.part* | tar xzf - -C $R && echo "restored $(basename $base) for --resume"
   done
+  for w in $X/*r5-*.safetensors; do  # a finished run's averaged weights (collect's RUN.safetensors): the prompt
+    [ -f "$w" ] || continue          # step starts from r5-akmamba-f0's
+    local name=$(basename $w .safetensors)
+    [ -d $R/$name ] && [ ! -f $R/$name/last_ema.safetensors ] && cp $w $R/$name/last_ema.safetensors \
+      && echo "restored $name/last_ema.safetensors"
+  done
 }
 
 case "$1" in

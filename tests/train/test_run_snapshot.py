@@ -91,3 +91,34 @@ def test_gpu_queue_collect_and_restore_carry_a_run_to_the_next_machine(disc_data
     for key in a:
         torch.testing.assert_close(b[key], a[key], msg=key)
     assert resumed[-1]["steps"] == whole[-1]["steps"]
+
+
+def test_restore_puts_a_finished_runs_averaged_weights_back_for_the_prompt_step(tmp_path) -> None:
+    """A finished bladder run's weights come back as `r5-akmamba-f0.safetensors` (collect); on the next machine
+    `restore` puts them back as the run's last_ema.safetensors, which the prompt step starts from."""
+    import os
+    import shutil
+    import subprocess
+
+    runs, out = tmp_path / "runs1", tmp_path / "out"
+    run = runs / "r5-akmamba-f0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "events.jsonl").write_text('{"event": "done"}\n')
+    (run / "eval-final.json").write_text("{}")
+    (run / "last_ema.safetensors").write_bytes(b"averaged weights")
+    out.mkdir()
+    env = {**os.environ, "DATASET": "bladder", "RUNS": str(runs), "XFER": str(tmp_path / "x1"), "REPO": str(ROOT),
+           "OUT": str(out)}
+    script = str(ROOT / "experiments" / "gpu_r5.sh")
+    res = subprocess.run(["bash", script, "collect"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["r5-akmamba-f0.safetensors", "results.tgz"]
+    xfer, runs2 = tmp_path / "x2", tmp_path / "runs2"
+    shutil.copytree(out, xfer)
+    env.update(RUNS=str(runs2), XFER=str(xfer))
+    res = subprocess.run(["bash", script, "restore"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (runs2 / "r5-akmamba-f0" / "last_ema.safetensors").read_bytes() == b"averaged weights"
+    assert (runs2 / "r5-akmamba-f0" / "eval-final.json").is_file()
+    assert "restored r5-akmamba-f0/last_ema.safetensors" in res.stdout
