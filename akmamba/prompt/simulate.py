@@ -15,6 +15,13 @@ take a positive and a negative channel per label (see :mod:`akmamba.prompt.layou
 ``find_guidance``) while choosing, per label, a positive click in a missed region or a negative click in a false
 one with probability proportional to their areas. With probability ``p_box`` an image also gets a box around one
 label present in it (its bounding box, jittered by a few pixels), which stays for all rounds.
+
+With probability ``p_seed`` a prompted image's first round does not look at the model's errors: it gets one
+positive click inside each label present (DeepEdit's initial seed points, as its
+:class:`~monai.apps.deepedit.transforms.AddInitialSeedPointMissingLabelsd` draws them: a point of the label with
+probability growing as ``exp(distance to its border)``, here by the same ``find_guidance``). On training images the
+model's errors are mostly thin slivers along the borders, so error clicks alone rarely show it a click in the
+middle of a region it missed; seed clicks do, for every label, whatever the model predicts.
 """
 
 from __future__ import annotations
@@ -73,6 +80,17 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
                 out.append(Click(int(g[-2]), int(g[-1]), index, positive))
         return out
 
+    def seeds(self, label: np.ndarray) -> list[Click]:
+        """One positive click inside each label present in ``label`` ``(H, W)`` (DeepEdit's initial seeds)."""
+        out: list[Click] = []
+        for _, index in self.names.items():
+            region = label == index
+            if region.any():
+                g = self.find_guidance(region[None].astype(np.float32))  # (1, H, W): it writes the distance to g[0]
+                if g is not None:
+                    out.append(Click(int(g[-2]), int(g[-1]), index, True))
+        return out
+
     def box(self, label: np.ndarray, jitter: int = 4) -> Box | None:
         """A box around one label present in ``label`` ``(H, W)`` (bounding box, each side moved by up to
         ``jitter`` pixels), or None when no label is present."""
@@ -87,7 +105,8 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
 
 @torch.no_grad()
 def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sampler: PosNegGuidance, *,
-                      p_no_prompt: float = 0.3, max_iters: int = 3, p_box: float = 0.2) -> torch.Tensor:
+                      p_no_prompt: float = 0.3, max_iters: int = 3, p_box: float = 0.2,
+                      p_seed: float = 0.0) -> torch.Tensor:
     """Guidance channels for a training batch, from the model's own errors.
 
     Args:
@@ -98,6 +117,8 @@ def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample
         p_no_prompt: probability that an image gets no prompt.
         max_iters: the most predict-and-click rounds (each image draws 1..max_iters).
         p_box: probability that a prompted image also gets a box.
+        p_seed: probability that a prompted image's first round is seed clicks inside each label present
+            (:meth:`PosNegGuidance.seeds`) instead of clicks in the model's errors.
 
     Returns:
         ``(B, G, H, W)`` guidance of ``x``'s dtype, on ``x``'s device.
@@ -110,6 +131,7 @@ def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample
     layout = sampler.layout
     prompts: list[list[Prompt]] = [[] for _ in range(b)]
     rounds = [sampler.R.randint(1, max_iters + 1) if sampler.will_interact(1 - p_no_prompt) else 0 for _ in range(b)]
+    seeded = [bool(rounds[i]) and p_seed > 0 and sampler.R.random_sample() < p_seed for i in range(b)]
     for i in range(b):
         if rounds[i] and sampler.R.random_sample() < p_box:
             box = sampler.box(labels[i])
@@ -121,9 +143,11 @@ def simulate_guidance(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample
     try:
         for r in range(max(rounds, default=0)):
             active = [i for i in range(b) if rounds[i] > r]
-            pred = model(torch.cat([x[active], g[active]], 1)).argmax(1).cpu().numpy()
-            for k, i in enumerate(active):
-                prompts[i] += sampler.clicks(labels[i], pred[k])
+            asks = [i for i in active if not (r == 0 and seeded[i])]  # the images whose clicks need a prediction
+            pred = (dict(zip(asks, model(torch.cat([x[asks], g[asks]], 1)).argmax(1).cpu().numpy(), strict=True))
+                    if asks else {})
+            for i in active:
+                prompts[i] += sampler.seeds(labels[i]) if i not in pred else sampler.clicks(labels[i], pred[i])
                 with torch.autocast("cpu", enabled=False):  # MONAI's Gaussian smoothing, float32 on the CPU
                     g[i] = torch.from_numpy(encode_guidance(prompts[i], layout, (h, w))).to(g)
     finally:

@@ -233,7 +233,7 @@ def _train_step(run: _PromptRun, x: torch.Tensor, y: torch.Tensor) -> tuple[torc
     cfg = run.cfg
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.amp):
         g = simulate_guidance(run.model, x, y, run.sampler, p_no_prompt=cfg.p_no_prompt, max_iters=cfg.max_iters,
-                              p_box=cfg.p_box)
+                              p_box=cfg.p_box, p_seed=cfg.p_seed)
         logits = run.model(torch.cat([x, g], 1))
     loss = training_loss(run.loss_fn, logits, y)
     run.optimizer.zero_grad(set_to_none=True)

@@ -18,7 +18,7 @@ from akmamba.train.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 #: Settings a resumed run must keep (the schedule's length, ``max_steps``, too unless the schedule is constant).
 RESUME_FIXED = ("init_sha256", "dataset", "folds", "fold", "seed", "patch_size", "batch_size", "lr", "weight_decay",
                 "optimizer", "lr_schedule", "loss", "augmentation", "foreground_fraction", "oversample_class",
-                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "guidance_boost", "ema_decay")
+                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "p_seed", "guidance_boost", "ema_decay")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class PromptTrainConfig:
     p_no_prompt: float = 0.3
     max_iters: int = 3
     p_box: float = 0.2
+    p_seed: float = 0.0
     oversample_class: int | None = 2
     oversample_factor: int = 3
     threads: int | None = None
@@ -73,6 +74,7 @@ class PromptTrainConfig:
             ("max_iters", self.max_iters >= 1, ">= 1"),
             ("p_no_prompt", 0 <= self.p_no_prompt <= 1, "0..1"),
             ("p_box", 0 <= self.p_box <= 1, "0..1"),
+            ("p_seed", 0 <= self.p_seed <= 1, "0..1"),
             ("guidance_boost", self.guidance_boost > 0, "> 0"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
         ]
@@ -113,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("folds", "fold", "seed", "patch_size", "batch_size", "max_steps", "max_iters", "save_every",
                  "threads", "num_workers", "oversample_class", "oversample_factor"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
-    for name in ("lr", "weight_decay", "time_limit_s", "p_no_prompt", "p_box", "guidance_boost",
+    for name in ("lr", "weight_decay", "time_limit_s", "p_no_prompt", "p_box", "p_seed", "guidance_boost",
                  "foreground_fraction", "ema_decay"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
     parser.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu, cuda or cuda:N")

@@ -30,6 +30,46 @@ def test_clicks_fall_in_the_errors_with_the_right_sign() -> None:
         assert pred[tumour.y, tumour.x] == 2
 
 
+def test_seed_clicks_fall_inside_each_label_present_and_are_positive() -> None:
+    label = np.zeros((40, 40), np.int64)
+    label[5:20, 5:20] = 1
+    label[25:35, 28:36] = 2
+    sampler = PosNegGuidance(LAYOUT, seed=0)
+    for _ in range(10):
+        seeds = sampler.seeds(label)
+        assert sorted(c.label for c in seeds) == [1, 2]
+        assert all(c.positive and label[c.y, c.x] == c.label for c in seeds)
+    label[label == 2] = 0
+    assert [c.label for c in sampler.seeds(label)] == [1]  # an absent label gets no seed
+
+
+def test_seeded_first_round_clicks_a_region_the_model_already_segments() -> None:
+    """With p_seed=1 and one round, every prompted image gets a positive click in each label, even where the model
+    (here: an oracle-like model whose errors are nowhere) leaves no error to click; without seeds it gets none."""
+
+    class Oracle(torch.nn.Module):
+        def __init__(self, y: torch.Tensor) -> None:
+            super().__init__()
+            self.y = y
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(self.y, 3).permute(0, 3, 1, 2).float()
+
+    y = torch.zeros(4, 32, 32, dtype=torch.long)
+    y[:, 4:14, 4:14] = 1
+    y[:, 20:28, 20:28] = 2
+    x = torch.randn(4, 1, 32, 32)
+    none = simulate_guidance(Oracle(y), x, y, PosNegGuidance(LAYOUT, seed=0), p_no_prompt=0.0, max_iters=1,
+                             p_box=0.0)
+    assert not none.any()  # no errors, no clicks
+    seeded = simulate_guidance(Oracle(y), x, y, PosNegGuidance(LAYOUT, seed=0), p_no_prompt=0.0, max_iters=1,
+                               p_box=0.0, p_seed=1.0)
+    positive = seeded[:, [0, 3]]  # the positive channels of wall and tumour
+    assert all(bool(p.any()) for img in positive for p in img)
+    assert not seeded[:, [1, 2, 4, 5]].any()
+    assert positive[:, 0, 4:14, 4:14].amax() == 1 and positive[:, 1, 20:28, 20:28].amax() == 1  # peaks inside
+
+
 def test_simulated_guidance_respects_no_prompt_probability() -> None:
     torch.manual_seed(0)
     model = build_model("unet", 1, 3, base_channels=4, depth=2, guidance=LAYOUT.to_dict())
