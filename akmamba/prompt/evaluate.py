@@ -28,12 +28,15 @@ MODES = ("prompt", "region-grow")
 
 @dataclass(frozen=True)
 class EvalImage:
-    """One image with its truth: ``image`` ``(H, W)`` or ``(H, W, 3)``, ``gt`` ``(H, W)`` class indices."""
+    """One image with its truth: ``image`` ``(H, W)`` or ``(H, W, 3)``, ``gt`` ``(H, W)`` class indices, and
+    optionally ``fov`` ``(H, W)`` bool, the field of view: where Dice is scored and the simulated user clicks
+    (DRIVE's masks; None: the whole image)."""
 
     name: str
     case: str
     image: np.ndarray
     gt: np.ndarray
+    fov: np.ndarray | None = None
 
 
 def prompt_eval(
@@ -87,23 +90,28 @@ def prompt_eval(
         per_label: dict[str, Any] = {}
         for index, name in names.items():
             gt = item.gt == index
+            if item.fov is not None:
+                gt &= item.fov
             if not gt.any():
                 continue
             if mode == "region-grow":
                 answer = grow.answerer(item.image, plain == index)
             else:
                 answer = _model_answer(predictor, item.image, plain, index, calls)
+            if item.fov is not None:
+                answer = _inside(answer, item.fov)
             run = run_label(answer, gt, index, max_clicks=max_clicks, target=target)
             per_label[name] = {"dice_after": [round(d, 6) for d in run.dice_after], "noc": run.noc,
                                "clicks": [[y, x, pos] for y, x, pos in run.clicks]}
-        rows.append({"image": item.name, "case": item.case, "labels": per_label})
+        rows.append({"image": item.name, "case": item.case, "labels": per_label, "fov": item.fov is not None})
         if progress is not None:
             progress(f"{item.name}: " + ", ".join(f"{n} NoC {v['noc']}" for n, v in per_label.items()))
     elapsed = time.perf_counter() - t0
     return {
         "protocol": {"max_clicks": max_clicks, "target": target, "connectivity": 4,
                      "click": "interior-most pixel (distance-transform maximum) of the largest error region",
-                     "noc_when_not_reached": max_clicks + 1},
+                     "noc_when_not_reached": max_clicks + 1,
+                     "inside_fov": any(r.get("fov") for r in rows)},
         "mode": mode,
         "baseline": asdict(grow) if mode == "region-grow" else None,
         "model": {**predictor.model_info, "architecture": predictor.architecture,
@@ -114,6 +122,15 @@ def prompt_eval(
         "timing": {"elapsed_s": round(elapsed, 3), "model_calls": calls[0],
                    "s_per_call": round(elapsed / max(calls[0], 1), 4)},
     }
+
+
+def _inside(answer: Answer, fov: np.ndarray) -> Answer:
+    """``answer`` cut to the field of view ``fov`` ``(H, W)`` bool: Dice and the next click see only the FOV."""
+
+    def cut(clicks: Sequence[Click]) -> np.ndarray:
+        return np.asarray(answer(clicks), bool) & fov
+
+    return cut
 
 
 def _model_answer(predictor: Predictor, image: np.ndarray, plain: np.ndarray, index: int, calls: list[int]

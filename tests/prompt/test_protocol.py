@@ -126,3 +126,90 @@ def test_prompt_eval_cli_report_keys(tmp_path: Path, plain_ckpt: Path, prompt_ck
     tumour = report["images"][0]["labels"]["tumor"]
     assert tumour["dice_after"][-1] > tumour["dice_after"][0] + 0.3
     assert any(positive for _, _, positive in tumour["clicks"])
+
+
+def _tiny_drive_root(root: Path) -> Path:
+    """A DRIVE-layout root (``images/*_training.tif``, ``1st_manual/*_manual1.gif``, ``mask/*_training_mask.gif``):
+    two 40 x 40 RGB images with a bright 'vessel' bar and a round field of view."""
+    for folder in ("images", "1st_manual", "mask"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:40, :40]
+    fov = ((yy - 20) ** 2 + (xx - 20) ** 2 < 18 ** 2).astype(np.uint8) * 255
+    for i, stem in enumerate(("21", "22")):
+        lab = np.zeros((40, 40), np.uint8)
+        lab[10:30, 18 + i:22 + i] = 255
+        lab[0:3, 0:40] = 255  # truth outside the FOV: ignored when scored inside it
+        img = np.stack([np.where(lab > 0, 200, 40).astype(np.uint8)] * 3, -1)
+        Image.fromarray(img).save(root / "images" / f"{stem}_training.tif")
+        Image.fromarray(lab).save(root / "1st_manual" / f"{stem}_manual1.gif")
+        Image.fromarray(fov).save(root / "mask" / f"{stem}_training_mask.gif")
+    return root
+
+
+@pytest.fixture
+def drive_prompt_ckpt(tmp_path: Path) -> Path:
+    import torch
+
+    from akmamba.nn import build_model, save_checkpoint
+    from akmamba.prompt.model import convert_checkpoint
+
+    torch.manual_seed(0)
+    table = [{"name": "background", "index": 0, "value_in_file": 0, "color": [0, 0, 0]},
+             {"name": "vessel", "index": 1, "value_in_file": 255, "color": [0, 220, 255]}]
+    plain = tmp_path / "drive-plain.safetensors"
+    save_checkpoint(build_model("unet", 3, 2, base_channels=4, depth=2), plain,
+                    metadata={"name": "tiny-drive", "label_table": table, "version": "1", "normalisation": "zscore"})
+    convert_checkpoint(plain, tmp_path / "drive-prompt.safetensors")
+    return tmp_path / "drive-prompt.safetensors"
+
+
+def test_prompt_eval_pairs_by_the_dataset_description_and_scores_inside_the_fov(
+        tmp_path: Path, drive_prompt_ckpt: Path) -> None:
+    from akmamba.cli import main
+
+    root = _tiny_drive_root(tmp_path / "training")
+    out = tmp_path / "r" / "drive.json"
+    base = ["prompt-eval", "--model", str(drive_prompt_ckpt), "--max-clicks", "4", "--out", str(out)]
+    assert main([*base, "--data-root", str(root), "--dataset", "drive", "--cases", "22"]) == 0
+    report = json.loads(out.read_text())
+    assert [(r["image"], r["case"], r["fov"]) for r in report["images"]] == [("22_training", "22", True)]
+    assert report["protocol"]["inside_fov"] is True
+    assert report["command"]["data_root"] == str(root)
+    assert report["command"]["images"] is None
+    fov = np.asarray(Image.open(root / "mask" / "22_training_mask.gif")) > 0
+    run = report["images"][0]["labels"]["vessel"]
+    assert run["clicks"]
+    assert all(fov[y, x] for y, x, _ in run["clicks"])  # the simulated user clicks inside the field of view
+    # region growing from the clicks finds the bar (80 px inside the FOV); were the 120 px of truth outside the FOV
+    # scored (never clicked there, never grown: not connected to the bar), Dice could not pass 2*80/(80+200) = 0.57
+    assert main([*base, "--data-root", str(root), "--dataset", "drive", "--baseline", "region-grow"]) == 0
+    report = json.loads(out.read_text())
+    assert [r["case"] for r in report["images"]] == ["21", "22"]
+    assert max(max(r["labels"]["vessel"]["dice_after"]) for r in report["images"]) > 0.7
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--data-root", "D", "--images", "I"], "not both"),
+    (["--data-root", "D"], "--data-root needs --dataset"),
+    (["--images", "I"], "Give --images and --gt"),
+])
+def test_prompt_eval_asks_for_one_source_of_images(tmp_path: Path, prompt_ckpt: Path, extra: list[str],
+                                                   message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from akmamba.cli import main
+
+    args = [str(tmp_path / a) if a in {"D", "I"} else a for a in extra]
+    assert main(["prompt-eval", "--model", str(prompt_ckpt), "--out", str(tmp_path / "r.json"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_prompt_eval_refuses_a_report_inside_the_data(tmp_path: Path, drive_prompt_ckpt: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from akmamba.cli import main
+
+    root = _tiny_drive_root(tmp_path / "training")
+    out = root / "reports" / "r.json"
+    assert main(["prompt-eval", "--model", str(drive_prompt_ckpt), "--data-root", str(root), "--dataset", "drive",
+                 "--out", str(out)]) == 2
+    assert "inside the input folder" in capsys.readouterr().err
+    assert not out.exists()
