@@ -259,6 +259,13 @@ class StepPlan:
             return (1.0 - t) ** 0.9
         return 1.0
 
+    def eta_s(self, step: int, train_s: float) -> float:
+        """Seconds of training left after ``step`` steps and ``train_s`` training seconds: the remaining budget
+        while a budgeted run's step time is not measured yet, else the mean step time times the steps left."""
+        if not self.measured and self.budget_s is not None:
+            return max(0.0, self.budget_s - train_s)
+        return train_s / max(step, 1) * max(0, self.planned - step)
+
     def observe(self, step: int, now: float, train_s: float) -> None:
         """After each step of a budgeted run not yet measured: time steps ``WARMUP`` .. ``WARMUP + TIMED`` of this
         session and fit ``planned`` so that the remaining steps fill the budget (``train_s``: training seconds
@@ -511,9 +518,8 @@ def _train_epoch(run: _Run, prog: _Progress, epoch: int) -> Iterator[Event]:
         seconds = prog.train_s + now - t_epoch
         run.plan.observe(prog.step, now, seconds)
         if run.rank == 0:
-            rate = seconds / max(prog.step, 1)
             yield _emit("step", epoch=epoch, step=prog.step, loss=loss_value, images=x.shape[0] * run.world,
-                        eta_s=rate * max(0, run.plan.planned - prog.step), planned_steps=run.plan.planned)
+                        eta_s=run.plan.eta_s(prog.step, seconds), planned_steps=run.plan.planned)
         if prog.step >= run.plan.planned and (run.plan.budgeted or cfg.max_steps):
             break
     prog.train_s += time.perf_counter() - t_epoch

@@ -137,6 +137,15 @@ def test_time_budget_plan_fits_the_steps_to_the_measured_rate() -> None:
     assert plain.factor("cosine", 100) == pytest.approx(0.01)
 
 
+def test_eta_is_the_remaining_budget_until_the_step_time_is_measured() -> None:
+    plan = engine.StepPlan(4, budget_s=100.0)
+    assert plan.eta_s(step=3, train_s=20.0) == 80.0  # not the 2**40 planned steps of an unmeasured plan
+    assert plan.eta_s(step=3, train_s=120.0) == 0.0
+    plan.planned, plan.measured = 50, True
+    assert plan.eta_s(step=40, train_s=80.0) == pytest.approx(20.0)  # 2 s a step, 10 steps left
+    assert engine.StepPlan(10).eta_s(step=10, train_s=5.0) == 0.0
+
+
 def test_time_budget_run_stops_at_its_plan(disc_dataset, tmp_path) -> None:
     root, desc = disc_dataset
     events = _run(_cfg(root, desc, tmp_path / "b", epochs=1, time_budget_s=0.5, samples_per_epoch=4,
