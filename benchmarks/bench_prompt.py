@@ -45,13 +45,16 @@ def load_slice() -> tuple[np.ndarray, str]:
     return (rng.random((512, 512)) * 255).astype(np.uint8), "synthetic 512 x 512"
 
 
-def prompt_sets() -> dict[str, list]:
+def prompt_sets(labels: list[int]) -> dict[str, list]:
+    """The timed prompt sets, for the model's prompt labels ``labels`` (clicks alternate between the first two; a
+    one-label model such as ``akmamba-drive`` gets them all on its label)."""
     from akmamba.prompt.encode import Box, Click, Scribble
 
-    clicks = [Click(200 + 7 * i, 250 + 5 * i, 1 + i % 2, i % 3 != 2) for i in range(10)]
+    a, b = labels[0], labels[1 % len(labels)]
+    clicks = [Click(200 + 7 * i, 250 + 5 * i, (a, b)[i % 2], i % 3 != 2) for i in range(10)]
     return {"1 click": clicks[:1], "3 clicks": clicks[:3], "10 clicks": clicks,
-            "box": [Box(2, 180, 220, 300, 340)],
-            "scribble (60 px)": [Scribble(1, ((250, 200), (260, 230), (255, 260)))]}
+            "box": [Box(b, 180, 220, 300, 340)],
+            "scribble (60 px)": [Scribble(a, ((250, 200), (260, 230), (255, 260)))]}
 
 
 def time_one(predictor, image: np.ndarray, prompts: list, repeats: int) -> dict[str, float]:
@@ -115,7 +118,7 @@ def main() -> None:
             ckpt = Path(tmp) / f"{Path(str(name)).stem}-prompt.safetensors"
             convert_checkpoint(resolve_model(name), ckpt)
             predictor = PromptPredictor.from_checkpoint(ckpt, device=args.device)
-            for label, prompts in prompt_sets().items():
+            for label, prompts in prompt_sets(sorted(index for index, _ in predictor.layout.labels)).items():
                 t = time_one(predictor, image, prompts, args.repeats)
                 lines.append(f"| {predictor.architecture} ({name}) | {label} | {1000 * t['encode']:.0f} | "
                              f"{1000 * t['forward']:.0f} | {1000 * t['labels']:.0f} | "
