@@ -17,8 +17,9 @@
 #                 `akmamba evaluate` on the fold's 5 cases
 #   ours          Akmamba-Net with the round-5 recipe (R5 below), fold 0, time budget BUDGET; scored the same way
 #                 with its final averaged weights (last_ema) and its selected checkpoint (best)
-#   prompt        prompt-train (PROMPT_BUDGET s, weight average) from ours' fold-0 final weights, prompt-eval of its
-#                 average and of the region-growing baseline on fold 0's tumour slices (every 4th)
+#   prompt        prompt-train (PROMPT_BUDGET s, weight average) from ours' fold-0 final weights (or from an earlier
+#                 lease's prompt-akmamba-f0.safetensors carried back in .xfer/back), prompt-eval of its average and
+#                 of the region-growing baseline on fold 0's tumour slices (every 4th)
 #   ship-akmamba  the same recipe on all 14 cases (SHIP_BUDGET); ship-unet: U-Net, same recipe
 # Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
@@ -130,9 +131,13 @@ step_ours() {  # step_ours FOLD: Akmamba-Net, round-5 recipe, BUDGET s; resumed 
 }
 
 step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no leakage), then prompt-eval on fold 0
-  local init=$R/r5-akmamba-f0/last_ema.safetensors out=$R/prompt-akmamba-f0
+  local init=$R/r5-akmamba-f0/last_ema.safetensors out=$R/prompt-akmamba-f0 start
   [ -f $init ] || { echo "prompt: no $init (run ours first)"; return; }
-  python3 -m akmamba.cli prompt-train --init $init --dataset bladder --data-root $D --folds 3 --fold 0 \
+  start=$init  # an earlier lease's prompt-aware average, carried back (.xfer/back), is trained on from where it was
+  if [ -f $X/prompt-akmamba-f0.safetensors ] && [ ! -f $out/last.safetensors ]; then
+    start=$X/prompt-akmamba-f0.safetensors; echo "prompt: continuing from the carried prompt-akmamba-f0"
+  fi
+  python3 -m akmamba.cli prompt-train --init $start --dataset bladder --data-root $D --folds 3 --fold 0 \
     --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
     --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --resume \
     --out $out > $out.log 2>&1
@@ -214,9 +219,11 @@ wait)
 cudatests)
   cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
     tests/infer/test_cuda_graph.py tests/prompt/test_prompt_train_cuda.py 2>&1 | tail -15 ;;
-promptbench)  # issue 24's GPU latency per prompt (the shipped models present in this call's tree)
+promptbench)  # issue 24's GPU latency per prompt (the shipped models present in this call's tree), and the
+  # simulated prompts' CPU work on this machine's cores (prompt-train's sim_threads)
   cd /tmp/repo && python3 benchmarks/bench_prompt.py --device cuda --repeats 20 --models ${MODELS:-akmamba-drive} \
-    --out $OUT/prompt_cuda.md ;;
+    --out $OUT/prompt_cuda.md
+  python3 benchmarks/bench_prompt_sim.py --workers 0 4 8 16 --out $OUT/prompt_sim_gpu_machine.md ;;
 graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped models present in this call's tree)
   cd /tmp/repo && python3 benchmarks/bench_forward_cuda.py --repeats 50 --models ${MODELS:-akmamba-drive} \
     --out $OUT/forward_cuda_graphs.md ;;

@@ -95,6 +95,7 @@ class _PromptRun:
     record: dict[str, Any]
     start: dict[str, Any]
     ema: WeightEMA | None
+    sim_threads: int
 
 
 def _setup(cfg: PromptTrainConfig) -> _PromptRun:
@@ -158,11 +159,22 @@ def _setup(cfg: PromptTrainConfig) -> _PromptRun:
               "val_cases": sorted({s.case_id for s in val_s})}
     start = {"train_images": len(train_s), "val_cases": record["val_cases"], "device": str(device),
              "parameters": sum(p.numel() for p in model.parameters()), "guidance_channels": layout.num_channels,
-             "epoch_len": len(dataset)}
+             "epoch_len": len(dataset), "sim_threads": sim_threads(cfg.sim_threads, device)}
     return _PromptRun(cfg, recipe, device, recipe.amp and device.type == "cuda", out, model, in_ch, dataset,
                       PosNegGuidance(layout, cfg.seed), optimizer, scheduler, make_loss(cfg.loss),
                       guidance_inputs(model), record, start,
-                      WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None)
+                      WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None,
+                      sim_threads(cfg.sim_threads, device))
+
+
+def sim_threads(asked: int | None, device: torch.device) -> int:
+    """Threads for the simulated prompts' CPU work: ``asked``, or by default up to 8 (the machine's cores) on
+    CUDA and none on the CPU (the network's own threads use the cores there)."""
+    import os
+
+    if asked is not None:
+        return asked
+    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
 def _save(run: _PromptRun, step: int, train_s: float) -> Path:
@@ -233,7 +245,7 @@ def _train_step(run: _PromptRun, x: torch.Tensor, y: torch.Tensor) -> tuple[torc
     cfg = run.cfg
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.amp):
         g = simulate_guidance(run.model, x, y, run.sampler, p_no_prompt=cfg.p_no_prompt, max_iters=cfg.max_iters,
-                              p_box=cfg.p_box, p_seed=cfg.p_seed)
+                              p_box=cfg.p_box, p_seed=cfg.p_seed, workers=run.sim_threads)
         logits = run.model(torch.cat([x, g], 1))
     loss = training_loss(run.loss_fn, logits, y)
     run.optimizer.zero_grad(set_to_none=True)

@@ -31,7 +31,8 @@ class PromptTrainConfig:
     ``weight_decay``, ``ema_decay`` (an exponential moving average of the weights, saved as
     ``last_ema.safetensors`` beside ``last.safetensors``; None: none). ``resume`` continues ``out_dir`` from its
     last checkpoint (and starts afresh where it holds none); ``time_limit_s`` stops this session after the step in
-    which that many seconds passed, and saves.
+    which that many seconds passed, and saves. ``sim_threads``: threads for the simulated prompts' CPU work (None:
+    up to 8 on CUDA, none on the CPU, where the network already uses the cores); the weights do not depend on it.
     """
 
     init: str
@@ -54,6 +55,7 @@ class PromptTrainConfig:
     oversample_class: int | None = 2
     oversample_factor: int = 3
     threads: int | None = None
+    sim_threads: int | None = None
     save_every: int = 25
     guidance_boost: float = 20.0
     device: str = "auto"
@@ -77,6 +79,7 @@ class PromptTrainConfig:
             ("p_seed", 0 <= self.p_seed <= 1, "0..1"),
             ("guidance_boost", self.guidance_boost > 0, "> 0"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
+            ("sim_threads", self.sim_threads is None or self.sim_threads >= 0, ">= 0 or unset"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -113,7 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="the data set's root folder")
     parser.add_argument("--out", required=True, help="output folder (last.safetensors, resume state)")
     for name in ("folds", "fold", "seed", "patch_size", "batch_size", "max_steps", "max_iters", "save_every",
-                 "threads", "num_workers", "oversample_class", "oversample_factor"):
+                 "threads", "sim_threads", "num_workers", "oversample_class", "oversample_factor"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     for name in ("lr", "weight_decay", "time_limit_s", "p_no_prompt", "p_box", "p_seed", "guidance_boost",
                  "foreground_fraction", "ema_decay"):
