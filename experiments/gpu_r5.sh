@@ -136,6 +136,7 @@ step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no le
   start=$init  # an earlier lease's prompt-aware average, carried back (.xfer/back), is trained on from where it was
   if [ -f $X/prompt-akmamba-f0.safetensors ] && [ ! -f $out/last.safetensors ]; then
     start=$X/prompt-akmamba-f0.safetensors; echo "prompt: continuing from the carried prompt-akmamba-f0"
+    [ -d $out ] && mv $out $out.before-$(date +%s)  # its restored reports; a new run folder (another --init)
   fi
   python3 -m akmamba.cli prompt-train --init $start --dataset bladder --data-root $D --folds 3 --fold 0 \
     --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
