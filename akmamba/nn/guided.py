@@ -50,18 +50,23 @@ class GuidedInput(nn.Module):
 
 
 def widen_input_weights(
-    plain: dict[str, torch.Tensor], guided: dict[str, torch.Tensor], image_channels: int
+    plain: dict[str, torch.Tensor], guided: dict[str, torch.Tensor], image_channels: int, *,
+    guidance_scale: float = 0.0, seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """The state dict of a prompt-aware model made from a plain model's weights.
 
     Every plain tensor ``k`` becomes ``net.k``; a tensor that takes the input channels (a convolution whose
     dimension 1 grew from ``C`` to ``C + G``) keeps its weights on the image channels and gets zeros on the
-    guidance channels, so with zero guidance the prompt-aware model computes exactly what the plain one did.
+    guidance channels (or, with ``guidance_scale > 0``, normal random weights of ``guidance_scale`` times the
+    standard deviation of that tensor's image weights, drawn with ``seed``); either way, with zero guidance (no
+    prompt) the prompt-aware model computes exactly what the plain one did.
 
     Args:
         plain: the plain model's state dict.
         guided: the state dict of a freshly built prompt-aware model of the same architecture (for the shapes).
         image_channels: C.
+        guidance_scale: 0 for zero guidance weights, else the random weights' scale (see above).
+        seed: seeds the random weights.
 
     Returns:
         A state dict for the prompt-aware model.
@@ -83,6 +88,10 @@ def widen_input_weights(
               target.shape[2:] and src.shape[1] == image_channels and target.shape[1] > image_channels):
             widened = torch.zeros_like(target, dtype=src.dtype)
             widened[:, :image_channels] = src
+            if guidance_scale > 0:
+                gen = torch.Generator().manual_seed(seed + len(out))
+                noise = torch.randn(widened[:, image_channels:].shape, generator=gen, dtype=torch.float32)
+                widened[:, image_channels:] = (noise * guidance_scale * float(src.float().std())).to(src.dtype)
             out[key] = widened
         else:
             problems.append(f"{src_key} has shape {tuple(src.shape)}, the prompt-aware model {tuple(target.shape)}")

@@ -27,14 +27,19 @@ def label_names_of(metadata: dict[str, Any], num_classes: int) -> dict[int, str]
     return {k: names.get(k, "background" if k == 0 else f"label_{k}") for k in range(num_classes)}
 
 
-def from_plain(model: nn.Module, metadata: dict[str, Any], *, sigma: float = 3.0) -> nn.Module:
-    """A prompt-aware copy of a plain model, with zero weights on the guidance channels.
+def from_plain(model: nn.Module, metadata: dict[str, Any], *, sigma: float = 3.0, guidance_scale: float = 0.0,
+               seed: int = 0) -> nn.Module:
+    """A prompt-aware copy of a plain model, with zero weights on the guidance channels (or random ones of
+    ``guidance_scale`` times the image weights' spread, drawn with ``seed``:
+    :func:`akmamba.nn.guided.widen_input_weights`); with no prompt it segments as the plain model either way.
 
     Args:
         model: a plain network built by :func:`akmamba.nn.build_model` (it carries ``akmamba_config``).
         metadata: its checkpoint metadata (for the label table: one positive, negative and box channel per
             foreground label).
         sigma: the click Gaussian's standard deviation in pixels.
+        guidance_scale: 0 (zero guidance weights) or the random guidance weights' scale.
+        seed: seeds the random guidance weights.
 
     Returns:
         The prompt-aware network, in eval mode, on the CPU.
@@ -50,7 +55,8 @@ def from_plain(model: nn.Module, metadata: dict[str, Any], *, sigma: float = 3.0
     layout = GuidanceLayout.for_labels(label_names_of(metadata, int(cfg["num_classes"])), sigma)
     guided = build_model(cfg["name"], int(cfg["in_channels"]), int(cfg["num_classes"]), guidance=layout.to_dict(),
                          **cfg["options"])
-    state = widen_input_weights(model.state_dict(), guided.state_dict(), int(cfg["in_channels"]))
+    state = widen_input_weights(model.state_dict(), guided.state_dict(), int(cfg["in_channels"]),
+                                guidance_scale=guidance_scale, seed=seed)
     guided.load_state_dict(state, strict=True)
     return guided.eval()
 

@@ -134,7 +134,7 @@ def _setup(cfg: PromptTrainConfig) -> _PromptRun:
     model, meta = load_checkpoint(init)
     layout = layout_of(meta, str(init))
     if layout is None:
-        model = from_plain(model, meta)
+        model = from_plain(model, meta, guidance_scale=cfg.guidance_init_scale, seed=cfg.seed)
         layout = layout_of({"model": model.akmamba_config})
     assert layout is not None  # from_plain always records one (internal invariant)
     model.to(device)

@@ -18,7 +18,8 @@ from akmamba.train.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 #: Settings a resumed run must keep (the schedule's length, ``max_steps``, too unless the schedule is constant).
 RESUME_FIXED = ("init_sha256", "dataset", "folds", "fold", "seed", "patch_size", "batch_size", "lr", "weight_decay",
                 "optimizer", "lr_schedule", "loss", "augmentation", "foreground_fraction", "oversample_class",
-                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "p_seed", "guidance_boost", "ema_decay")
+                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "p_seed", "guidance_boost",
+                "guidance_init_scale", "ema_decay")
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,10 @@ class PromptTrainConfig:
     ``weight_decay``, ``ema_decay`` (an exponential moving average of the weights, saved as
     ``last_ema.safetensors`` beside ``last.safetensors``; None: none). ``resume`` continues ``out_dir`` from its
     last checkpoint (and starts afresh where it holds none); ``time_limit_s`` stops this session after the step in
-    which that many seconds passed, and saves. ``sim_threads``: threads for the simulated prompts' CPU work (None:
-    up to 8 on CUDA, none on the CPU, where the network already uses the cores); the weights do not depend on it.
+    which that many seconds passed, and saves. ``guidance_init_scale``: a plain ``init`` is widened with zero
+    guidance weights (0) or random ones of this many times its input weights' spread. ``sim_threads``: threads
+    for the simulated prompts' CPU work (None: up to 8 on CUDA, none on the CPU, where the network already uses
+    the cores); the weights do not depend on it.
     """
 
     init: str
@@ -58,6 +61,7 @@ class PromptTrainConfig:
     sim_threads: int | None = None
     save_every: int = 25
     guidance_boost: float = 20.0
+    guidance_init_scale: float = 0.0
     device: str = "auto"
     amp: bool = True
     augmentation: str = "basic"
@@ -78,6 +82,7 @@ class PromptTrainConfig:
             ("p_box", 0 <= self.p_box <= 1, "0..1"),
             ("p_seed", 0 <= self.p_seed <= 1, "0..1"),
             ("guidance_boost", self.guidance_boost > 0, "> 0"),
+            ("guidance_init_scale", self.guidance_init_scale >= 0, ">= 0"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
             ("sim_threads", self.sim_threads is None or self.sim_threads >= 0, ">= 0 or unset"),
         ]
@@ -119,6 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  "threads", "sim_threads", "num_workers", "oversample_class", "oversample_factor"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     for name in ("lr", "weight_decay", "time_limit_s", "p_no_prompt", "p_box", "p_seed", "guidance_boost",
+                 "guidance_init_scale",
                  "foreground_fraction", "ema_decay"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
     parser.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu, cuda or cuda:N")

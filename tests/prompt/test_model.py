@@ -68,6 +68,21 @@ def test_from_plain_segments_exactly_like_the_plain_model(name: str, options: di
         assert torch.equal(guided(torch.cat([x, torch.zeros(2, 6, 36, 44)], 1)), want)
         with pytest.raises(ShapeError, match="guidance channels"):
             guided(torch.zeros(1, 3, 8, 8))
+    # random guidance weights (a scale of the image weights' spread): still the plain model's answer without a
+    # prompt, a different one with a click, and the same weights for the same seed
+    noisy = from_plain(plain, meta, guidance_scale=1.0, seed=0)
+    inputs = [p for p in noisy.parameters() if p.dim() == 4 and p.shape[1] == 7]  # the input convolutions
+    for p in inputs:  # zero-initialised image weights (AKConv's offsets) get zero guidance weights
+        assert float(p[:, 1:].std()) == pytest.approx(float(p[:, :1].std()), rel=0.8, abs=1e-12)
+    assert any(float(p[:, 1:].std()) > 0 for p in inputs)
+    again = [p for p in from_plain(plain, meta, guidance_scale=1.0, seed=0).parameters()
+             if p.dim() == 4 and p.shape[1] == 7]
+    assert all(torch.equal(a, b) for a, b in zip(inputs, again, strict=True))
+    click = torch.zeros(2, 6, 36, 44)
+    click[:, 0, 10:14, 10:14] = 1.0
+    with torch.no_grad():
+        assert torch.equal(noisy(torch.cat([x, torch.zeros(2, 6, 36, 44)], 1)), want)
+        assert not torch.equal(noisy(torch.cat([x, click], 1)), want)
 
 
 def test_convert_checkpoint_records_layout_and_origin(plain_ckpt: Path, tmp_path: Path) -> None:
