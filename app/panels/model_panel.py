@@ -139,10 +139,12 @@ class ModelPanel(QtWidgets.QWidget):
             self.add_checkpoint(Path(keep))
 
     def add_checkpoint(self, path: Path, name: str | None = None) -> None:
-        """Add (or select) a checkpoint file and make it current (shown as ``name``, default the file name)."""
+        """Add (or select) a checkpoint file and make it current (shown as ``name``, default the model name its
+        metadata records with the file name, as ``unet-bladdermri-prompt (last.safetensors)``, or the file name
+        alone when the metadata is unreadable: choosing it then says why)."""
         i = self.model_combo.findData(str(path))
         if i < 0:
-            self.model_combo.insertItem(self.model_combo.count() - 1, name or path.name, str(path))
+            self.model_combo.insertItem(self.model_combo.count() - 1, name or checkpoint_label(path), str(path))
             i = self.model_combo.findData(str(path))
             self.model_combo.setItemData(i, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentIndex(i)
@@ -247,3 +249,15 @@ class ModelPanel(QtWidgets.QWidget):
     def _on_threshold_moved(self, value: int) -> None:
         self.threshold_label.setText(f"{value / 100:.2f}")
         self.threshold_changed.emit(value / 100.0)
+
+
+def checkpoint_label(path: Path) -> str:
+    """How a checkpoint file is listed: its recorded model name and the file name, or the file name alone."""
+    from akmamba.errors import AkmambaError
+    from akmamba.nn.checkpoint import read_metadata
+
+    try:
+        recorded = str(read_metadata(path).get("name") or "")
+    except AkmambaError:
+        return path.name
+    return f"{recorded} ({path.name})" if recorded and recorded != path.stem else path.name

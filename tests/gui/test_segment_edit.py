@@ -243,3 +243,22 @@ def test_discard_says_so_and_keeps_the_labels(window, open_case, grey_png: Path,
     assert "tiny-vessels" in panel.info_label.text()
     assert not panel.accept_button.isEnabled()
     assert not window.session.label_map.array.any()
+
+
+def test_an_added_checkpoint_is_listed_by_its_recorded_name(tmp_path: Path) -> None:
+    """A run's ``last.safetensors`` shows as the model it holds; a file whose stem is that name, one without a
+    recorded name, or an unreadable one, as its file name."""
+    from akmamba.nn import build_model, save_checkpoint
+    from app.panels.model_panel import checkpoint_label
+
+    model = build_model("unet", 1, 2, base_channels=4, depth=2).eval()
+    run_file, named, nameless = (tmp_path / n for n in ("last.safetensors", "unet-x.safetensors", "y.safetensors"))
+    save_checkpoint(model, run_file, metadata={"name": "unet-x"})
+    save_checkpoint(model, named, metadata={"name": "unet-x"})
+    save_checkpoint(model, nameless, metadata={})
+    assert checkpoint_label(run_file) == "unet-x (last.safetensors)"
+    assert checkpoint_label(named) == "unet-x.safetensors"
+    assert checkpoint_label(nameless) == "y.safetensors"
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    assert checkpoint_label(broken) == "broken.safetensors"
