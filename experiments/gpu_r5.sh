@@ -140,7 +140,7 @@ step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no le
   fi
   python3 -m akmamba.cli prompt-train --init $start --dataset bladder --data-root $D --folds 3 --fold 0 \
     --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
-    --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --resume \
+    --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --p-seed 0.5 --resume \
     --out $out > $out.log 2>&1
   tail -c 400 $out.log
   local sel=(--images $D/Images --gt $D/Labels --dataset bladder --cases 19,20,21,25,5 --with-label tumor --every 4
