@@ -157,14 +157,14 @@ def _setup(cfg: PromptTrainConfig) -> _PromptRun:
               "name": meta.get("name") if layout_of(meta) else f"{meta.get('name', init.stem)}-prompt",
               "prompt_train": config, "train_cases": sorted({s.case_id for s in train_s}),
               "val_cases": sorted({s.case_id for s in val_s})}
+    threads = sim_threads(cfg.sim_threads, device)
     start = {"train_images": len(train_s), "val_cases": record["val_cases"], "device": str(device),
              "parameters": sum(p.numel() for p in model.parameters()), "guidance_channels": layout.num_channels,
-             "epoch_len": len(dataset), "sim_threads": sim_threads(cfg.sim_threads, device)}
+             "epoch_len": len(dataset), "sim_threads": threads}
     return _PromptRun(cfg, recipe, device, recipe.amp and device.type == "cuda", out, model, in_ch, dataset,
                       PosNegGuidance(layout, cfg.seed), optimizer, scheduler, make_loss(cfg.loss),
                       guidance_inputs(model), record, start,
-                      WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None,
-                      sim_threads(cfg.sim_threads, device))
+                      WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None, threads)
 
 
 def sim_threads(asked: int | None, device: torch.device) -> int:
