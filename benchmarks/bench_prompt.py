@@ -31,7 +31,7 @@ import torch
 from report import publish
 
 ROOT = Path(__file__).resolve().parents[1]
-SLICE = ROOT.parent.parent / "shared" / "data" / "BladderMRI" / "Images" / "20-IM454.png"
+SLICE = ROOT.parent / "shared" / "data" / "BladderMRI" / "Images" / "20-IM454.png"
 
 
 def load_slice() -> tuple[np.ndarray, str]:
