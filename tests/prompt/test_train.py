@@ -108,6 +108,22 @@ def test_threaded_simulation_gives_the_sequential_result() -> None:
     assert plain.R.randint(1 << 30) == threaded.R.randint(1 << 30)
 
 
+def test_guidance_weight_ratio_is_zero_when_widened_and_near_one_for_random_weights() -> None:
+    from akmamba.prompt.model import from_plain
+    from akmamba.prompt.train import guidance_inputs, guidance_weight_ratio
+
+    torch.manual_seed(0)
+    plain = build_model("unet", 1, 3, base_channels=4, depth=2).eval()
+    meta = {"label_table": [{"index": 1, "name": "wall"}, {"index": 2, "name": "tumor"}]}
+    zero = from_plain(plain, meta)
+    assert guidance_weight_ratio(guidance_inputs(zero), 1) == 0.0
+    noisy = from_plain(plain, meta, guidance_scale=1.0, seed=0)
+    assert 0.5 < guidance_weight_ratio(guidance_inputs(noisy), 1) < 1.5  # |N(0, s)| ~ the image weights' spread
+    with torch.no_grad():
+        next(iter(guidance_inputs(zero)))[:, 1:] = next(iter(guidance_inputs(zero)))[:, :1].abs().mean() * 0.25
+    assert guidance_weight_ratio(guidance_inputs(zero), 1) == pytest.approx(0.25, rel=1e-3)
+
+
 def test_sim_threads_default_by_device_and_refusal() -> None:
     from akmamba.errors import ConfigError
     from akmamba.prompt.train import sim_threads
