@@ -49,6 +49,10 @@ def test_simulated_prompts_on_cuda_under_bf16_autocast() -> None:
     assert g.shape == (4, LAYOUT.num_channels, 64, 64)
     assert all(bool(t.any()) for t in g)  # every image got prompts
     assert model.training
+    with torch.autocast("cuda", dtype=torch.bfloat16):  # prompt-train's default on CUDA: the CPU work on threads
+        threaded = simulate_guidance(model, x, y, PosNegGuidance(LAYOUT, seed=0), p_no_prompt=0.0, max_iters=2,
+                                     p_box=0.5, workers=4)
+    assert torch.equal(threaded, g)
 
 
 @pytest.mark.parametrize("arch", ["unet", "akmamba"])
