@@ -17,9 +17,9 @@
 #                 `akmamba evaluate` on the fold's 5 cases
 #   ours          Akmamba-Net with the round-5 recipe (R5 below), fold 0, time budget BUDGET; scored the same way
 #                 with its final averaged weights (last_ema) and its selected checkpoint (best)
-#   prompt        prompt-train (PROMPT_BUDGET s, weight average) from ours' fold-0 final weights (or from an earlier
-#                 lease's prompt-akmamba-f0.safetensors carried back in .xfer/back), prompt-eval of its average and
-#                 of the region-growing baseline on fold 0's tumour slices (every 4th)
+#   prompt:K      prompt-train (PROMPT_BUDGET s, weight average) from ours' fold-K final weights (or from an earlier
+#                 lease's prompt-akmamba-fK.safetensors carried back in .xfer/back), prompt-eval of its average and
+#                 of the region-growing baseline on fold K's validation tumour slices (every 4th)
 #   ship-akmamba  the same recipe on all 14 cases (SHIP_BUDGET); ship-unet: U-Net, same recipe
 # Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
@@ -130,20 +130,24 @@ step_ours() {  # step_ours FOLD: Akmamba-Net, round-5 recipe, BUDGET s; resumed 
   evaluate $run best.safetensors best
 }
 
-step_prompt() {  # the prompt-aware Akmamba-Net from ours' fold-0 weights (no leakage), then prompt-eval on fold 0
-  local init=$R/r5-akmamba-f0/last_ema.safetensors out=$R/prompt-akmamba-f0 start
-  [ -f $init ] || { echo "prompt: no $init (run ours first)"; return; }
+step_prompt() {  # step_prompt FOLD: the prompt-aware Akmamba-Net from ours' fold-FOLD weights (no leakage), then
+  # prompt-eval of it and of region growing from the plain model on that fold's validation tumour slices (every 4th)
+  local k=${1:-0} init out start cases
+  init=$R/r5-akmamba-f$k/last_ema.safetensors out=$R/prompt-akmamba-f$k
+  [ -f $init ] || { echo "prompt: no $init (run ours:$k first)"; return; }
   start=$init  # an earlier lease's prompt-aware average, carried back (.xfer/back), is trained on from where it was
-  if [ -f $X/prompt-akmamba-f0.safetensors ] && [ ! -f $out/last.safetensors ]; then
-    start=$X/prompt-akmamba-f0.safetensors; echo "prompt: continuing from the carried prompt-akmamba-f0"
+  if [ -f $X/prompt-akmamba-f$k.safetensors ] && [ ! -f $out/last.safetensors ]; then
+    start=$X/prompt-akmamba-f$k.safetensors; echo "prompt: continuing from the carried prompt-akmamba-f$k"
     [ -d $out ] && mv $out $out.before-$(date +%s)  # its restored reports; a new run folder (another --init)
   fi
-  python3 -m akmamba.cli prompt-train --init $start --dataset bladder --data-root $D --folds 3 --fold 0 \
+  python3 -m akmamba.cli prompt-train --init $start --dataset bladder --data-root $D --folds 3 --fold $k \
     --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
     --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --p-seed 0.5 --resume \
     --out $out > $out.log 2>&1
   tail -c 400 $out.log
-  local sel=(--images $D/Images --gt $D/Labels --dataset bladder --cases 19,20,21,25,5 --with-label tumor --every 4
+  cases=$(python3 -c "import sys; from akmamba.nn.checkpoint import read_metadata
+print(','.join(str(c) for c in read_metadata(sys.argv[1])['val_cases']))" $init)
+  local sel=(--images $D/Images --gt $D/Labels --dataset bladder --cases $cases --with-label tumor --every 4
              --max-clicks 20 --target 0.85 --device cuda)
   python3 -m akmamba.cli prompt-eval --model $out/last_ema.safetensors "${sel[@]}" --out $out/eval-prompt.json \
     > $out/eval-prompt.log 2>&1; tail -3 $out/eval-prompt.log
@@ -198,7 +202,7 @@ export PROMPT_BUDGET=${PROMPT_BUDGET:-180}; source experiments/gpu_r5.sh queue-e
 for s in \$QUEUE; do
   echo "== \$s \$(date +%T)"
   k=\${s#*:}; [ "\$k" = "\$s" ] && k=0
-  case \${s%%:*} in nnunet) step_nnunet \$k;; ours) step_ours \$k;; prompt) step_prompt;;
+  case \${s%%:*} in nnunet) step_nnunet \$k;; ours) step_ours \$k;; prompt) step_prompt \$k;;
     ship-akmamba) step_ship akmamba;; ship-unet) step_ship unet;; *) echo "unknown step \$s";; esac
 done
 echo "== queue done \$(date +%T)"
@@ -231,9 +235,10 @@ graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped mode
 collect)  # at most 8 files of 16 MiB come back: results.tgz, the weights below, resume parts of 15 MiB
   cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' \
     --exclude='*.lost-*' . && ls -la $OUT
-  [ -f prompt-akmamba-f0/last_ema.safetensors ] && cp prompt-akmamba-f0/last_ema.safetensors \
-    $OUT/prompt-akmamba-f0.safetensors
-  for n in ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0; do
+  for n in prompt-akmamba-f0 prompt-akmamba-f1 prompt-akmamba-f2; do
+    [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
+  done
+  for n in ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0 r5-akmamba-f1 r5-akmamba-f2; do
     [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
   done
   for run in ${P}r5-*/; do  # a run still training: a consistent copy to resume from on the next machine
