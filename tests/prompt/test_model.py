@@ -12,7 +12,7 @@ from monai.apps.deepedit.transforms import AddGuidanceSignalDeepEditd
 from akmamba.errors import CheckpointError, ConfigError, ShapeError
 from akmamba.nn import build_model, load_checkpoint, read_metadata
 from akmamba.prompt import Box, Click, GuidanceLayout, Scribble, encode_guidance, layout_of
-from akmamba.prompt.encode import click_signal
+from akmamba.prompt.encode import click_signal, click_signal_reference
 from akmamba.prompt.model import convert_checkpoint, from_plain
 
 LAYOUT = GuidanceLayout.for_labels({0: "background", 1: "wall", 2: "tumor"})
@@ -27,12 +27,39 @@ def test_layout_channels_and_roundtrip() -> None:
         LAYOUT.channel(3, "positive")
 
 
-@pytest.mark.parametrize(("points", "shape"), [([[10, 20], [3, 500]], (512, 512)), ([[0, 0]], (40, 30)),
-                                          ([[5, 5], [30, 2]], (40, 40)), ([[100, 100]], (256, 300))])
-def test_click_signal_equals_monai_on_the_whole_image(points: list[list[int]], shape: tuple[int, int]) -> None:
+POINT_SETS = [([[10, 20], [3, 500]], (512, 512)), ([[0, 0]], (40, 30)), ([[5, 5], [30, 2]], (40, 40)),
+              ([[100, 100]], (256, 300)), ([[7, 7], [7, 7], [8, 7]], (20, 20)), ([[-4, 3], [50, 99]], (45, 60)),
+              ([[60, x] for x in range(10, 70)], (128, 128))]  # a repeated point, points outside, a scribble
+
+
+@pytest.mark.parametrize(("points", "shape"), POINT_SETS)
+def test_click_signal_reference_equals_monai_on_the_whole_image(points: list[list[int]],
+                                                                shape: tuple[int, int]) -> None:
+    clamped = np.clip(np.asarray(points), 0, [shape[0] - 1, shape[1] - 1]).tolist()  # DeepEdit clamps, too
     full = AddGuidanceSignalDeepEditd(keys="image", sigma=3.0)(
-        {"image": np.zeros((1, *shape), np.float32), "guidance": {"g": points}})["image"][1]
-    assert np.array_equal(click_signal(points, shape, 3.0), np.asarray(full))
+        {"image": np.zeros((1, *shape), np.float32), "guidance": {"g": clamped}})["image"][1]
+    assert np.array_equal(click_signal_reference(points, shape, 3.0), np.asarray(full))
+
+
+@pytest.mark.parametrize(("points", "shape"), POINT_SETS)
+@pytest.mark.parametrize("sigma", [1.0, 3.0, 5.5])
+def test_click_signal_equals_the_monai_reference(points: list[list[int]], shape: tuple[int, int],
+                                                 sigma: float) -> None:
+    fast, ref = click_signal(points, shape, sigma), click_signal_reference(points, shape, sigma)
+    assert fast.dtype == ref.dtype == np.float32
+    assert fast.max() == 1.0
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=2e-6)
+    assert np.array_equal(fast > 0, ref > 0)  # the same reach: exactly zero where MONAI's is
+
+
+def test_click_signal_of_random_clicks_equals_the_reference() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        shape = (int(rng.integers(8, 200)), int(rng.integers(8, 200)))
+        pts = rng.integers(-5, max(shape) + 5, size=(int(rng.integers(1, 12)), 2)).tolist()
+        np.testing.assert_allclose(click_signal(pts, shape, 3.0), click_signal_reference(pts, shape, 3.0),
+                                   rtol=0, atol=2e-6)
+    assert not click_signal([], (8, 8), 3.0).any()
 
 
 def test_encode_puts_each_prompt_in_its_channel() -> None:
