@@ -232,14 +232,18 @@ promptbench)  # issue 24's GPU latency per prompt (the shipped models present in
 graphs)  # the forward benchmark, eager vs CUDA graphs (MODELS: the shipped models present in this call's tree)
   cd /tmp/repo && python3 benchmarks/bench_forward_cuda.py --repeats 50 --models ${MODELS:-akmamba-drive} \
     --out $OUT/forward_cuda_graphs.md ;;
-collect)  # at most 8 files of 16 MiB come back: results.tgz, the weights below, resume parts of 15 MiB
-  cd $R && tar czf $OUT/results.tgz --exclude='*/pred*' --exclude='*.safetensors' --exclude='last_optim*' \
-    --exclude='*.lost-*' . && ls -la $OUT
-  for n in prompt-akmamba-f0 prompt-akmamba-f1 prompt-akmamba-f2; do
-    [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
-  done
-  for n in ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0 r5-akmamba-f1 r5-akmamba-f2; do
-    [ -f $n/last_ema.safetensors ] && cp $n/last_ema.safetensors $OUT/$n.safetensors
+collect)  # at most 8 files of 16 MiB come back: results.tgz (what this machine made: files older than the data's
+  # checksum, copied at the first recv, came from an earlier machine's results.tgz), the weights below unless carried
+  # in already, resume parts of 15 MiB
+  rm -f $OUT/results.tgz $OUT/*.safetensors $OUT/resume-*
+  local_marker=$(ls $X/*.sha256 2>/dev/null | head -1)
+  cd $R && find . -type f ${local_marker:+-newer $local_marker} ! -path '*/pred*' ! -name '*.safetensors' \
+    ! -name 'last_optim*' ! -path '*.lost-*' ! -path './.*' | sort > /tmp/collect.list
+  tar czf $OUT/results.tgz -T /tmp/collect.list && ls -la $OUT
+  for n in prompt-akmamba-f0 prompt-akmamba-f1 prompt-akmamba-f2 ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0 \
+           r5-akmamba-f1 r5-akmamba-f2; do
+    [ -f $n/last_ema.safetensors ] || continue
+    cmp -s $n/last_ema.safetensors $X/$n.safetensors || cp $n/last_ema.safetensors $OUT/$n.safetensors
   done
   for run in ${P}r5-*/; do  # a run still training: a consistent copy to resume from on the next machine
     run=${run%/}
