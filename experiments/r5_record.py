@@ -49,10 +49,33 @@ def _add_evaluations(out: dict[str, Any], run: Path) -> None:
         out["evaluations"][report.stem[len("eval-"):]] = {"per_case": rows, "model": data.get("model")}
 
 
+def checkpoint_record(run: Path) -> dict[str, Any]:
+    """The record of a run of ours whose folder was lost with its machine but whose final averaged weights came
+    back (``collect``'s RUN.safetensors, put in ``run`` as last_ema.safetensors beside the eval-*.json of its
+    predictions, made elsewhere): config and step count from the checkpoint's metadata; no training time, no
+    validation curve (they were in the lost events.jsonl)."""
+    from akmamba.nn.checkpoint import read_metadata
+
+    meta = read_metadata(run / "last_ema.safetensors")
+    out: dict[str, Any] = {
+        "run": run.name,
+        "config": meta["train_config"],
+        "start": {},
+        "done": {"train_s": None, "steps": meta["step"], "epoch": meta["epoch"],
+                 "source": "checkpoint metadata (the run folder was lost with the machine)",
+                 "weights_sha256": meta["weights_sha256"]},
+        "validation": [],
+        "evaluations": {},
+    }
+    _add_evaluations(out, run)
+    return out
+
+
 def record(run: Path) -> dict[str, Any]:
-    """The compact record of one run folder (ours: config.json + events.jsonl; else nnU-Net's, see above)."""
+    """The compact record of one run folder (ours: config.json + events.jsonl, or only its final weights, see
+    :func:`checkpoint_record`; else nnU-Net's, see above)."""
     if not (run / "events.jsonl").is_file():
-        return nnunet_record(run)
+        return checkpoint_record(run) if (run / "last_ema.safetensors").is_file() else nnunet_record(run)
     events = [json.loads(line) for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines()]
     out: dict[str, Any] = {
         "run": run.name,
@@ -79,7 +102,8 @@ def table(records: list[dict[str, Any]], which: str = "final") -> str:
             cells = [f"{dice[c]:.1f}" if c in dice else "" for c in _cases(records, which)]
             mean = sum(dice.values()) / len(dice)
             done = rec["done"]
-            lines.append(f"| {rec['run']} | {which} | {done['train_s']:.0f} | {done['steps']} | {label} | "
+            train_s = "-" if done["train_s"] is None else f"{done['train_s']:.0f}"
+            lines.append(f"| {rec['run']} | {which} | {train_s} | {done['steps']} | {label} | "
                          + " | ".join(cells) + f" | {mean:.1f} |")
     return "\n".join(lines)
 
