@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import torch
 
 from akmamba.errors import ConfigError
 from akmamba.prompt.layout import GuidanceLayout
@@ -140,6 +139,7 @@ def click_signal(points: Sequence[Sequence[int]], shape: tuple[int, int], sigma:
 def _stamp(sigma: float) -> np.ndarray:
     """MONAI's ``GaussianFilter`` (2-D, ``sigma``, truncated at 4 sigma) of one point: ``(2r + 1, 2r + 1)``
     float32, the point at the centre, ``r`` the filter's reach; read-only (shared by every call)."""
+    import torch  # here, not at the top: the CLI's parser imports this module and must not import torch
     from monai.networks.layers import GaussianFilter
 
     r = int(max(sigma * 4.0, 0.5) + 0.5)
