@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,8 @@ H, W = 40, 36
 
 
 @pytest.fixture(scope="module")
-def anchor():
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        import nnunet_anchor
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
-    return nnunet_anchor
+def anchor(import_experiment):
+    return import_experiment("nnunet_anchor")
 
 
 def _drive_like(root: Path, ids: range = range(21, 27)) -> Path:

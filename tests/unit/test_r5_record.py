@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = ROOT / "experiments"
-
 
 @pytest.fixture(scope="module")
-def r5_record():
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        import r5_record
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
-    return r5_record
+def r5_record(import_experiment):
+    return import_experiment("r5_record")
 
 
 def test_a_run_known_only_by_its_weights_and_evaluation(tmp_path: Path, r5_record) -> None:
