@@ -64,15 +64,19 @@ drive)
 *) echo "DATASET must be bladder or drive; got '$DATASET'" >&2; exit 2 ;;
 esac
 
+val_cases() {  # val_cases CHECKPOINT: the validation cases its metadata records, comma-separated
+  python3 -c "import sys; from akmamba.nn.checkpoint import read_metadata
+print(','.join(str(c) for c in read_metadata(sys.argv[1])['val_cases']))" "$1"
+}
+
 evaluate() {  # evaluate RUN CHECKPOINT NAME: predict the run's validation images (its fold), score them
   local run=$1 ck=$2 name=$3
-  python3 - "$run/$ck" "$DATASET" "$D" > $run/val_images.txt <<'PY'
+  python3 - "$(val_cases $run/$ck)" "$DATASET" "$D" > $run/val_images.txt <<'PY'
 import sys
 from pathlib import Path
 from akmamba.io.dataset import pair_files
-from akmamba.nn.checkpoint import read_metadata
 from akmamba.train.engine import resolve_dataset
-cases = set(read_metadata(sys.argv[1])["val_cases"])
+cases = set(sys.argv[1].split(","))
 print("\n".join(str(s.image) for s in pair_files(resolve_dataset(sys.argv[2]), Path(sys.argv[3]))
                 if s.case_id in cases))
 PY
@@ -145,8 +149,7 @@ step_prompt() {  # step_prompt FOLD: the prompt-aware Akmamba-Net from ours' fol
     --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --p-seed 0.5 --resume \
     --out $out > $out.log 2>&1
   tail -c 400 $out.log
-  cases=$(python3 -c "import sys; from akmamba.nn.checkpoint import read_metadata
-print(','.join(str(c) for c in read_metadata(sys.argv[1])['val_cases']))" $init)
+  cases=$(val_cases $init)
   local sel=(--images $D/Images --gt $D/Labels --dataset bladder --cases $cases --with-label tumor --every 4
              --max-clicks 20 --target 0.85 --device cuda)
   python3 -m akmamba.cli prompt-eval --model $out/last_ema.safetensors "${sel[@]}" --out $out/eval-prompt.json \
@@ -236,8 +239,8 @@ collect)  # at most 8 files of 16 MiB come back: results.tgz (what this machine 
   # checksum, copied at the first recv, came from an earlier machine's results.tgz), the weights below unless carried
   # in already, resume parts of 15 MiB
   rm -f $OUT/results.tgz $OUT/*.safetensors $OUT/resume-*
-  local_marker=$(ls $X/*.sha256 2>/dev/null | head -1)
-  cd $R && find . -type f ${local_marker:+-newer $local_marker} ! -path '*/pred*' ! -name '*.safetensors' \
+  marker=$(ls $X/*.sha256 2>/dev/null | head -1)
+  cd $R && find . -type f ${marker:+-newer $marker} ! -path '*/pred*' ! -name '*.safetensors' \
     ! -name 'last_optim*' ! -path '*.lost-*' ! -path './.*' | sort > /tmp/collect.list
   tar czf $OUT/results.tgz -T /tmp/collect.list && ls -la $OUT
   for n in prompt-akmamba-f0 prompt-akmamba-f1 prompt-akmamba-f2 ${P}r5-akmamba-all ${P}r5-unet-all r5-akmamba-f0 \
