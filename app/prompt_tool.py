@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from akmamba.errors import ConfigError
 from akmamba.prompt.interactive import accept_edit, preview_plane, propagation_clicks
+from akmamba.prompt.regions import apply_rule
 from app.views.edit_controller import Tool
 from app.workers import FunctionWorker, WorkerSet
 
@@ -32,6 +33,7 @@ class PromptRequest:
     z: int
     seq: int
     current: np.ndarray | None = None  # the label map's plane (H, W), when it holds ``label``
+    regions: str = "clicked"  # the region rule for a prompt-aware answer (akmamba.prompt.regions)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def prompt_job(request: PromptRequest, cache: dict[tuple[str, str], Any]) -> Pro
         return PromptAnswer(request, grown.labels, time.perf_counter() - t0, dict(answerer.predictor.model_info),
                             grown=True, ignored=grown.ignored)
     prediction = answerer.predict_prompts(request.plane, list(request.prompts))
-    return PromptAnswer(request, prediction.labels, time.perf_counter() - t0, prediction.model_info)
+    labels = apply_rule(prediction.labels, list(request.prompts), request.regions)
+    return PromptAnswer(request, labels, time.perf_counter() - t0, prediction.model_info)
 
 
 class PromptController(QtCore.QObject):

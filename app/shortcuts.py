@@ -71,8 +71,8 @@ MOUSE_HELP: tuple[tuple[str, str], ...] = (
     ("Ctrl+wheel", "Zoom (volumes)"),
     ("Shift+wheel", "Brush size"),
     ("Double-click (polygon tool)", "Fill the polygon"),
-    ("Left click (prompt tool)", "Positive point: this is the current label"),
-    ("Right click (prompt tool)", "Negative point: this is not the current label"),
+    ("Left click (prompt tool)", "Positive point: this is the current label (the regions you point at are kept)"),
+    ("Right click (prompt tool)", "Negative point: this is not the current label (drops the region under it)"),
     ("Left-drag (prompt tool)", "Box around the current label"),
     ("Shift+left-drag / Shift+right-drag (prompt tool)", "Positive / negative scribble"),
 )

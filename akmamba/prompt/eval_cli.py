@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=float, default=0.85, help="Dice to reach (default 0.85)")
     parser.add_argument("--baseline", choices=["region-grow"], default=None,
                         help="answer clicks by region growing from the model's prompt-free mask (any model)")
+    parser.add_argument("--regions", choices=["clicked", "model"], default="clicked",
+                        help="prompt-aware models: keep only the regions the clicks point at (clicked, the viewer's "
+                             "default) or the model's whole answer (model)")
     parser.add_argument("--tolerance", type=float, default=0.3,
                         help="region growing: intensity tolerance in image standard deviations (default 0.3)")
     parser.add_argument("--radius", type=int, default=40, help="region growing: largest reach in pixels (default 40)")
@@ -186,7 +189,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         report = prompt_eval(
             predictor, _items(args, list(meta.get("label_table") or []), all_names),
             mode="region-grow" if args.baseline else "prompt", max_clicks=args.max_clicks, target=args.target,
-            labels=names, region_grow=RegionGrow(args.tolerance, args.radius),
+            labels=names, region_grow=RegionGrow(args.tolerance, args.radius), regions=args.regions,
             progress=lambda line: print(line, file=err, flush=True),
         )
     except AkmambaError as exc:

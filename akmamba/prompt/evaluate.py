@@ -22,6 +22,7 @@ from akmamba.errors import ConfigError
 from akmamba.infer.predictor import Predictor
 from akmamba.prompt.encode import Click
 from akmamba.prompt.protocol import Answer, RegionGrow, carried, run_label
+from akmamba.prompt.regions import RULES, keep_clicked
 
 MODES = ("prompt", "region-grow")
 
@@ -48,6 +49,7 @@ def prompt_eval(
     target: float = 0.85,
     labels: dict[int, str] | None = None,
     region_grow: RegionGrow | None = None,
+    regions: str = "clicked",
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The protocol on every image and foreground label present in its truth.
@@ -61,6 +63,8 @@ def prompt_eval(
         target: the Dice to reach.
         labels: ``{index: name}`` of the labels to evaluate (default: every foreground label of the model).
         region_grow: the baseline's settings (default :class:`RegionGrow()`).
+        regions: ``"prompt"`` mode: the rule applied to each answer (:mod:`akmamba.prompt.regions`: ``"clicked"``
+            keeps the regions the clicks point at, ``"model"`` the model's whole answer).
         progress: called with one line per image done.
 
     Returns:
@@ -68,13 +72,16 @@ def prompt_eval(
         ``clicks``) and ``summary`` (per label name ``noc``, ``dice_after``, ``n``, ``reached``).
 
     Raises:
-        ConfigError: unknown mode, or ``"prompt"`` with a model that is not prompt-aware.
+        ConfigError: unknown mode or region rule, or ``"prompt"`` with a model that is not prompt-aware.
     """
     from akmamba.prompt.predictor import PromptPredictor
 
     if mode not in MODES:
         raise ConfigError(f"Unknown mode {mode!r}; valid: {', '.join(MODES)}.", parameter="mode",
                           expected=list(MODES), got=mode)
+    if regions not in RULES:
+        raise ConfigError(f"Unknown region rule {regions!r}; valid: {', '.join(RULES)}.", parameter="regions",
+                          expected=list(RULES), got=regions)
     if mode == "prompt" and not isinstance(predictor, PromptPredictor):
         raise ConfigError(f"Model {predictor.model_info['name']!r} is not prompt-aware; evaluate it with the "
                           "region-growing baseline (--baseline region-grow).", parameter="model",
@@ -97,7 +104,7 @@ def prompt_eval(
             if mode == "region-grow":
                 answer = grow.answerer(item.image, plain == index)
             else:
-                answer = _model_answer(predictor, item.image, plain, index, calls)
+                answer = _model_answer(predictor, item.image, plain, index, calls, regions)
             if item.fov is not None:
                 answer = _inside(answer, item.fov)
             run = run_label(answer, gt, index, max_clicks=max_clicks, target=target)
@@ -114,6 +121,7 @@ def prompt_eval(
                      "inside_fov": any(r.get("fov") for r in rows)},
         "mode": mode,
         "baseline": asdict(grow) if mode == "region-grow" else None,
+        "regions": regions if mode == "prompt" else None,
         "model": {**predictor.model_info, "architecture": predictor.architecture,
                   "prompt_aware": isinstance(predictor, PromptPredictor)},
         "model_sha256": predictor.model_info.get("sha256"),
@@ -133,16 +141,17 @@ def _inside(answer: Answer, fov: np.ndarray) -> Answer:
     return cut
 
 
-def _model_answer(predictor: Predictor, image: np.ndarray, plain: np.ndarray, index: int, calls: list[int]
-                  ) -> Answer:
-    """The prompt-aware model's answer for label ``index`` (no click: the prompt-free mask ``plain``); counts the
-    model calls in ``calls[0]``."""
+def _model_answer(predictor: Predictor, image: np.ndarray, plain: np.ndarray, index: int, calls: list[int],
+                  regions: str = "clicked") -> Answer:
+    """The prompt-aware model's answer for label ``index`` (no click: the prompt-free mask ``plain``) after the
+    region rule ``regions``; counts the model calls in ``calls[0]``."""
 
     def answer(clicks: Sequence[Click]) -> np.ndarray:
         if not clicks:
             return plain == index
         calls[0] += 1
-        return predictor.predict_prompts(image, list(clicks)).labels == index  # type: ignore[attr-defined]
+        mask = predictor.predict_prompts(image, list(clicks)).labels == index  # type: ignore[attr-defined]
+        return keep_clicked(mask, clicks, index) if regions == "clicked" else mask
 
     return answer
 
