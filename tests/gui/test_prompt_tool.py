@@ -183,3 +183,32 @@ def test_region_growing_edits_the_labels_already_on_the_slice(window, open_case,
     grow = RegionGrow()
     grown = grow.region(grow.feature(window.session.image.array), 25, 35)
     np.testing.assert_array_equal(window.prompt_answer.labels == label, (before == label) | grown)
+
+
+def test_prompt_job_keeps_the_regions_the_prompts_touch(prompt_checkpoint: Path, monkeypatch) -> None:
+    """The viewer's answer is the model's answer after the clicked rule (akmamba.prompt.regions): of three regions
+    of label 1, the clicked one stays and the one under a negative click goes; "model" keeps the whole answer."""
+    import dataclasses
+
+    from akmamba.prompt.predictor import PromptPredictor
+    from app.prompt_tool import PromptRequest, prompt_job
+
+    real = PromptPredictor.predict_prompts
+    three = np.zeros((64, 80), np.uint8)
+    three[2:8, 2:8] = three[20:30, 30:40] = three[50:60, 60:70] = 1
+
+    def answer_with_three_regions(self, image, prompts, should_stop=None, *, guidance=None):
+        return dataclasses.replace(real(self, image, prompts, should_stop, guidance=guidance), labels=three.copy())
+
+    monkeypatch.setattr(PromptPredictor, "predict_prompts", answer_with_three_regions)
+    plane = (np.random.default_rng(0).random((64, 80)) * 255).astype(np.uint8)
+    only_neg = (Click(55, 65, 1, False),)
+    both = (Click(25, 35, 1, True), *only_neg)
+    clicked = prompt_job(PromptRequest(str(prompt_checkpoint), "cpu", plane, both, 1, 0, 1), {})
+    expected = np.zeros_like(three)
+    expected[20:30, 30:40] = 1
+    np.testing.assert_array_equal(clicked.labels, expected)
+    dropped = prompt_job(PromptRequest(str(prompt_checkpoint), "cpu", plane, only_neg, 1, 0, 2), {})
+    np.testing.assert_array_equal(dropped.labels, np.where(np.arange(64)[:, None] >= 50, 0, three))
+    whole = prompt_job(PromptRequest(str(prompt_checkpoint), "cpu", plane, both, 1, 0, 3, regions="model"), {})
+    np.testing.assert_array_equal(whole.labels, three)
