@@ -100,15 +100,16 @@ class PromptController(QtCore.QObject):
         self.seq = 0
 
     def request(self, model_path: str, device: str, plane: np.ndarray, prompts: list[Any], label: int,
-                z: int, current: np.ndarray | None = None) -> PromptRequest | None:
+                z: int, current: np.ndarray | None = None, regions: str = "clicked") -> PromptRequest | None:
         """Ask for a preview (queued behind a run in flight); None when no model is chosen. ``current``: the label
-        map's plane when it already holds ``label`` (a plain model's region growing then edits it)."""
+        map's plane when it already holds ``label`` (a plain model's region growing then edits it); ``regions``:
+        the region rule for a prompt-aware model's answer (:mod:`akmamba.prompt.regions`)."""
         if not model_path:
             self.failed.emit(ConfigError("No model is chosen. Pick a prompt-aware model (or a .safetensors file) "
                                          "in the Segment panel.", parameter="model"))
             return None
         self.seq += 1
-        req = PromptRequest(model_path, device, plane, tuple(prompts), label, z, self.seq, current)
+        req = PromptRequest(model_path, device, plane, tuple(prompts), label, z, self.seq, current, regions)
         if self.worker is not None:
             self.queued = req
         else:
@@ -206,7 +207,12 @@ class PromptMixin(QtWidgets.QMainWindow):
         labels = self._current_plane()
         current = labels.copy() if labels is not None and (labels == state.label).any() else None
         self.prompter.request(self.model_panel.model_path(), self.model_panel.device(), plane, state.prompts,
-                              state.label, self.session.z, current)
+                              state.label, self.session.z, current, self.settings.prompt_regions())
+
+    def set_prompt_regions(self, keep_clicked: bool) -> None:
+        """Tools > "Prompt: keep only the regions you point at": remember the rule and answer the prompts again."""
+        self.settings.set_prompt_regions("clicked" if keep_clicked else "model")
+        self._on_prompts_changed()
 
     def _on_prompt_answered(self, answer: PromptAnswer) -> None:
         state, current = self.controller.prompt, self._current_plane()

@@ -83,6 +83,16 @@ class Settings:
         """Remember the test-time augmentation choice."""
         self._q.setValue("tta", tta)
 
+    def prompt_regions(self) -> str:
+        """The Prompt tool's region rule for prompt-aware models (:mod:`akmamba.prompt.regions`): ``"clicked"``
+        (keep the regions the prompts touch, the default) or ``"model"`` (the model's whole answer)."""
+        value = str(self._q.value("prompt_regions", "clicked") or "clicked")
+        return value if value in ("clicked", "model") else "clicked"
+
+    def set_prompt_regions(self, rule: str) -> None:
+        """Remember the Prompt tool's region rule."""
+        self._q.setValue("prompt_regions", rule)
+
     def geometry(self) -> QtCore.QByteArray | None:
         """Saved window geometry, if any."""
         value = self._q.value("geometry")

@@ -58,6 +58,10 @@ class CommandsMixin(QtWidgets.QMainWindow):
         for sc in SHORTCUTS:
             if sc.group == "Tools":
                 menu.addAction(a[sc.id])
+        self.prompt_regions_action = menu.addAction("Prompt: keep only the regions you point at")
+        self.prompt_regions_action.setCheckable(True)
+        self.prompt_regions_action.setChecked(self.settings.prompt_regions() == "clicked")
+        self.prompt_regions_action.toggled.connect(self.set_prompt_regions)
         for group in ("View", "Labels", "Model"):
             menu = self.menuBar().addMenu(f"&{group}")
             for sc in SHORTCUTS:

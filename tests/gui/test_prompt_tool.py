@@ -212,3 +212,18 @@ def test_prompt_job_keeps_the_regions_the_prompts_touch(prompt_checkpoint: Path,
     np.testing.assert_array_equal(dropped.labels, np.where(np.arange(64)[:, None] >= 50, 0, three))
     whole = prompt_job(PromptRequest(str(prompt_checkpoint), "cpu", plane, both, 1, 0, 3, regions="model"), {})
     np.testing.assert_array_equal(whole.labels, three)
+
+
+def test_the_region_rule_toggle_is_remembered_and_answers_again(window, open_case, grey_png: Path,
+                                                                prompt_checkpoint: Path, qtbot) -> None:
+    _prompt_tool_on(window, open_case, grey_png, prompt_checkpoint)
+    action = window.prompt_regions_action
+    assert action.isChecked()
+    assert window.settings.prompt_regions() == "clicked"
+    _preview(qtbot, window, lambda: window.view.click_at(35.5, 25.5))
+    assert window.prompt_answer.request.regions == "clicked"
+    _preview(qtbot, window, lambda: action.setChecked(False))  # the prompts are answered again
+    assert window.settings.prompt_regions() == "model"
+    assert window.prompt_answer.request.regions == "model"
+    action.setChecked(True)
+    assert window.settings.prompt_regions() == "clicked"
