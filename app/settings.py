@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6 import QtCore
 
 from akmamba.paths import settings_file
+from akmamba.prompt.regions import RULES
 
 ORGANISATION = "akmamba"
 APPLICATION = "akmamba-viewer"
@@ -87,7 +88,7 @@ class Settings:
         """The Prompt tool's region rule for prompt-aware models (:mod:`akmamba.prompt.regions`): ``"clicked"``
         (keep the regions the prompts touch, the default) or ``"model"`` (the model's whole answer)."""
         value = str(self._q.value("prompt_regions", "clicked") or "clicked")
-        return value if value in ("clicked", "model") else "clicked"
+        return value if value in RULES else "clicked"
 
     def set_prompt_regions(self, rule: str) -> None:
         """Remember the Prompt tool's region rule."""

@@ -9,6 +9,7 @@
 * :mod:`~akmamba.prompt.simulate` / :mod:`~akmamba.prompt.train`: training with clicks drawn from the model's
   own errors (DeepEdit style).
 * :mod:`~akmamba.prompt.evaluate` / :mod:`~akmamba.prompt.eval_cli`: the protocol over images, ``akmamba prompt-eval``.
+* :mod:`~akmamba.prompt.regions`: the rule that keeps the regions the prompts point at (viewer and ``prompt-eval``).
 * :mod:`~akmamba.prompt.interactive`: the viewer Prompt tool's Qt-free state (preview, accept, propagate).
 """
 

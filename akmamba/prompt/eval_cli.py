@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from akmamba.errors import AkmambaError, ConfigError
+from akmamba.prompt.regions import RULES
 
 EXIT_OK, EXIT_FAILED = 0, 2
 
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=float, default=0.85, help="Dice to reach (default 0.85)")
     parser.add_argument("--baseline", choices=["region-grow"], default=None,
                         help="answer clicks by region growing from the model's prompt-free mask (any model)")
-    parser.add_argument("--regions", choices=["clicked", "model"], default="clicked",
+    parser.add_argument("--regions", choices=RULES, default="clicked",
                         help="prompt-aware models: keep only the regions the clicks point at (clicked, the viewer's "
                              "default) or the model's whole answer (model)")
     parser.add_argument("--tolerance", type=float, default=0.3,

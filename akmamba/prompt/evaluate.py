@@ -22,7 +22,7 @@ from akmamba.errors import ConfigError
 from akmamba.infer.predictor import Predictor
 from akmamba.prompt.encode import Click
 from akmamba.prompt.protocol import Answer, RegionGrow, carried, run_label
-from akmamba.prompt.regions import RULES, keep_clicked
+from akmamba.prompt.regions import check_rule, keep_clicked
 
 MODES = ("prompt", "region-grow")
 
@@ -79,9 +79,7 @@ def prompt_eval(
     if mode not in MODES:
         raise ConfigError(f"Unknown mode {mode!r}; valid: {', '.join(MODES)}.", parameter="mode",
                           expected=list(MODES), got=mode)
-    if regions not in RULES:
-        raise ConfigError(f"Unknown region rule {regions!r}; valid: {', '.join(RULES)}.", parameter="regions",
-                          expected=list(RULES), got=regions)
+    check_rule(regions)
     if mode == "prompt" and not isinstance(predictor, PromptPredictor):
         raise ConfigError(f"Model {predictor.model_info['name']!r} is not prompt-aware; evaluate it with the "
                           "region-growing baseline (--baseline region-grow).", parameter="model",

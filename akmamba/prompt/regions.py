@@ -10,7 +10,7 @@ prompting. The model answers with a whole-image mask for the label, which may ke
 * a region touched by a negative click or scribble and by no positive prompt is dropped.
 
 Regions the user has not yet pointed at come back with the next positive click in them. ``"model"`` leaves the
-answer as it is. numpy/scipy only.
+answer as it is. numpy/scipy only (SciPy imported on first use, so the CLI's parser can read :data:`RULES`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from akmamba.errors import ConfigError
 from akmamba.prompt.encode import Box, Click, Prompt, Scribble, stroke_pixels
 
 RULES = ("clicked", "model")
+"""The region rules: ``"clicked"`` (the default) and ``"model"``."""
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -49,6 +49,8 @@ def _anchors(prompts: Sequence[Prompt], label: int, positive: bool, shape: tuple
             xa, xb = sorted((p.x0, p.x1))
             boxes[max(ya, 0):yb + 1, max(xa, 0):xb + 1] = True
     if reach > 0 and points.any():
+        from scipy import ndimage as ndi
+
         points = ndi.distance_transform_edt(~points) <= reach
     return points | boxes
 
@@ -66,6 +68,8 @@ def keep_clicked(mask: np.ndarray, prompts: Sequence[Prompt], label: int, *, rea
         ``(H, W)`` bool: ``mask`` with the regions nobody pointed at removed (``mask`` itself, copied, when
         ``label`` has no prompt).
     """
+    from scipy import ndimage as ndi
+
     m = np.asarray(mask, bool)
     if not any(p.label == label for p in prompts):
         return m.copy()
@@ -78,10 +82,16 @@ def keep_clicked(mask: np.ndarray, prompts: Sequence[Prompt], label: int, *, rea
     touched_pos[np.unique(comps[pos & m])] = True
     touched_neg = np.zeros(n + 1, bool)
     touched_neg[np.unique(comps[neg & m])] = True
-    keep = touched_pos if pos.any() else np.ones(n + 1, bool)
-    keep &= ~(touched_neg & ~touched_pos)
+    keep = touched_pos if pos.any() else ~touched_neg
     keep[0] = False
     return keep[comps]
+
+
+def check_rule(rule: str) -> None:
+    """Raise :class:`ConfigError` (parameter ``regions``) unless ``rule`` is one of :data:`RULES`."""
+    if rule not in RULES:
+        raise ConfigError(f"Unknown region rule {rule!r}; valid: {', '.join(RULES)}.", parameter="regions",
+                          expected=list(RULES), got=rule)
 
 
 def apply_rule(labels: np.ndarray, prompts: Sequence[Prompt], rule: str = "clicked", *, reach: int = 2
@@ -101,9 +111,7 @@ def apply_rule(labels: np.ndarray, prompts: Sequence[Prompt], rule: str = "click
     Raises:
         ConfigError: an unknown rule.
     """
-    if rule not in RULES:
-        raise ConfigError(f"Unknown region rule {rule!r}; valid: {', '.join(RULES)}.", parameter="regions",
-                          expected=list(RULES), got=rule)
+    check_rule(rule)
     out = np.array(labels, copy=True)
     if rule == "model":
         return out
