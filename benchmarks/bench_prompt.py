@@ -2,7 +2,8 @@
 
 Per prompt set (1, 3 and 10 clicks, a box, a scribble) and model, the median over ``--repeats`` runs (after one
 warm-up) of: guidance encoding (``encode_guidance``), the model's forward pass through the predictor (normalise,
-tile, softmax), and the label conversion (argmax + ``preview_plane``); "total" is what the viewer's worker does
+tile, softmax), and the label conversion (argmax, the viewer's region rule ``apply_rule`` with its default
+``"clicked"``, and ``preview_plane``; the rule since 2026-12-07 evening); "total" is what the viewer's worker does
 between a click and the preview it hands to the GUI (drawing the overlay is not included: ~ms, docs/benchmarks/
 gui_cpu.md). The prompt-aware models are made from the shipped plain checkpoints with zero guidance weights: the
 weights' values do not change the time.
@@ -59,6 +60,7 @@ def prompt_sets(labels: list[int]) -> dict[str, list]:
 
 def time_one(predictor, image: np.ndarray, prompts: list, repeats: int) -> dict[str, float]:
     from akmamba.prompt.interactive import preview_plane
+    from akmamba.prompt.regions import apply_rule
 
     current = np.zeros(image.shape[:2], np.uint8)
     parts: dict[str, list[float]] = {"encode": [], "forward": [], "labels": [], "total": [], "cpu": []}
@@ -69,7 +71,7 @@ def time_one(predictor, image: np.ndarray, prompts: list, repeats: int) -> dict[
         t1 = time.perf_counter()
         prediction = predictor.predict_prompts(image, prompts, guidance=g)
         t2 = time.perf_counter()
-        preview_plane(current, prediction.labels, 1)
+        preview_plane(current, apply_rule(prediction.labels, prompts), 1)
         t3 = time.perf_counter()
         cpu = time.process_time() - c0
         if i:  # the first run warms up
