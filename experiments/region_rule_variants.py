@@ -62,7 +62,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"usage: region_rule_variants.py {{{','.join(VARIANTS)}}} <prompt-eval arguments>", file=sys.stderr)
         return 2
     if argv[0] == "posonly":
-        evaluate.keep_clicked = _posonly  # type: ignore[assignment]
+        regions.keep_clicked = _posonly  # type: ignore[assignment]  # apply_rule calls it
     elif argv[0] == "neg0":
         regions._anchors = _neg0_anchors  # type: ignore[assignment]
     else:

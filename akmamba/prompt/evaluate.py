@@ -22,7 +22,7 @@ from akmamba.errors import ConfigError
 from akmamba.infer.predictor import Predictor
 from akmamba.prompt.encode import Click
 from akmamba.prompt.protocol import Answer, RegionGrow, carried, run_label
-from akmamba.prompt.regions import check_rule, keep_clicked
+from akmamba.prompt.regions import apply_rule, check_rule
 
 MODES = ("prompt", "region-grow")
 
@@ -148,8 +148,8 @@ def _model_answer(predictor: Predictor, image: np.ndarray, plain: np.ndarray, in
         if not clicks:
             return plain == index
         calls[0] += 1
-        mask = predictor.predict_prompts(image, list(clicks)).labels == index  # type: ignore[attr-defined]
-        return keep_clicked(mask, clicks, index) if regions == "clicked" else mask
+        labels = predictor.predict_prompts(image, list(clicks)).labels  # type: ignore[attr-defined]
+        return apply_rule(labels, clicks, regions) == index
 
     return answer
 
