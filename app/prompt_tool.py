@@ -121,11 +121,16 @@ class PromptController(QtCore.QObject):
 
         The first forward of a model in a process costs about twice a later one (torch's and Numba's first-call
         work, docs/benchmarks/prompt_gui_cpu.md), so doing it when the Prompt tool is chosen keeps the user's first
-        click within the latency of the later ones. Nothing is shown and an error is dropped (the first real prompt
-        reports it); a prompt made meanwhile waits for it like any queued request. False when the model is already
-        loaded, none is chosen, or a run is in flight.
+        click within the latency of the later ones; and a prompt-aware model with a prompt window
+        (:mod:`akmamba.prompt.window`, on by default on the CPU) keeps the plane's whole answer, so that every
+        prompt on it runs on a window around the prompts. Nothing is shown and an error is dropped (the first real
+        prompt reports it); a prompt made meanwhile waits for it like any queued request. False when none is
+        chosen, a run is in flight, or the model is loaded and needs nothing more for this plane.
         """
-        if not model_path or self.worker is not None or (model_path, device) in self._cache:
+        if not model_path or self.worker is not None:
+            return False
+        loaded = self._cache.get((model_path, device))
+        if loaded is not None and (not hasattr(loaded, "keeps") or loaded.window is None or loaded.keeps(plane)):
             return False
         req = PromptRequest(model_path, device, plane, (), 0, -1, seq=-1)
         worker = FunctionWorker(prompt_job, req, self._cache)
@@ -174,6 +179,12 @@ class PromptMixin(QtWidgets.QMainWindow):
         self.session.slice_changed.connect(lambda _z: self.controller.drop_prompts())
         self.session.case_changed.connect(self._forget_prompts)
         self.controller.state_changed.connect(self._warm_prompt_model)
+        # a slice shown for a moment with the Prompt tool chosen gets its whole answer ready (the prompt window)
+        self._prompt_warm_timer = QtCore.QTimer(self)
+        self._prompt_warm_timer.setSingleShot(True)
+        self._prompt_warm_timer.setInterval(300)
+        self._prompt_warm_timer.timeout.connect(self._warm_prompt_model)
+        self.session.slice_changed.connect(lambda _z: self._prompt_warm_timer.start())
 
     def _warm_prompt_model(self) -> None:
         """With the Prompt tool chosen and an image open, load the chosen model in the background (see

@@ -11,6 +11,11 @@ weights' values do not change the time.
     python benchmarks/bench_prompt.py --out docs/benchmarks/prompt_cpu.md
     python benchmarks/bench_prompt.py --device cuda --repeats 20 --out docs/benchmarks/prompt_cuda.md   # GPU machine
 
+Each model runs with the prompt window off (``none``: the whole slice for every prompt, the reference) and on
+(``auto``: 256 x 256 around the prompts on the CPU, akmamba.prompt.window), side by side: with the window, the
+slice's whole-plane answer is computed once first (the viewer does it when the Prompt tool is chosen or the slice
+is shown) and every timed prompt runs on its window.
+
 On CUDA the predictor replays the network from a CUDA graph (its default; every prompt of a slice has the same
 input shape), and the forward time includes copying the answer back to the CPU.
 """
@@ -63,6 +68,7 @@ def time_one(predictor, image: np.ndarray, prompts: list, repeats: int) -> dict[
     from akmamba.prompt.regions import apply_rule
 
     current = np.zeros(image.shape[:2], np.uint8)
+    predictor.predict(image)  # the plane's whole answer, kept for the prompt window (none: not used)
     parts: dict[str, list[float]] = {"encode": [], "forward": [], "labels": [], "total": [], "cpu": []}
     for i in range(repeats + 1):
         c0 = time.process_time()
@@ -87,6 +93,8 @@ def main() -> None:
                         help="plain installed models or checkpoints to widen (default: the shipped bladder models)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--windows", nargs="+", default=["none", "auto"],
+                        help="prompt windows to time side by side (default: none auto)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
@@ -112,22 +120,27 @@ def main() -> None:
         "*CPU s* is the process's CPU time for the total (all threads): divided by the thread count it "
         "estimates the wall time on an idle machine",
         "",
-        f"| model | prompt | encode (ms) | forward (ms) | labels (ms) | total (s) | CPU s | <= {limit} s (wall) |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        f"| model | window | prompt | encode (ms) | forward (ms) | labels (ms) | total (s) | CPU s | "
+        f"<= {limit} s (wall) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             ckpt = Path(tmp) / f"{Path(str(name)).stem}-prompt.safetensors"
             convert_checkpoint(resolve_model(name), ckpt)
-            predictor = PromptPredictor.from_checkpoint(ckpt, device=args.device)
-            for label, prompts in prompt_sets(sorted(index for index, _ in predictor.layout.labels)).items():
-                t = time_one(predictor, image, prompts, args.repeats)
-                lines.append(f"| {predictor.architecture} ({name}) | {label} | {1000 * t['encode']:.0f} | "
-                             f"{1000 * t['forward']:.0f} | {1000 * t['labels']:.0f} | "
-                             f"{t['total']:.{3 if cuda else 2}f} | "
-                             f"{t['cpu']:.2f} | "
-                             f"{'yes' if t['total'] <= limit else 'no'} |")
-                publish(_with_load(lines, load_before), args.out, echo=False)
+            for window in args.windows:
+                predictor = PromptPredictor.from_checkpoint(ckpt, device=args.device, window=window)
+                for label, prompts in prompt_sets(sorted(index for index, _ in predictor.layout.labels)).items():
+                    win = predictor.window_for(prompts, image.shape[:2])
+                    size = "whole" if win is None else f"{win[1] - win[0]} x {win[3] - win[2]}"
+                    t = time_one(predictor, image, prompts, args.repeats)
+                    lines.append(f"| {predictor.architecture} ({name}) | {window} ({size}) | {label} | "
+                                 f"{1000 * t['encode']:.0f} | "
+                                 f"{1000 * t['forward']:.0f} | {1000 * t['labels']:.0f} | "
+                                 f"{t['total']:.{3 if cuda else 2}f} | "
+                                 f"{t['cpu']:.2f} | "
+                                 f"{'yes' if t['total'] <= limit else 'no'} |")
+                    publish(_with_load(lines, load_before), args.out, echo=False)
     publish(_with_load(lines, load_before), args.out)
 
 

@@ -43,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regions", choices=RULES, default="clicked",
                         help="prompt-aware models: keep only the regions the clicks point at (clicked, the viewer's "
                              "default) or the model's whole answer (model)")
+    parser.add_argument("--window", default="auto",
+                        help="prompt-aware models: the forward pass after the first runs on a window of at least this "
+                             "side around the prompts (auto: 256 on the CPU, the whole image on a GPU; none: the "
+                             "whole image every time), as in the viewer")
     parser.add_argument("--tolerance", type=float, default=0.3,
                         help="region growing: intensity tolerance in image standard deviations (default 0.3)")
     parser.add_argument("--radius", type=int, default=40, help="region growing: largest reach in pixels (default 40)")
@@ -178,7 +182,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         if args.baseline is None and cls is Predictor:
             raise ConfigError(f"Model {args.model!r} is not prompt-aware; evaluate it with --baseline region-grow.",
                               parameter="model", expected="a prompt-aware model or --baseline", got=args.model)
-        predictor = cls.from_checkpoint(args.model, device=args.device)
+        options = {"window": args.window} if cls is PromptPredictor else {}
+        predictor = cls.from_checkpoint(args.model, device=args.device, **options)
         names = all_names = {k: v for k, v in predictor.label_names.items() if k != 0}
         if args.labels:
             wanted = [n.strip() for n in args.labels.split(",")]

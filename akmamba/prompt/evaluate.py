@@ -120,6 +120,7 @@ def prompt_eval(
         "mode": mode,
         "baseline": asdict(grow) if mode == "region-grow" else None,
         "regions": regions if mode == "prompt" else None,
+        "window": getattr(predictor, "window", None) if mode == "prompt" else None,
         "model": {**predictor.model_info, "architecture": predictor.architecture,
                   "prompt_aware": isinstance(predictor, PromptPredictor)},
         "model_sha256": predictor.model_info.get("sha256"),

@@ -145,6 +145,26 @@ def test_choosing_the_prompt_tool_loads_the_model_in_the_background(window, open
     assert window.session.preview is not None
 
 
+def test_each_slice_shown_gets_its_whole_answer_for_the_prompt_window(window, open_case, tiny_nifti: Path,
+                                                                       prompt_checkpoint: Path, qtbot) -> None:
+    """With a prompt window (the CPU's default) a prompt runs on a window around the prompts once the plane's whole
+    answer is kept: the warm-up keeps the first slice's, and a slice shown for 300 ms gets its own in the worker."""
+    _prompt_tool_on(window, open_case, tiny_nifti, prompt_checkpoint)
+    qtbot.waitUntil(lambda: window.prompter.worker is None, timeout=60000)
+    (answerer,) = window.prompter._cache.values()
+    volume = window.session.image.array
+    z = window.session.z
+    assert answerer.window == 256
+    assert answerer.keeps(volume[z])
+    assert not answerer.keeps(volume[z + 1])
+    window.commands["slice_next"].trigger()
+    qtbot.waitUntil(lambda: answerer.keeps(volume[z + 1]), timeout=60000)
+    qtbot.waitUntil(lambda: window.prompter.worker is None, timeout=60000)
+    assert window.session.preview is None  # nothing shown
+    _preview(qtbot, window, lambda: window.view.click_at(10.5, 10.5))
+    assert window.session.preview[0] == z + 1
+
+
 def test_a_click_during_the_warm_up_waits_for_it_and_is_answered(window, open_case, grey_png: Path,
                                                                 prompt_checkpoint: Path, qtbot) -> None:
     _prompt_tool_on(window, open_case, grey_png, prompt_checkpoint)
