@@ -1,13 +1,17 @@
 """``akmamba prompt-eval`` with a variant of the "clicked" region rule (docs/prompt.md, "Keep the clicked regions").
 
-The variants that were measured against the shipped rule (akmamba.prompt.regions) before it was chosen:
+The variants measured against the shipped rule (akmamba.prompt.regions): the first three before it was chosen,
+``keeplargest`` after (docs/prompt.md, "The second GPU run"); none was kept:
 
 * ``posonly``: positive prompts select regions; negative clicks are left to the model (no region is dropped);
 * ``neg0``: a negative click drops a region only when the region holds the clicked pixel itself (reach 0);
+* ``keeplargest``: as the rule, except that a negative click never drops the label's largest region while the
+  label has no positive prompt (a single negative click dropped a whole bladder wall, Dice 0);
 * ``obey``: before the rule, a click the model did not obey (a positive click outside the answer, a negative one
   inside it) is answered by the region-growing baseline's region at that click.
 
-Usage: ``python experiments/region_rule_variants.py VARIANT <prompt-eval arguments>`` (``--regions clicked``).
+Usage: ``python experiments/region_rule_variants.py VARIANT <prompt-eval arguments>`` (``--regions clicked``; every
+measured run used the whole image, ``--window none`` since the prompt window exists).
 """
 
 from __future__ import annotations
@@ -23,7 +27,20 @@ import akmamba.prompt.regions as regions
 from akmamba.prompt.encode import Click, Prompt
 from akmamba.prompt.protocol import RegionGrow
 
-VARIANTS = ("posonly", "neg0", "obey")
+VARIANTS = ("posonly", "neg0", "obey", "keeplargest")
+
+
+def _keeplargest(mask: np.ndarray, prompts: Sequence[Prompt], label: int, *, reach: int = 2,
+                 _rule: Any = regions.keep_clicked) -> np.ndarray:
+    from scipy import ndimage as ndi
+
+    kept = _rule(mask, prompts, label, reach=reach)
+    m = np.asarray(mask, bool)
+    if any(p.label == label and getattr(p, "positive", True) for p in prompts) or not m.any():
+        return kept
+    comps, _ = ndi.label(m, structure=np.ones((3, 3), bool))
+    largest = np.bincount(comps.ravel())[1:].argmax() + 1
+    return kept | (comps == largest)
 
 
 def _posonly(mask: np.ndarray, prompts: Sequence[Prompt], label: int, *, reach: int = 2,
@@ -63,6 +80,8 @@ def main(argv: Sequence[str]) -> int:
         return 2
     if argv[0] == "posonly":
         regions.keep_clicked = _posonly  # type: ignore[assignment]  # apply_rule calls it
+    elif argv[0] == "keeplargest":
+        regions.keep_clicked = _keeplargest  # type: ignore[assignment]
     elif argv[0] == "neg0":
         regions._anchors = _neg0_anchors  # type: ignore[assignment]
     else:
