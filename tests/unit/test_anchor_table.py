@@ -1,0 +1,41 @@
+"""experiments/anchor_table.py: per-case Dice from both kinds of record, and the paired table's arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def anchor_table(import_experiment):
+    return import_experiment("anchor_table")
+
+
+def test_per_case_dice_of_a_round5_record_and_of_round4_counts(anchor_table) -> None:
+    r5 = {"evaluations": {"final": {"per_case": [
+        {"case": "2", "label_name": "tumor", "dice": 0.25}, {"case": 14, "label_name": "tumor", "dice": 0.5},
+        {"case": "2", "label_name": "bladder_wall", "dice": 0.8}, {"case": "2", "label_name": "other", "dice": 1}]}}}
+    assert anchor_table.per_case_dice(r5) == {"bladder_wall": {"2": 80.0}, "tumor": {"2": 25.0, "14": 50.0}}
+    r4 = {"per_case": {"bladder_wall": {"5": [30, 10, 10]}, "tumor": {"5": [0, 0, 7], "6": [1, 0, 0]}}}
+    assert anchor_table.per_case_dice(r4) == {"bladder_wall": {"5": 75.0}, "tumor": {"5": 0.0, "6": 100.0}}
+
+
+def test_table_rows_and_differences(anchor_table, tmp_path: Path, monkeypatch) -> None:
+    def write(name: str, wall: float, tumour: float) -> None:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"case": "1", "label_name": "bladder_wall", "dice": wall},
+                {"case": "1", "label_name": "tumor", "dice": tumour}]
+        path.write_text(json.dumps({"evaluations": {"final": {"per_case": rows}}}))
+
+    for k, (w, t) in enumerate([(0.6, 0.2), (0.8, 0.0)]):  # fold 2 not run
+        write(f"r5/nnunet-f{k}.json", w, t)
+        write(f"r5/r5-akmamba-f{k}-240s.json", w + 0.1, t)
+    monkeypatch.setattr(anchor_table, "RESULTS", tmp_path)
+    lines = anchor_table.table().splitlines()
+    assert lines[2].startswith("| nnU-Net v2 2d, 240 s | 60.0 / 20.0 (40.0) | 80.0 / 0.0 (40.0) | - | 40.0 | - | - |")
+    assert lines[3] == ("| Akmamba-Net, round-5 recipe, 240 s | 70.0 / 20.0 (45.0) | 90.0 / 0.0 (45.0) | - | 45.0 | "
+                        "+5.0, +5.0 | +5.0 |")
+    assert lines[4].endswith("| - | - | - | - | - | - |")  # no report: dashes, no differences
