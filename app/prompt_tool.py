@@ -129,7 +129,7 @@ class PromptController(QtCore.QObject):
         """
         if not model_path or self.worker is not None:
             return False
-        loaded = self._cache.get((model_path, device))
+        loaded = self._cache.get((model_path, device))  # a PromptPredictor has keeps() (not imported here: torch)
         if loaded is not None and (not hasattr(loaded, "keeps") or loaded.window is None or loaded.keeps(plane)):
             return False
         req = PromptRequest(model_path, device, plane, (), 0, -1, seq=-1)

@@ -86,7 +86,7 @@ class PromptPredictor(Predictor):
                 should_stop: StopFn | None = None) -> Prediction:
         """:meth:`Predictor.predict` (no prompts); with a prompt window its answer is kept for the plane."""
         prediction = super().predict(image, progress, should_stop)
-        if self.window is not None and prediction.probs is not None and np.asarray(image).ndim in (2, 3):
+        if self.window is not None and prediction.probs is not None:
             self._keep(plane_key(np.asarray(image)), prediction.probs)
         return prediction
 
