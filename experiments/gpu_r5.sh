@@ -142,8 +142,10 @@ step_prompt() {  # step_prompt FOLD: the prompt-aware Akmamba-Net from ours' fol
   start=$init  # an earlier lease's prompt-aware average, carried back (.xfer/back), is trained on from where it was
   if [ -f $X/prompt-akmamba-f$k.safetensors ] && [ ! -f $out/last.safetensors ]; then
     start=$X/prompt-akmamba-f$k.safetensors; echo "prompt: continuing from the carried prompt-akmamba-f$k"
-    [ -d $out ] && mv $out $out.before-$(date +%s)  # its restored reports; a new run folder (another --init)
   fi
+  # a folder restored from an earlier lease's results.tgz holds that run's reports and config but no weights: a
+  # new run folder (resuming it was refused in the sixth lease: other settings)
+  [ -d $out ] && [ ! -f $out/last.safetensors ] && mv $out $out.before-$(date +%s)
   python3 -m akmamba.cli prompt-train --init $start --dataset bladder --data-root $D --folds 3 --fold $k \
     --device cuda --augmentation strong --batch-size 16 --patch-size 320 --num-workers 14 --lr 2e-4 \
     --max-steps 100000 --save-every 100 --time-limit-s ${PROMPT_BUDGET:-180} --ema-decay 0.995 --p-seed 0.5 --resume \
