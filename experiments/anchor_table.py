@@ -9,7 +9,7 @@ nnU-Net's in the same fold. Rows:
 * nnU-Net v2 2d at 240 s on one H100 (experiments/results/r5/nnunet-f*.json, final weights);
 * Akmamba-Net, round-5 recipe, 240 s on one H100 (experiments/results/r5/r5-akmamba-f*-240s.json, final averaged
   weights; fold 0's first run);
-* the shipped recipe `combo-ema-long` (2500 steps, about 700-780 s of an H100 shared with other runs), Akmamba-Net
+* the shipped recipe `combo-ema-long` (2500 steps, 700-780 s of an H100 shared by 8 runs), Akmamba-Net
   and U-Net, final averaged weights (experiments/results/r4-bladder-*-combo-ema-long-final-f*.json): the recipe of
   the shipped `akmamba-bladder` and `unet-bladder`, **not** at equal GPU time with the anchor.
 
