@@ -24,7 +24,8 @@
 # Each call carries the tracked tree too (64 MiB a call): akmamba/resources/models/*bladder* and unet-drive are moved
 # aside for the calls (akmamba-drive stays: the CUDA predictor tests use it).
 #
-# DATASET=drive (docs/RESULTS.md, "Round 5, DRIVE: the calls"): the same verbs for DRIVE's 5 folds by image. The data
+# DATASET=drive RECIPE=ema-long: `ours` trains the shipped DRIVE recipe instead (fitted to BUDGET s), runs named
+# drive-el-*. DATASET=drive (docs/RESULTS.md, "Round 5, DRIVE: the calls"): the same verbs for DRIVE's 5 folds by image. The data
 # (.xfer/drive: drive.tar + drive.sha256 of DRIVE/training, 15 MB) travels in ONE call with .gpu and .nnunet, so
 # `recv drive` and `start` go in one command. The queue is "nnunet:K ours:K" for each K in FOLDS (default
 # "0 1 2 3 4"): nnU-Net (Dataset502_DRIVE, RGB, experiments/nnunet_anchor.py --dataset drive) and Akmamba-Net with
@@ -60,7 +61,15 @@ drive)
   R5=(--dataset drive --data-root $D --model-options "$MODEL_OPTIONS" --batch-size 8 --patch-size 584 565 --seed 0
       --optimizer sgd --lr 0.01 --weight-decay 3e-5 --lr-schedule poly --augmentation strong
       --foreground-fraction 0.5 --loss dice_ce_batch --val-metric per_image
-      --ema-decay 0.995 --samples-per-epoch 160 --num-workers 14 --device cuda) ;;
+      --ema-decay 0.995 --samples-per-epoch 160 --num-workers 14 --device cuda)
+  if [ "${RECIPE:-r5}" = ema-long ]; then  # the shipped DRIVE recipe (round 3-4 `ema-long`: Adam 5e-4, 256 x 256
+    # patches half centred on a vessel, basic augmentation, DiceCE, EMA 0.995, cosine) fitted to BUDGET seconds,
+    # beside nnU-Net at the same BUDGET; its runs and nnU-Net's are named drive-el-* (the 120 s rows stay apart)
+    P=drive-el-
+    R5=(--dataset drive --data-root $D --model-options '{"base_channels": 16, "akconv_levels": [1, 2, 3, 4], "mambaout_levels": [1, 2, 3]}'
+        --batch-size 8 --patch-size 256 256 --seed 0 --lr 0.0005 --weight-decay 0.0001 --lr-schedule cosine
+        --foreground-fraction 0.5 --ema-decay 0.995 --samples-per-epoch 160 --num-workers 14 --device cuda)
+  elif [ "${RECIPE:-r5}" != r5 ]; then echo "RECIPE must be r5 or ema-long; got '$RECIPE'" >&2; exit 2; fi ;;
 *) echo "DATASET must be bladder or drive; got '$DATASET'" >&2; exit 2 ;;
 esac
 

@@ -230,3 +230,26 @@ def test_gpu_queue_drive_runs_nnunet_then_ours_for_each_fold(tmp_path) -> None:
     assert args[args.index("--dataset") + 1] == "drive"
     assert "--oversample-class" not in args
     assert json.loads(args[args.index("--model-options") + 1])["deep_supervision"] == 2
+
+
+def test_gpu_queue_drive_with_the_shipped_recipe(tmp_path) -> None:
+    """RECIPE=ema-long: the shipped DRIVE recipe's arguments (256 x 256 patches, Adam 5e-4, cosine, EMA, no deep
+    supervision) under runs of their own (drive-el-*); an unknown recipe is refused."""
+    env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "r"), "XFER": str(tmp_path / "x"), "DATASET": "drive",
+           "RECIPE": "ema-long"}
+    res = subprocess.run(["bash", "-c", f"source {EXPERIMENTS / 'gpu_r5.sh'} queue-env; "
+                          'printf "%s\\n" "${R5[@]}"; echo $P'], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[-1] == "drive-el-"
+    args = lines[:-1]
+    assert args[args.index("--patch-size") + 1:args.index("--patch-size") + 3] == ["256", "256"]
+    assert args[args.index("--lr") + 1] == "0.0005"
+    assert args[args.index("--lr-schedule") + 1] == "cosine"
+    assert "--augmentation" not in args
+    assert "deep_supervision" not in json.loads(args[args.index("--model-options") + 1])
+    env["RECIPE"] = "long"
+    res = subprocess.run(["bash", str(EXPERIMENTS / "gpu_r5.sh"), "queue-env"], capture_output=True, text=True,
+                         env=env)
+    assert res.returncode == 2
+    assert "RECIPE must be r5 or ema-long" in res.stderr
