@@ -211,7 +211,7 @@ start)
   cd $REPO || exit 4
   mkdir -p .nnunet && cp -r /tmp/nnunet/. .nnunet/
   cat > /tmp/queue.sh <<EOF
-cd $REPO; export DATASET=$DATASET FOLDS="$FOLDS" QUEUE="$QUEUE" BUDGET=$BUDGET SHIP_BUDGET=$SHIP_BUDGET
+cd $REPO; export DATASET=$DATASET RECIPE=${RECIPE:-r5} FOLDS="$FOLDS" QUEUE="$QUEUE" BUDGET=$BUDGET SHIP_BUDGET=$SHIP_BUDGET
 export PROMPT_BUDGET=${PROMPT_BUDGET:-180}; source experiments/gpu_r5.sh queue-env
 for s in \$QUEUE; do
   echo "== \$s \$(date +%T)"
