@@ -215,14 +215,19 @@ def test_gpu_queue_script_parses_and_refuses_an_unknown_dataset(tmp_path) -> Non
     assert "DATASET must be bladder or drive" in res.stderr
 
 
-def test_gpu_queue_drive_runs_nnunet_then_ours_for_each_fold(tmp_path) -> None:
-    """The DRIVE queue's default steps and the round-5 arguments it passes (sourced, nothing run)."""
-    env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "r"), "XFER": str(tmp_path / "x"), "DATASET": "drive",
-           "FOLDS": "0 3"}
-    res = subprocess.run(["bash", "-c", f"source {EXPERIMENTS / 'gpu_r5.sh'} queue-env; echo $QUEUE; "
+def _queue_env(tmp_path, variables: dict[str, str], first: str = "") -> list[str]:
+    """The lines printed by ``gpu_r5.sh queue-env`` sourced with ``variables``: ``first`` (a command), then R5's
+    arguments one a line, then ``$NN $NFOLDS $P``."""
+    env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "r"), "XFER": str(tmp_path / "x"), **variables}
+    res = subprocess.run(["bash", "-c", f"source {EXPERIMENTS / 'gpu_r5.sh'} queue-env; {first or ':'}; "
                           'printf "%s\\n" "${R5[@]}"; echo $NN $NFOLDS $P'], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
+    return res.stdout.splitlines()
+
+
+def test_gpu_queue_drive_runs_nnunet_then_ours_for_each_fold(tmp_path) -> None:
+    """The DRIVE queue's default steps and the round-5 arguments it passes (sourced, nothing run)."""
+    lines = _queue_env(tmp_path, {"DATASET": "drive", "FOLDS": "0 3"}, "echo $QUEUE")
     assert lines[0].split() == ["nnunet:0", "ours:0", "nnunet:3", "ours:3"]
     assert lines[-1] == "Dataset502_DRIVE 5 drive-"
     args = lines[1:-1]
@@ -235,20 +240,16 @@ def test_gpu_queue_drive_runs_nnunet_then_ours_for_each_fold(tmp_path) -> None:
 def test_gpu_queue_drive_with_the_shipped_recipe(tmp_path) -> None:
     """RECIPE=ema-long: the shipped DRIVE recipe's arguments (256 x 256 patches, Adam 5e-4, cosine, EMA, no deep
     supervision) under runs of their own (drive-el-*); an unknown recipe is refused."""
-    env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "r"), "XFER": str(tmp_path / "x"), "DATASET": "drive",
-           "RECIPE": "ema-long"}
-    res = subprocess.run(["bash", "-c", f"source {EXPERIMENTS / 'gpu_r5.sh'} queue-env; "
-                          'printf "%s\\n" "${R5[@]}"; echo $P'], capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
-    assert lines[-1] == "drive-el-"
+    lines = _queue_env(tmp_path, {"DATASET": "drive", "RECIPE": "ema-long"})
+    assert lines[-1] == "Dataset502_DRIVE 5 drive-el-"
     args = lines[:-1]
     assert args[args.index("--patch-size") + 1:args.index("--patch-size") + 3] == ["256", "256"]
     assert args[args.index("--lr") + 1] == "0.0005"
     assert args[args.index("--lr-schedule") + 1] == "cosine"
     assert "--augmentation" not in args
     assert "deep_supervision" not in json.loads(args[args.index("--model-options") + 1])
-    env["RECIPE"] = "long"
+    env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "r"), "XFER": str(tmp_path / "x"), "DATASET": "drive",
+           "RECIPE": "long"}
     res = subprocess.run(["bash", str(EXPERIMENTS / "gpu_r5.sh"), "queue-env"], capture_output=True, text=True,
                          env=env)
     assert res.returncode == 2
