@@ -30,7 +30,9 @@ from akmamba.prompt.layout import GuidanceLayout, layout_of
 from akmamba.prompt.window import Window, prompt_window, resolve_window
 
 _KEPT_PLANES = 4
-"""How many planes' whole-plane answers a predictor keeps for the prompt window."""
+"""How many planes' whole-plane answers a predictor keeps for the prompt window..."""
+_KEPT_BYTES = 256 * 2**20
+"""... and how many bytes they may take together (the newest is always kept: a large image's alone may be more)."""
 
 
 def plane_key(image: np.ndarray) -> str:
@@ -79,7 +81,8 @@ class PromptPredictor(Predictor):
         """Keep ``probs`` ``(K, H, W)`` as the whole-plane answer of the plane ``key`` (the last few planes)."""
         self._planes[key] = np.array(probs, np.float32, copy=True)  # the caller may edit the Prediction's
         self._planes.move_to_end(key)
-        while len(self._planes) > _KEPT_PLANES:
+        while len(self._planes) > 1 and (len(self._planes) > _KEPT_PLANES
+                                         or sum(v.nbytes for v in self._planes.values()) > _KEPT_BYTES):
             self._planes.popitem(last=False)
 
     def predict(self, image: np.ndarray, progress: ProgressFn | None = None,

@@ -143,13 +143,21 @@ def test_window_none_and_a_window_over_most_of_the_plane_are_the_reference(promp
     assert ref.window_for(prompts, img.shape) is None
 
 
-def test_only_the_last_planes_are_kept(prompt_ckpt: Path) -> None:
+def test_only_the_last_planes_are_kept(prompt_ckpt: Path, monkeypatch) -> None:
     from akmamba.prompt import predictor as module
 
     fast, _ = _predictors(prompt_ckpt, 64)
     for k in range(module._KEPT_PLANES + 2):
         fast.predict(_image() + k)
     assert len(fast._planes) == module._KEPT_PLANES
+    one = next(iter(fast._planes.values())).nbytes
+    monkeypatch.setattr(module, "_KEPT_BYTES", 2 * one)  # room for two planes' answers
+    fast.predict(_image() + 100)
+    assert len(fast._planes) == 2
+    monkeypatch.setattr(module, "_KEPT_BYTES", 1)  # none fits: the newest is kept all the same
+    fast.predict(_image() + 101)
+    assert fast.keeps(_image() + 101)
+    assert len(fast._planes) == 1
 
 
 def test_prompt_eval_cli_records_the_window(prompt_ckpt: Path, tmp_path: Path) -> None:
