@@ -16,6 +16,11 @@ take a positive and a negative channel per label (see :mod:`akmamba.prompt.layou
 one with probability proportional to their areas. With probability ``p_box`` an image also gets a box around one
 label present in it (its bounding box, jittered by a few pixels), which stays for all rounds.
 
+With ``click_mode="robot"`` the clicks are instead the simulated user's of the evaluation protocol
+(:func:`akmamba.prompt.protocol.next_click`: per label, the interior-most pixel of the largest error region,
+positive in a missed one, negative in a false one), as RITM trains its later clicks with the same "robot" that
+evaluates it; the seed clicks and boxes are drawn as above.
+
 With probability ``p_seed`` a prompted image's first round does not look at the model's errors: it gets one
 positive click inside each label present (DeepEdit's initial seed points, as its
 :class:`~monai.apps.deepedit.transforms.AddInitialSeedPointMissingLabelsd` draws them: a point of the label with
@@ -42,8 +47,11 @@ import torch
 from monai.apps.deepedit.transforms import AddRandomGuidanceDeepEditd, FindDiscrepancyRegionsDeepEditd
 from torch import nn
 
+from akmamba.errors import ConfigError
 from akmamba.prompt.encode import Box, Click, Prompt, encode_guidance
 from akmamba.prompt.layout import GuidanceLayout
+from akmamba.prompt.protocol import next_click
+from akmamba.prompt.train_cli import CLICK_MODES
 
 
 class PosNegGuidance(AddRandomGuidanceDeepEditd):
@@ -52,10 +60,18 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
     Args:
         layout: the model's guidance layout (its labels).
         seed: seeds DeepEdit's random state.
+        click_mode: ``"deepedit"`` or ``"robot"`` (:data:`CLICK_MODES`, see the module docstring).
+
+    Raises:
+        ConfigError: an unknown ``click_mode`` (parameter ``click_mode``).
     """
 
-    def __init__(self, layout: GuidanceLayout, seed: int = 0) -> None:
+    def __init__(self, layout: GuidanceLayout, seed: int = 0, click_mode: str = "deepedit") -> None:
+        if click_mode not in CLICK_MODES:
+            raise ConfigError(f"Unknown click mode {click_mode!r}; valid: {', '.join(CLICK_MODES)}.",
+                              parameter="click_mode", expected=list(CLICK_MODES), got=click_mode)
         super().__init__(keys="label")
+        self.click_mode = click_mode
         self.layout = layout
         self.set_random_state(seed)
         self.names = {name: index for index, name in layout.labels}
@@ -63,7 +79,7 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
 
     def child(self, seed: int) -> PosNegGuidance:
         """A sampler for the same layout with a random state of its own, seeded with ``seed``."""
-        return PosNegGuidance(self.layout, seed)
+        return PosNegGuidance(self.layout, seed, self.click_mode)
 
     def will_interact(self, probability: float) -> bool:
         """DeepEdit's coin: True with ``probability`` (its ``randomize`` on ``{"probability": p}``)."""
@@ -77,6 +93,9 @@ class PosNegGuidance(AddRandomGuidanceDeepEditd):
             label: ``(H, W)`` true class indices.
             pred: ``(H, W)`` predicted class indices.
         """
+        if self.click_mode == "robot":
+            robot = [(index, next_click(label == index, pred == index)) for index in self.names.values()]
+            return [Click(c[0], c[1], index, c[2]) for index, c in robot if c is not None]
         data: dict[str, Any] = {"label": label[None].astype(np.float32), "pred": pred[None].astype(np.float32),
                                 "label_names": {"background": 0, **self.names}}
         d = self.find(data)  # type: ignore[arg-type]  # MONAI annotates every value as an array

@@ -162,7 +162,7 @@ def _setup(cfg: PromptTrainConfig) -> _PromptRun:
              "parameters": sum(p.numel() for p in model.parameters()), "guidance_channels": layout.num_channels,
              "epoch_len": len(dataset), "sim_threads": threads}
     return _PromptRun(cfg, recipe, device, recipe.amp and device.type == "cuda", out, model, in_ch, dataset,
-                      PosNegGuidance(layout, cfg.seed), optimizer, scheduler, make_loss(cfg.loss),
+                      PosNegGuidance(layout, cfg.seed, cfg.click_mode), optimizer, scheduler, make_loss(cfg.loss),
                       guidance_inputs(model), record, start,
                       WeightEMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None, threads)
 

@@ -15,10 +15,14 @@ from akmamba.data.augment import AUGMENTATIONS
 from akmamba.errors import ConfigError
 from akmamba.train.config import LOSSES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 
+CLICK_MODES = ("deepedit", "robot")
+"""Where error clicks go in training (:class:`akmamba.prompt.simulate.PosNegGuidance`): ``"deepedit"`` (DeepEdit's
+random draw) or ``"robot"`` (the evaluation protocol's simulated user)."""
+
 #: Settings a resumed run must keep (the schedule's length, ``max_steps``, too unless the schedule is constant).
 RESUME_FIXED = ("init_sha256", "dataset", "folds", "fold", "seed", "patch_size", "batch_size", "lr", "weight_decay",
                 "optimizer", "lr_schedule", "loss", "augmentation", "foreground_fraction", "oversample_class",
-                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "p_seed", "guidance_boost",
+                "oversample_factor", "p_no_prompt", "max_iters", "p_box", "p_seed", "click_mode", "guidance_boost",
                 "guidance_init_scale", "ema_decay")
 
 
@@ -55,6 +59,7 @@ class PromptTrainConfig:
     max_iters: int = 3
     p_box: float = 0.2
     p_seed: float = 0.0
+    click_mode: str = "deepedit"
     oversample_class: int | None = 2
     oversample_factor: int = 3
     threads: int | None = None
@@ -81,6 +86,7 @@ class PromptTrainConfig:
             ("p_no_prompt", 0 <= self.p_no_prompt <= 1, "0..1"),
             ("p_box", 0 <= self.p_box <= 1, "0..1"),
             ("p_seed", 0 <= self.p_seed <= 1, "0..1"),
+            ("click_mode", self.click_mode in CLICK_MODES, " or ".join(CLICK_MODES)),
             ("guidance_boost", self.guidance_boost > 0, "> 0"),
             ("guidance_init_scale", self.guidance_init_scale >= 0, ">= 0"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or unset"),
@@ -127,6 +133,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  "guidance_init_scale",
                  "foreground_fraction", "ema_decay"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
+    parser.add_argument("--click-mode", choices=CLICK_MODES, default=d.click_mode,
+                        help="where error clicks go: deepedit (DeepEdit's random draw, default) or robot (the "
+                             "evaluation protocol's user: the interior-most pixel of the largest error region)")
     parser.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast on CUDA")
     parser.add_argument("--augmentation", choices=AUGMENTATIONS, default=d.augmentation,

@@ -30,6 +30,39 @@ def test_clicks_fall_in_the_errors_with_the_right_sign() -> None:
         assert pred[tumour.y, tumour.x] == 2
 
 
+def test_robot_clicks_are_the_protocols_next_click_per_label() -> None:
+    """click_mode="robot": each label's click is the evaluation protocol's (interior-most pixel of the largest error
+    region, positive when missed), the same on every draw and in a child sampler; a perfect label gets none."""
+    from akmamba.prompt.encode import Click
+    from akmamba.prompt.protocol import next_click
+
+    label = np.zeros((40, 40), np.int64)
+    label[5:20, 5:20] = 1
+    label[30:36, 30:36] = 2
+    pred = label.copy()
+    pred[5:20, 5:12] = 0             # wall partly missed
+    pred[22:28, 2:10] = 1            # a smaller false wall region
+    sampler = PosNegGuidance(LAYOUT, seed=0, click_mode="robot")
+    y, x, positive = next_click(label == 1, pred == 1)
+    assert positive
+    expected = [Click(y, x, 1, True)]  # the tumour is perfect: no click
+    assert sampler.clicks(label, pred) == expected
+    assert sampler.clicks(label, pred) == expected
+    assert sampler.child(7).clicks(label, pred) == expected
+    assert sampler.child(7).click_mode == "robot"
+
+
+def test_an_unknown_click_mode_is_refused() -> None:
+    from akmamba.errors import ConfigError
+    from akmamba.prompt.train_cli import PromptTrainConfig
+
+    with pytest.raises(ConfigError) as info:
+        PosNegGuidance(LAYOUT, click_mode="random")
+    assert info.value.parameter == "click_mode"
+    with pytest.raises(ConfigError, match="click_mode"):
+        PromptTrainConfig("m", "bladder", "d", "o", click_mode="random")
+
+
 def test_seed_clicks_fall_inside_each_label_present_and_are_positive() -> None:
     label = np.zeros((40, 40), np.int64)
     label[5:20, 5:20] = 1
