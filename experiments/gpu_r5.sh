@@ -237,7 +237,7 @@ wait)
   ;;
 cudatests)
   cd /tmp/repo && python3 -m pytest -q -p no:cacheprovider -rs -m cuda tests/infer/test_predict_cuda.py \
-    tests/infer/test_cuda_graph.py tests/prompt/test_prompt_train_cuda.py 2>&1 | tail -15 ;;
+    tests/infer/test_cuda_graph.py tests/prompt/test_prompt_train_cuda.py tests/prompt/test_window_cuda.py 2>&1 | tail -15 ;;
 promptbench)  # issue 24's GPU latency per prompt (the shipped models present in this call's tree), and the
   # simulated prompts' CPU work on this machine's cores (prompt-train's sim_threads)
   cd /tmp/repo && python3 benchmarks/bench_prompt.py --device cuda --repeats 20 --models ${MODELS:-akmamba-drive} \

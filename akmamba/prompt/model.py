@@ -62,8 +62,9 @@ def from_plain(model: nn.Module, metadata: dict[str, Any], *, sigma: float = 3.0
 
 
 def convert_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sigma: float = 3.0,
-                       name: str | None = None) -> dict[str, Any]:
-    """Write a prompt-aware checkpoint made from the plain checkpoint ``src`` (see :func:`from_plain`).
+                       name: str | None = None, guidance_scale: float = 0.0, seed: int = 0) -> dict[str, Any]:
+    """Write a prompt-aware checkpoint made from the plain checkpoint ``src`` (see :func:`from_plain`; its
+    ``sigma``, ``guidance_scale`` and ``seed``).
 
     The metadata of ``src`` is kept (label table, normalisation, modality, ...), except its training record;
     ``name`` defaults to ``<src name>-prompt`` and ``prompt_init`` records where the weights came from.
@@ -84,11 +85,12 @@ def convert_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     model, meta = load_checkpoint(src_p)
     if layout_of(meta, str(src_p)) is not None:
         raise CheckpointError(f"{str(src_p)!r} is already prompt-aware.", path=str(src_p))
-    guided = from_plain(model, meta, sigma=sigma)
+    guided = from_plain(model, meta, sigma=sigma, guidance_scale=guidance_scale, seed=seed)
     keep = {k: v for k, v in meta.items()
             if k not in {"model", "weights_sha256", "format_version", "akmamba_version", "created", "metrics"}}
     base = str(meta.get("name") or src_p.stem)
     record = {**keep, "name": name or f"{base}-prompt",
               "prompt_init": {"from": base, "version": meta.get("version"), "sha256": sha256_file(src_p),
-                              "how": "plain weights, zero weights on the guidance input channels"}}
+                              "how": "plain weights, zero weights on the guidance input channels" if not guidance_scale
+                              else f"plain weights, random guidance weights (scale {guidance_scale}, seed {seed})"}}
     return save_checkpoint(guided, dst_p, metadata=record)
