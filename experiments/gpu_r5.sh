@@ -2,7 +2,8 @@
 # Round 5 (issue 21) on the GPU machine: nnU-Net's anchor and our nnU-Net-level recipe at equal GPU time, one run
 # at a time (each owns the GPU), then the all-data runs to ship. One verb per device call:
 #   recv PART   (carry .xfer/PART; the first call also .gpu .nnunet)  stash a part of bladder.tar; with .gpu and
-#               .nnunet present, install their wheels into /tmp/site; copy the code to /tmp/repo
+#               .nnunet present, install their wheels into /tmp/site; copy the code to /tmp/repo (not with KEEPREPO=1
+#               while a queue runs from it)
 #   start       join and verify bladder.tar, unpack, start the queue below in the background (setsid), return
 #   wait S      sleep up to S seconds or until the queue ends; print its log; collect (below) into $OUT, so a
 #               machine taken back after this call loses nothing finished
@@ -185,8 +186,8 @@ restore() {  # unpack what an earlier machine's `wait` calls brought back (carri
   for w in $X/*r5-*.safetensors; do  # a finished run's averaged weights (collect's RUN.safetensors): the prompt
     [ -f "$w" ] || continue          # step starts from r5-akmamba-f0's
     local name=$(basename $w .safetensors)
-    [ -d $R/$name ] && [ ! -f $R/$name/last_ema.safetensors ] && cp $w $R/$name/last_ema.safetensors \
-      && echo "restored $name/last_ema.safetensors"
+    [ -f $R/$name/last_ema.safetensors ] && continue  # (carried without results.tgz: the folder is made here)
+    mkdir -p $R/$name && cp $w $R/$name/last_ema.safetensors && echo "restored $name/last_ema.safetensors"
   done
 }
 
@@ -195,7 +196,8 @@ recv)
   for part in "${@:2}"; do cp .xfer/$part/* $X/; done
   if [ -d .gpu ]; then python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl; fi
   if [ -d .nnunet ]; then mkdir -p /tmp/nnunet && cp -r .nnunet/. /tmp/nnunet/; fi
-  rm -rf $REPO && mkdir -p $REPO && cp -r akmamba app experiments tests benchmarks pyproject.toml $REPO/
+  # KEEPREPO=1: a call that only brings data while a queue runs from $REPO leaves the code it runs alone
+  [ -n "${KEEPREPO:-}" ] && [ -d $REPO ] || { rm -rf $REPO && mkdir -p $REPO && cp -r akmamba app experiments tests benchmarks pyproject.toml $REPO/; }
   ls -la $X; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv; nproc
   if [ -n "${CUDATESTS:-}" ]; then bash experiments/gpu_r5.sh cudatests; fi ;;
 start)
@@ -250,7 +252,7 @@ collect)  # at most 8 files of 16 MiB come back: results.tgz (what this machine 
   # checksum, copied at the first recv, came from an earlier machine's results.tgz), the weights below unless carried
   # in already, resume parts of 15 MiB
   rm -f $OUT/results.tgz $OUT/*.safetensors $OUT/resume-*
-  marker=$(ls $X/*.sha256 2>/dev/null | head -1)
+  marker=$(ls -tr $X/*.sha256 2>/dev/null | head -1)  # the first data carried (a later dataset's is newer)
   cd $R && find . -type f ${marker:+-newer $marker} ! -path '*/pred*' ! -name '*.safetensors' \
     ! -name 'last_optim*' ! -path '*.lost-*' ! -path './.*' | sort > /tmp/collect.list
   tar czf $OUT/results.tgz -T /tmp/collect.list && ls -la $OUT

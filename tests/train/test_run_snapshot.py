@@ -122,3 +122,13 @@ def test_restore_puts_a_finished_runs_averaged_weights_back_for_the_prompt_step(
     assert (runs2 / "r5-akmamba-f0" / "last_ema.safetensors").read_bytes() == b"averaged weights"
     assert (runs2 / "r5-akmamba-f0" / "eval-final.json").is_file()
     assert "restored r5-akmamba-f0/last_ema.safetensors" in res.stdout
+    # the weights carried alone (no results.tgz: it did not fit beside the data): the folder is made for them
+    xfer3, runs3 = tmp_path / "x3", tmp_path / "runs3"
+    xfer3.mkdir()
+    shutil.copy(out / "r5-akmamba-f0.safetensors", xfer3)
+    env.update(RUNS=str(runs3), XFER=str(xfer3))
+    res = subprocess.run(["bash", script, "restore"], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (runs3 / "r5-akmamba-f0" / "last_ema.safetensors").read_bytes() == b"averaged weights"
+    res = subprocess.run(["bash", script, "restore"], env=env, capture_output=True, text=True)  # kept, not again
+    assert "restored" not in res.stdout
