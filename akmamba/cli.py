@@ -55,7 +55,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         labels = ", ".join(str(n) for n in s.get("labels") or []) or "?"
         print(f"  {e.name:<24} {s.get('architecture')}, version {s.get('version') or '?'}, labels: {labels}, "
               f"{s.get('size_mb')} MB  ({e.path})")
-        for key in ("validation", "limits"):
+        for key in ("validation", "vs_nnunet", "limits"):
             if s.get(key):
                 print(f"  {'':<24} {key}: {s[key]}")
     return 0

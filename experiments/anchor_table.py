@@ -56,6 +56,38 @@ def fold_row(path: Path) -> tuple[float, float, float] | None:
     return wall, tumour, (wall + tumour) / 2
 
 
+def paired(pattern: str, results: Path | None = None) -> dict[str, Any]:
+    """A model card's record of the fold runs ``pattern`` (a ``ROWS`` pattern) against nnU-Net, fold by fold.
+
+    Returns:
+        ``{"anchor", "this", "unit", "folds": [{"fold", "nnunet", "this", "difference"}], "mean_difference",
+        "equal_gpu_time", "records"}``; ``nnunet`` and ``this`` are ``[wall, tumour, mean]`` per-case mean Dice in
+        %, ``difference`` this row's mean minus nnU-Net's (folds where both records exist).
+
+    Raises:
+        KeyError: ``pattern`` is not a row of ``ROWS``. FileNotFoundError: no fold has both records.
+    """
+    root = RESULTS if results is None else results
+    names = {pat: name for name, pat in ROWS}
+    if pattern not in names or pattern == ROWS[0][1]:
+        raise KeyError(f"{pattern!r} is not one of the table's rows: {[pat for _, pat in ROWS[1:]]}")
+    folds, records = [], []
+    for k in range(3):
+        mine, anchor = root / pattern.format(k=k), root / ROWS[0][1].format(k=k)
+        a, m = fold_row(anchor), fold_row(mine)
+        if a is None or m is None:
+            continue
+        folds.append({"fold": k, "nnunet": [round(v, 2) for v in a], "this": [round(v, 2) for v in m],
+                      "difference": round(m[2] - a[2], 2)})
+        records += [str(anchor.relative_to(root)), str(mine.relative_to(root))]
+    if not folds:
+        raise FileNotFoundError(f"no fold has both {ROWS[0][1]} and {pattern} in {root}")
+    return {"anchor": ROWS[0][0] + " on one H100, default plan, the same folds by case",
+            "this": names[pattern], "unit": "per-case mean Dice in % (wall, tumour, their mean)", "folds": folds,
+            "mean_difference": round(statistics.fmean(f["difference"] for f in folds), 2),
+            "equal_gpu_time": pattern.startswith("r5/"), "records": records}
+
+
 def table() -> str:
     """The markdown table (one line per row and fold, then each row's mean over folds and its paired differences)."""
     lines = ["| model | fold 0: wall / tumour (mean) | fold 1 | fold 2 | mean over folds | minus nnU-Net, fold by "

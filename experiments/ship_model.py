@@ -7,9 +7,10 @@
 The validation figures of the model card are not typed in: they are the Dice of every fold run ``<--folds>-f<k>``
 in experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), pooled over the fold's
 validation images or, with ``--kind per_image_mean``, their per-image mean (DRIVE's convention), mean and sample sd
-over the folds, per label and, with several labels, their mean. The weights, the training config, the data hashes
-and the label table are taken over from the checkpoint unchanged; the name, the model card and the validation
-figures are added. The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256
+over the folds, per label and, with several labels, their mean. With ``--anchor``, the card also holds the fold runs' paired
+per-case Dice against nnU-Net's on the same folds (experiments/anchor_table.py ``paired``). The weights, the training
+config, the data hashes and the label table are taken over from the checkpoint unchanged; the name, the model card
+and the validation figures are added (a shipped file given as the checkpoint keeps its card's ``trained_as``). The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256
 must match.
 """
 
@@ -75,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=KINDS, default="pooled",
                    help="the card's Dice: pooled over each fold's validation images (default; the bladder's) or "
                         "their per-image mean (DRIVE's)")
+    p.add_argument("--anchor", help="the card's nnU-Net comparison: the fold runs' pattern in "
+                                    "experiments/anchor_table.py ROWS, e.g. 'r4-bladder-akmamba-combo-ema-long-final-f{k}.json'")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
+    if args.out.resolve() == args.checkpoint.resolve():
+        p.error(f"--out {args.out} is the --checkpoint: write elsewhere, read it, then replace the file")
 
     model, meta = load_checkpoint(args.checkpoint)
     if meta.get("val_cases"):
@@ -86,7 +91,15 @@ def main(argv: list[str] | None = None) -> int:
             "docs": "docs/RESULTS.md, docs/models.md",
             "validation": {"how": "same recipe, k-fold by case on the development data (docs/RESULTS.md); "
                                   "not a test set", **fold_validation(args.folds, kind=args.kind)},
-            "trained_as": training_run(args.checkpoint)}
+            "trained_as": (meta.get("model_card") or {}).get("trained_as") or training_run(args.checkpoint)}
+    if args.anchor:  # computed from the records (experiments/anchor_table.py), not typed in
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from anchor_table import paired
+
+        try:
+            card["anchor"] = paired(args.anchor)
+        except (KeyError, FileNotFoundError) as exc:
+            p.error(f"--anchor {args.anchor}: {exc}")
     keep = {k: v for k, v in meta.items() if k not in ("model", "weights_sha256", "format_version", "akmamba_version")}
     save_checkpoint(model, args.out, metadata={**keep, "name": args.name, "model_card": card})
     _back, back_meta = load_checkpoint(args.out)

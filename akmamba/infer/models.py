@@ -117,7 +117,9 @@ def card_summary(card: Any) -> dict[str, str]:
     """The model card's validation figures and limits in one line each (empty for a checkpoint without a card).
 
     ``validation``: e.g. ``"Dice vessel 80.1 ± 2.5 (per_image_mean, 5 folds)"``, from the card's
-    ``validation.<label>.dice_mean`` / ``dice_sd`` / ``kind`` / ``folds``; ``limits``: the card's text as is.
+    ``validation.<label>.dice_mean`` / ``dice_sd`` / ``kind`` / ``folds``; ``vs_nnunet``: the card's ``anchor``
+    (the recipe's folds against nnU-Net's, experiments/anchor_table.py) as its per-fold differences; ``limits``: the
+    card's text as is.
     """
     if not isinstance(card, dict):
         return {}
@@ -131,6 +133,12 @@ def card_summary(card: Any) -> dict[str, str]:
             figures.append(f"{label} {100 * v['dice_mean']:.1f}{spread} {how}")
     if figures:
         out["validation"] = "Dice " + "; ".join(figures)
+    anchor = card.get("anchor")
+    if isinstance(anchor, dict) and anchor.get("folds"):
+        diffs = ", ".join(f"{f['difference']:+.1f}" for f in anchor["folds"] if isinstance(f, dict))
+        time = "equal GPU time" if anchor.get("equal_gpu_time") else "not at equal GPU time"
+        out["vs_nnunet"] = (f"this recipe minus {anchor.get('anchor', 'nnU-Net')}, mean of wall and tumour per-case "
+                            f"Dice by fold: {diffs} (mean {anchor.get('mean_difference', 0):+.1f}; {time})")
     if card.get("limits"):
         out["limits"] = str(card["limits"])
     return out

@@ -59,6 +59,12 @@ def test_model_card_validation_and_limits_are_listed(capsys) -> None:
     summary = models.card_summary(card)
     assert summary["validation"] == "Dice tumor 32.1 ± 9.1 (pooled, 3 folds); wall 76.6 (pooled, 3 folds)"
     assert summary["limits"] == "EXPERIMENTAL: misses tumour"
+    anchor = {"anchor": "nnU-Net v2 2d, 240 s", "equal_gpu_time": False, "mean_difference": 4.93,
+              "folds": [{"fold": 0, "difference": -1.24}, {"fold": 1, "difference": 11.12}]}
+    assert models.card_summary({**card, "anchor": anchor})["vs_nnunet"] == (
+        "this recipe minus nnU-Net v2 2d, 240 s, mean of wall and tumour per-case Dice by fold: -1.2, +11.1 "
+        "(mean +4.9; not at equal GPU time)")
+    assert "vs_nnunet" not in summary
     assert models.card_summary(None) == {}
     assert models.card_summary({"validation": {"how": "x"}}) == {}
 

@@ -39,3 +39,37 @@ def test_table_rows_and_differences(anchor_table, tmp_path: Path, monkeypatch) -
     assert lines[3] == ("| Akmamba-Net, round-5 recipe, 240 s | 70.0 / 20.0 (45.0) | 90.0 / 0.0 (45.0) | - | 45.0 | "
                         "+5.0, +5.0 | +5.0 |")
     assert lines[4].endswith("| - | - | - | - | - | - |")  # no report: dashes, no differences
+
+
+def test_paired_is_the_cards_record_of_a_row_against_nnunet(anchor_table, tmp_path: Path) -> None:
+    def write(name: str, wall: float, tumour: float) -> None:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"case": "1", "label_name": "bladder_wall", "dice": wall},
+                {"case": "1", "label_name": "tumor", "dice": tumour}]
+        path.write_text(json.dumps({"evaluations": {"final": {"per_case": rows}}}))
+
+    write("r5/nnunet-f0.json", 0.6, 0.2)
+    write("r5/nnunet-f1.json", 0.8, 0.0)
+    write("r5/r5-akmamba-f0-240s.json", 0.7, 0.2)
+    write("r5/r5-akmamba-f1-240s.json", 0.8, 0.1)
+    write("r5/r5-akmamba-f2-240s.json", 0.9, 0.9)  # no nnU-Net fold 2: left out
+    rec = anchor_table.paired("r5/r5-akmamba-f{k}-240s.json", tmp_path)
+    assert [f["fold"] for f in rec["folds"]] == [0, 1]
+    assert rec["folds"][0] == {"fold": 0, "nnunet": [60.0, 20.0, 40.0], "this": [70.0, 20.0, 45.0], "difference": 5.0}
+    assert rec["mean_difference"] == 5.0
+    assert rec["equal_gpu_time"] is True
+    assert rec["this"] == "Akmamba-Net, round-5 recipe, 240 s"
+    assert rec["records"][:2] == ["r5/nnunet-f0.json", "r5/r5-akmamba-f0-240s.json"]
+    with pytest.raises(KeyError):
+        anchor_table.paired("r5/nnunet-f{k}.json", tmp_path)  # the anchor itself is not a row to compare
+    with pytest.raises(FileNotFoundError):
+        anchor_table.paired("r4-bladder-unet-combo-ema-long-final-f{k}.json", tmp_path)
+
+
+def test_the_shipped_recipes_records_pair_with_the_anchor(anchor_table) -> None:
+    """The committed records: what the shipped bladder models' cards quote."""
+    rec = anchor_table.paired("r4-bladder-akmamba-combo-ema-long-final-f{k}.json")
+    assert len(rec["folds"]) == 3
+    assert rec["equal_gpu_time"] is False
+    assert rec["mean_difference"] == pytest.approx(sum(f["difference"] for f in rec["folds"]) / 3, abs=0.01)
