@@ -4,13 +4,14 @@
         --name akmamba-bladder --folds r4-bladder-akmamba-combo-ema-long-final --status "EXPERIMENTAL: ..." \
         --recipe "..." --out akmamba/resources/models/akmamba-bladder.safetensors
 
-The validation figures of the model card are not typed in: they are the Dice of every fold run ``<--folds>-f<k>``
-in experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), pooled over the fold's
-validation images or, with ``--kind per_image_mean``, their per-image mean (DRIVE's convention), mean and sample sd
-over the folds, per label and, with several labels, their mean. With ``--anchor``, the card also holds the fold runs' paired
-per-case Dice against nnU-Net's on the same folds (experiments/anchor_table.py ``paired``). The weights, the training
-config, the data hashes and the label table are taken over from the checkpoint unchanged; the name, the model card
-and the validation figures are added (a shipped file given as the checkpoint keeps its card's ``trained_as``). The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256
+The validation figures of the model card are not typed in: they are the Dice of every fold run ``<--folds>-f<k>`` in
+experiments/results (the ``akmamba evaluate`` reports collected by summarise.py), pooled over the fold's validation
+images or, with ``--kind per_image_mean``, their per-image mean (DRIVE's convention), mean and sample sd over the
+folds, per label and, with several labels, their mean. With ``--anchor``, the card also holds the fold runs' paired
+per-case Dice against nnU-Net's on the same folds (experiments/anchor_table.py ``paired``). The weights, the
+training config, the data hashes and the label table are taken over from the checkpoint unchanged; the name, the
+model card and the validation figures are added (a shipped file given as the checkpoint keeps its card's
+``trained_as``). The file is written atomically (akmamba.nn.save_checkpoint) and read back: the weights' SHA-256
 must match.
 """
 
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=KINDS, default="pooled",
                    help="the card's Dice: pooled over each fold's validation images (default; the bladder's) or "
                         "their per-image mean (DRIVE's)")
-    p.add_argument("--anchor", help="the card's nnU-Net comparison: the fold runs' pattern in "
-                                    "experiments/anchor_table.py ROWS, e.g. 'r4-bladder-akmamba-combo-ema-long-final-f{k}.json'")
+    p.add_argument("--anchor", help="the card's nnU-Net comparison: the fold runs' pattern in experiments/"
+                                    "anchor_table.py ROWS, e.g. 'r4-bladder-akmamba-combo-ema-long-final-f{k}.json'")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
     if args.out.resolve() == args.checkpoint.resolve():
