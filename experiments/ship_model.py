@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                         "their per-image mean (DRIVE's)")
     p.add_argument("--anchor", help="the card's nnU-Net comparison: the fold runs' pattern in experiments/"
                                     "anchor_table.py ROWS, e.g. 'r4-bladder-akmamba-combo-ema-long-final-f{k}.json'")
+    p.add_argument("--anchor-dataset", choices=("bladder", "drive"), default="bladder",
+                   help="which table of experiments/anchor_table.py --anchor names a row of")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
     if args.out.resolve() == args.checkpoint.resolve():
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         from anchor_table import paired
 
         try:
-            card["anchor"] = paired(args.anchor)
+            card["anchor"] = paired(args.anchor, dataset=args.anchor_dataset)
         except (KeyError, FileNotFoundError) as exc:
             p.error(f"--anchor {args.anchor}: {exc}")
     keep = {k: v for k, v in meta.items() if k not in ("model", "weights_sha256", "format_version", "akmamba_version")}

@@ -137,8 +137,9 @@ def card_summary(card: Any) -> dict[str, str]:
     if isinstance(anchor, dict) and anchor.get("folds"):
         diffs = ", ".join(f"{f['difference']:+.1f}" for f in anchor["folds"] if isinstance(f, dict))
         time = "equal GPU time" if anchor.get("equal_gpu_time") else "not at equal GPU time"
-        out["vs_nnunet"] = (f"this recipe minus {anchor.get('anchor', 'nnU-Net')}, mean of wall and tumour per-case "
-                            f"Dice by fold: {diffs} (mean {anchor.get('mean_difference', 0):+.1f}; {time})")
+        what = anchor.get("what", "mean of wall and tumour per-case Dice")
+        out["vs_nnunet"] = (f"this recipe minus {anchor.get('anchor', 'nnU-Net')}, {what} by fold: {diffs} "
+                            f"(mean {anchor.get('mean_difference', 0):+.1f}; {time})")
     if card.get("limits"):
         out["limits"] = str(card["limits"])
     return out

@@ -73,3 +73,21 @@ def test_the_shipped_recipes_records_pair_with_the_anchor(anchor_table) -> None:
     assert len(rec["folds"]) == 3
     assert rec["equal_gpu_time"] is False
     assert rec["mean_difference"] == pytest.approx(sum(f["difference"] for f in rec["folds"]) / 3, abs=0.01)
+
+
+def test_drive_rows_pair_per_image_dice_by_fold(anchor_table, tmp_path: Path) -> None:
+    nn = {"evaluations": {"final": {"per_case": [{"case": "21_training", "label_name": "vessel", "dice": 0.8},
+                                                  {"case": "25_training", "label_name": "vessel", "dice": 0.84}]}}}
+    (tmp_path / "r5").mkdir()
+    (tmp_path / "r5" / "drive-nnunet-f0.json").write_text(json.dumps(nn))
+    ours = {"summary": {"vessel": {"per_image_mean": {"dice": 0.83}, "pooled": {"dice": 0.5}}}}
+    (tmp_path / "r4-drive-akmamba-ema-long-final-f0.json").write_text(json.dumps(ours))
+    (tmp_path / "r4-drive-akmamba-ema-long-final-f3.json").write_text(json.dumps(ours))  # no nnU-Net fold 3
+    rec = anchor_table.paired("r4-drive-akmamba-ema-long-final-f{k}.json", tmp_path, dataset="drive")
+    assert rec["folds"] == [{"fold": 0, "nnunet": [82.0], "this": [83.0], "difference": 1.0}]
+    assert rec["what"] == "per-image vessel Dice"
+    assert "by image" in rec["anchor"]
+    with pytest.raises(KeyError):  # a bladder row is not in DRIVE's table
+        anchor_table.paired("r5/r5-akmamba-f{k}-240s.json", tmp_path, dataset="drive")
+    table = anchor_table.table("drive").splitlines()
+    assert table[0].startswith("| model | fold 0: vessel | fold 1 | fold 2 | fold 3 | fold 4 | mean over folds |")
