@@ -22,17 +22,19 @@ def test_per_case_dice_of_a_round5_record_and_of_round4_counts(anchor_table) -> 
     assert anchor_table.per_case_dice(r4) == {"bladder_wall": {"5": 75.0}, "tumor": {"5": 0.0, "6": 100.0}}
 
 
-def test_table_rows_and_differences(anchor_table, tmp_path: Path, monkeypatch) -> None:
-    def write(name: str, wall: float, tumour: float) -> None:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = [{"case": "1", "label_name": "bladder_wall", "dice": wall},
-                {"case": "1", "label_name": "tumor", "dice": tumour}]
-        path.write_text(json.dumps({"evaluations": {"final": {"per_case": rows}}}))
+def _write(root: Path, name: str, wall: float, tumour: float) -> None:
+    """A round-5 record at ``root/name`` with one case's wall and tumour Dice."""
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"case": "1", "label_name": "bladder_wall", "dice": wall},
+            {"case": "1", "label_name": "tumor", "dice": tumour}]
+    path.write_text(json.dumps({"evaluations": {"final": {"per_case": rows}}}))
 
+
+def test_table_rows_and_differences(anchor_table, tmp_path: Path, monkeypatch) -> None:
     for k, (w, t) in enumerate([(0.6, 0.2), (0.8, 0.0)]):  # fold 2 not run
-        write(f"r5/nnunet-f{k}.json", w, t)
-        write(f"r5/r5-akmamba-f{k}-240s.json", w + 0.1, t)
+        _write(tmp_path, f"r5/nnunet-f{k}.json", w, t)
+        _write(tmp_path, f"r5/r5-akmamba-f{k}-240s.json", w + 0.1, t)
     monkeypatch.setattr(anchor_table, "RESULTS", tmp_path)
     lines = anchor_table.table().splitlines()
     assert lines[2].startswith("| nnU-Net v2 2d, 240 s | 60.0 / 20.0 (40.0) | 80.0 / 0.0 (40.0) | - | 40.0 | - | - |")
@@ -42,18 +44,11 @@ def test_table_rows_and_differences(anchor_table, tmp_path: Path, monkeypatch) -
 
 
 def test_paired_is_the_cards_record_of_a_row_against_nnunet(anchor_table, tmp_path: Path) -> None:
-    def write(name: str, wall: float, tumour: float) -> None:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = [{"case": "1", "label_name": "bladder_wall", "dice": wall},
-                {"case": "1", "label_name": "tumor", "dice": tumour}]
-        path.write_text(json.dumps({"evaluations": {"final": {"per_case": rows}}}))
-
-    write("r5/nnunet-f0.json", 0.6, 0.2)
-    write("r5/nnunet-f1.json", 0.8, 0.0)
-    write("r5/r5-akmamba-f0-240s.json", 0.7, 0.2)
-    write("r5/r5-akmamba-f1-240s.json", 0.8, 0.1)
-    write("r5/r5-akmamba-f2-240s.json", 0.9, 0.9)  # no nnU-Net fold 2: left out
+    _write(tmp_path, "r5/nnunet-f0.json", 0.6, 0.2)
+    _write(tmp_path, "r5/nnunet-f1.json", 0.8, 0.0)
+    _write(tmp_path, "r5/r5-akmamba-f0-240s.json", 0.7, 0.2)
+    _write(tmp_path, "r5/r5-akmamba-f1-240s.json", 0.8, 0.1)
+    _write(tmp_path, "r5/r5-akmamba-f2-240s.json", 0.9, 0.9)  # no nnU-Net fold 2: left out
     rec = anchor_table.paired("r5/r5-akmamba-f{k}-240s.json", tmp_path)
     assert [f["fold"] for f in rec["folds"]] == [0, 1]
     assert rec["folds"][0] == {"fold": 0, "nnunet": [60.0, 20.0, 40.0], "this": [70.0, 20.0, 45.0], "difference": 5.0}
