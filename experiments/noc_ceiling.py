@@ -62,16 +62,23 @@ def ceiling_rows(report: dict[str, Any], targets: list[float],
     return out
 
 
-def label_sizes(report: dict[str, Any], labels_dir: Path, values: dict[str, int]) -> dict[tuple[str, str], int]:
-    """``(image, label) -> pixels of that label`` in the truth PNGs (``values``: label name -> grey value)."""
+def label_sizes(report: dict[str, Any], labels_dir: Path, dataset: str = "bladder") -> dict[tuple[str, str], int]:
+    """``(image, label) -> pixels of that label`` in the truth PNGs, read through the dataset description's label
+    table (akmamba.io.dataset.remap_labels: file values to class indices)."""
     import numpy as np
     from PIL import Image
 
+    from akmamba.io.dataset import remap_labels
+    from akmamba.train.engine import resolve_dataset
+
+    table = resolve_dataset(dataset).label_table
+    index = {c.name: c.index for c in table}
     sizes = {}
     for row in report["images"]:
-        truth = np.asarray(Image.open(labels_dir / f"{row['image']}.png"))
+        path = labels_dir / f"{row['image']}.png"
+        truth = remap_labels(np.asarray(Image.open(path)), table, path=path)
         for label in row["labels"]:
-            sizes[(row["image"], label)] = int((truth == values[label]).sum())
+            sizes[(row["image"], label)] = int((truth == index[label]).sum())
     return sizes
 
 
@@ -80,14 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("reports", nargs="+", type=Path)
     p.add_argument("--targets", nargs="+", type=float, default=[0.8, 0.85])
     p.add_argument("--labels", type=Path, help="label PNGs (BladderMRI/Labels) for the split by structure size")
+    p.add_argument("--dataset", default="bladder", help="the dataset description whose label table reads them")
     args = p.parse_args(argv)
-    values = {"bladder_wall": 128, "tumor": 255}  # BladderMRI's grey values (its SOURCE.md)
     heads = [f"NoC@{round(100 * t)}" for t in args.targets]
     print("| report | label | slices | n | " + " | ".join(heads) + " | best Dice | best < target | median px |")
     print("|---|---|---|---|" + "---|" * len(heads) + "---|---|---|")
     for path in args.reports:
         report = json.loads(path.read_text(encoding="utf-8"))
-        sizes = label_sizes(report, args.labels, values) if args.labels else None
+        sizes = label_sizes(report, args.labels, args.dataset) if args.labels else None
         for r in ceiling_rows(report, args.targets, sizes):
             nocs = " | ".join(f"{r[f'noc@{round(100 * t)}']:.2f}" for t in args.targets)
             px = f"{r['median_px']:.0f}" if "median_px" in r else "-"

@@ -33,6 +33,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from akmamba.decision import labels_from_probs
 from akmamba.infer.predictor import Prediction
 from akmamba.prompt.encode import Click, Prompt, encode_guidance
 from akmamba.prompt.predictor import PromptPredictor
@@ -100,8 +101,6 @@ class ZoomInPredictor(PromptPredictor):
         p[:, y0:y1, x0:x1] = small.numpy()
         self.zoomed_calls += 1
         self.scales.append(float(scale))
-        from akmamba.decision import labels_from_probs
-
         return Prediction(p, labels_from_probs(p), dict(self.model_info), whole.roi_size, str(device), self.tta)
 
 
